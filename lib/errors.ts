@@ -1,0 +1,36 @@
+/**
+ * Errors thrown by lowbit. Every error is a standard `TypeError` or `RangeError` with a stable
+ * `code` property, so callers can branch on `err.code` rather than parse messages.
+ */
+
+/** The `code` values lowbit errors carry. */
+export type LowbitErrorCode =
+  | 'ERR_LOWBIT_INVALID_TYPE'
+  | 'ERR_LOWBIT_INVALID_ARGUMENT'
+  | 'ERR_LOWBIT_LENGTH_MISMATCH'
+  | 'ERR_LOWBIT_INVALID_SCALE'
+  | 'ERR_LOWBIT_INVALID_ZERO_POINT'
+  | 'ERR_LOWBIT_INVALID_RANGE'
+  | 'ERR_LOWBIT_OUT_OF_RANGE'
+  | 'ERR_LOWBIT_DETACHED'
+  | 'ERR_LOWBIT_ISA_UNSUPPORTED';
+
+/** A `TypeError` or `RangeError` thrown by lowbit, with its `code`. */
+export type LowbitError = (TypeError | RangeError) & { code: LowbitErrorCode };
+
+/** Builds a `TypeError` with a lowbit `code`. */
+export function typeError(code: LowbitErrorCode, message: string): LowbitError {
+  return Object.assign(new TypeError(message), { code });
+}
+
+/** Builds a `RangeError` with a lowbit `code`. */
+export function rangeError(code: LowbitErrorCode, message: string): LowbitError {
+  return Object.assign(new RangeError(message), { code });
+}
+
+/** True if `err` is an error thrown by lowbit (it has a `code` starting with `ERR_LOWBIT_`). */
+export function isLowbitError(err: unknown): err is LowbitError {
+  if (!(err instanceof Error)) return false;
+  const code: unknown = (err as Error & { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_LOWBIT_');
+}

@@ -1,0 +1,11 @@
+// ES module entry: the same functions as the CommonJS build, as named exports.
+import { createRequire } from 'node:module';
+import type * as Lowbit from './index.js';
+
+const require = createRequire(import.meta.url);
+const lowbit = require('./index.js') as typeof Lowbit;
+
+export const { cpu, setIsa, chooseQuantParams, quantize, quantizeAsync, dequantize, dequantizeAsync, isLowbitError } =
+  lowbit;
+export type * from './index.js';
+export default lowbit;

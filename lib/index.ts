@@ -1,0 +1,18 @@
+/**
+ * lowbit: low-precision CPU kernels for Node.js (int8 GEMM, quantized embedding bags, sparse
+ * convolution), hand-tuned for AVX2, AVX-512 and NEON and chosen at run time by CPUID.
+ * @packageDocumentation
+ */
+export { cpu, setIsa } from './cpu';
+export type { CpuInfo, Isa } from './cpu';
+export { chooseQuantParams, dequantize, dequantizeAsync, quantize, quantizeAsync } from './quant';
+export type {
+  ChooseQuantParamsOptions,
+  ChosenQuantParams,
+  DequantizeOptions,
+  QuantDtype,
+  QuantizeOptions,
+  QuantParams,
+} from './quant';
+export { isLowbitError } from './errors';
+export type { LowbitError, LowbitErrorCode } from './errors';

@@ -1,0 +1,76 @@
+// cpu(), setIsa(): what the CPU supports and which kernels are in use.
+#include "cpu/cpu_features.h"
+#include "cpu/dispatch.h"
+#include "napi/args.h"
+#include "napi/exports.h"
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+Napi::Array isa_list(Napi::Env env, const std::vector<Isa>& isas) {
+  Napi::Array a = Napi::Array::New(env, isas.size());
+  for (size_t i = 0; i < isas.size(); i++) a.Set((uint32_t)i, isa_name(isas[i]));
+  return a;
+}
+
+Napi::Value Cpu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("arch", f.arch);
+  Napi::Object feat = Napi::Object::New(env);
+  if (std::string(f.arch) == "x64") {
+    feat.Set("sse41", f.sse41);
+    feat.Set("avx", f.avx);
+    feat.Set("avx2", f.avx2);
+    feat.Set("fma", f.fma);
+    feat.Set("f16c", f.f16c);
+    feat.Set("avx512f", f.avx512f);
+    feat.Set("avx512bw", f.avx512bw);
+    feat.Set("avx512dq", f.avx512dq);
+    feat.Set("avx512vl", f.avx512vl);
+    feat.Set("avx512vnni", f.avx512vnni);
+    feat.Set("avxvnni", f.avxvnni);
+    feat.Set("osYmm", f.os_ymm);
+    feat.Set("osZmm", f.os_zmm);
+  } else if (std::string(f.arch) == "arm64") {
+    feat.Set("neon", f.neon);
+    feat.Set("dotprod", f.dotprod);
+    feat.Set("i8mm", f.i8mm);
+    feat.Set("fp16", f.fp16);
+  }
+  out.Set("features", feat);
+  const Isa active = active_isa();
+  out.Set("isa", isa_name(active));
+  out.Set("supported", isa_list(env, supported_isas()));
+  out.Set("compiled", isa_list(env, compiled_isas()));
+  Napi::Object kernels = Napi::Object::New(env);
+  kernels.Set("quantize", isa_name(quant_kernels(active).isa));
+  out.Set("kernels", kernels);
+  return out;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", "isa must be a string, got " + describe(info[0]));
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  Isa isa;
+  if (!isa_from_name(name, &isa) || !set_active_isa(isa)) {
+    std::string names;
+    for (Isa s : supported_isas()) names += std::string(names.empty() ? "" : ", ") + isa_name(s);
+    throw_range_error(env, "ERR_LOWBIT_ISA_UNSUPPORTED",
+                      "isa must be one this CPU can run (" + names + "), got '" + name + "'");
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void register_cpu(Napi::Env env, Napi::Object exports) {
+  exports.Set("cpu", Napi::Function::New(env, Cpu, "cpu"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+}
+
+}  // namespace napi
+}  // namespace lowbit

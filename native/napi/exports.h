@@ -1,0 +1,13 @@
+// Each op's binding file registers its functions on the addon's exports.
+#pragma once
+
+#include <napi.h>
+
+namespace lowbit {
+namespace napi {
+
+void register_cpu(Napi::Env env, Napi::Object exports);
+void register_quant(Napi::Env env, Napi::Object exports);
+
+}  // namespace napi
+}  // namespace lowbit

@@ -1,0 +1,112 @@
+// quantize / dequantize / chooseQuantParams bindings (sync and Promise forms).
+//
+// Arguments arrive already validated and named by lib/quant.ts; the checks here only make sure a
+// direct call with bad arguments throws rather than reads or writes out of bounds.
+#include <string>
+
+#include "cpu/dispatch.h"
+#include "napi/args.h"
+#include "napi/async.h"
+#include "napi/exports.h"
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+void check_same_length(Napi::Env env, size_t a, size_t b, const char* what) {
+  if (a != b) {
+    throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                      std::string(what) + ": output length " + std::to_string(b) + " must equal input length " +
+                          std::to_string(a));
+  }
+}
+
+void check_zero_point(Napi::Env env, int64_t zp, int64_t qmin, int64_t qmax) {
+  if (qmin > qmax || zp < qmin || zp > qmax) {
+    throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT",
+                      "zeroPoint must lie in [qmin, qmax] = [" + std::to_string(qmin) + ", " + std::to_string(qmax) +
+                          "], got " + std::to_string(zp));
+  }
+}
+
+// quantize(x: Float32Array, y: Uint8Array|Int8Array, scale, zeroPoint, qmin, qmax, async: boolean)
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const View<float> x = typed_array<float>(info, 0, "x");
+  const float s = scale(info, 2, "scale");
+  const bool is_signed = info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+  const int64_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+  const int32_t zp = (int32_t)integer(info, 3, "zeroPoint", lo, hi);
+  const int32_t qmin = (int32_t)integer(info, 4, "qmin", lo, hi);
+  const int32_t qmax = (int32_t)integer(info, 5, "qmax", lo, hi);
+  check_zero_point(env, zp, qmin, qmax);
+  const bool async = boolean(info, 6, "async");
+  const QuantKernels& k = quant_kernels();
+  std::function<void()> work;
+  if (is_signed) {
+    const View<int8_t> y = typed_array<int8_t>(info, 1, "out");
+    check_same_length(env, x.length, y.length, "quantize");
+    work = [k, x, y, s, zp, qmin, qmax] { k.quantize_s8(x.data, y.data, x.length, s, zp, qmin, qmax); };
+  } else {
+    const View<uint8_t> y = typed_array<uint8_t>(info, 1, "out");
+    check_same_length(env, x.length, y.length, "quantize");
+    work = [k, x, y, s, zp, qmin, qmax] { k.quantize_u8(x.data, y.data, x.length, s, zp, qmin, qmax); };
+  }
+  if (async) return (new KernelWorker(env, std::move(work), {info[0]}, info[1]))->Start();
+  work();
+  return info[1];
+}
+
+// dequantize(q: Uint8Array|Int8Array, y: Float32Array, scale, zeroPoint, async: boolean)
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const View<float> y = typed_array<float>(info, 1, "out");
+  const float s = scale(info, 2, "scale");
+  const bool is_signed = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+  const int32_t zp = (int32_t)integer(info, 3, "zeroPoint", is_signed ? -128 : 0, is_signed ? 127 : 255);
+  const bool async = boolean(info, 4, "async");
+  const QuantKernels& k = quant_kernels();
+  std::function<void()> work;
+  if (is_signed) {
+    const View<int8_t> q = typed_array<int8_t>(info, 0, "q");
+    check_same_length(env, q.length, y.length, "dequantize");
+    work = [k, q, y, s, zp] { k.dequantize_s8(q.data, y.data, q.length, s, zp); };
+  } else {
+    const View<uint8_t> q = typed_array<uint8_t>(info, 0, "q");
+    check_same_length(env, q.length, y.length, "dequantize");
+    work = [k, q, y, s, zp] { k.dequantize_u8(q.data, y.data, q.length, s, zp); };
+  }
+  if (async) return (new KernelWorker(env, std::move(work), {info[0]}, info[1]))->Start();
+  work();
+  return info[1];
+}
+
+// chooseQuantParams(min, max, signed, symmetric, reduceRange) -> {scale, zeroPoint, qmin, qmax}
+Napi::Value ChooseQuantParams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double mn = number(info, 0, "min"), mx = number(info, 1, "max");
+  if (!std::isfinite((float)mn) || !std::isfinite((float)mx) || mn > mx) {
+    throw_range_error(env, "ERR_LOWBIT_INVALID_RANGE",
+                      "min and max must be finite float32 values with min <= max, got [" + std::to_string(mn) + ", " +
+                          std::to_string(mx) + "]");
+  }
+  const quant::QuantParams p = quant::choose_quant_params((float)mn, (float)mx, boolean(info, 2, "signed"),
+                                                          boolean(info, 3, "symmetric"), boolean(info, 4, "reduceRange"));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("scale", p.scale);
+  out.Set("zeroPoint", p.zero_point);
+  out.Set("qmin", p.qmin);
+  out.Set("qmax", p.qmax);
+  return out;
+}
+
+}  // namespace
+
+void register_quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("chooseQuantParams", Napi::Function::New(env, ChooseQuantParams, "chooseQuantParams"));
+}
+
+}  // namespace napi
+}  // namespace lowbit

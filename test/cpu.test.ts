@@ -1,0 +1,91 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import * as lowbit from '../lib';
+import { expectCode } from './helpers';
+
+const root = path.join(__dirname, '..', '..');
+
+function runWithIsa(isa: string, code: string): ReturnType<typeof spawnSync> {
+  return spawnSync(process.execPath, ['-e', code], {
+    cwd: root,
+    env: { ...process.env, LOWBIT_ISA: isa },
+    encoding: 'utf8',
+  });
+}
+
+describe('cpu()', () => {
+  const info = lowbit.cpu();
+
+  test('describes the architecture, features and levels', () => {
+    expect(['x64', 'arm64', 'other']).toContain(info.arch);
+    expect(info.supported[0]).toBe('scalar');
+    expect(info.supported).toContain(info.isa);
+    for (const isa of info.supported) expect(info.compiled).toContain(isa);
+    expect(info.kernels.quantize).toBeDefined();
+  });
+
+  test('picks the best supported level by default', () => {
+    if (process.env.LOWBIT_ISA) return;
+    expect(info.isa).toBe(info.supported[info.supported.length - 1]);
+  });
+
+  test('reports avx2 on an x64 CPU with AVX2, FMA and F16C', () => {
+    if (info.arch !== 'x64') return;
+    const f = info.features;
+    expect(info.supported.includes('avx2')).toBe(Boolean(f.avx2 && f.fma && f.f16c));
+    expect(info.supported.includes('avx512')).toBe(Boolean(f.avx512f && f.avx512bw && f.avx512vnni && f.osZmm));
+  });
+});
+
+describe('setIsa()', () => {
+  afterAll(() => {
+    const { supported } = lowbit.cpu();
+    lowbit.setIsa(supported[supported.length - 1]);
+  });
+
+  test('switches the kernels of every op', () => {
+    for (const isa of lowbit.cpu().supported) {
+      lowbit.setIsa(isa);
+      expect(lowbit.cpu().isa).toBe(isa);
+      expect(lowbit.cpu().kernels.quantize).toBe(isa.startsWith('neon') ? 'neon' : isa);
+    }
+  });
+
+  test('rejects levels the CPU cannot run, and unknown names', () => {
+    const unsupported = lowbit.cpu().compiled.filter((i) => !lowbit.cpu().supported.includes(i));
+    for (const isa of unsupported) {
+      expectCode(() => lowbit.setIsa(isa), RangeError, 'ERR_LOWBIT_ISA_UNSUPPORTED', new RegExp(isa));
+    }
+    expectCode(() => lowbit.setIsa('avx3' as lowbit.Isa), RangeError, 'ERR_LOWBIT_ISA_UNSUPPORTED', /avx3/);
+    expectCode(() => lowbit.setIsa(2 as unknown as lowbit.Isa), TypeError, 'ERR_LOWBIT_INVALID_TYPE', /isa must be a string/);
+  });
+});
+
+describe('LOWBIT_ISA', () => {
+  test('=scalar loads the scalar kernels', () => {
+    const out = execFileSync(process.execPath, ['-e', "process.stdout.write(JSON.stringify(require('./dist').cpu()))"], {
+      cwd: root,
+      env: { ...process.env, LOWBIT_ISA: 'scalar' },
+      encoding: 'utf8',
+    });
+    const info = JSON.parse(out) as lowbit.CpuInfo;
+    expect(info.isa).toBe('scalar');
+    expect(info.kernels.quantize).toBe('scalar');
+  });
+
+  test('naming a level the CPU cannot run fails at load with a clear message', () => {
+    const missing = ['avx512', 'avx2', 'neon', 'neon_i8mm'].find((i) => !lowbit.cpu().supported.includes(i as lowbit.Isa));
+    if (!missing) return;
+    const r = runWithIsa(missing, "require('./dist')");
+    expect(r.status).not.toBe(0);
+    expect(r.signal).toBeNull(); // an exception, not SIGILL
+    expect(String(r.stderr)).toMatch(new RegExp(`LOWBIT_ISA=${missing} cannot run on this CPU`));
+  });
+
+  test('an unknown name fails at load and lists what the CPU can run', () => {
+    const r = runWithIsa('sse9', "require('./dist')");
+    expect(r.status).not.toBe(0);
+    expect(String(r.stderr)).toMatch(/LOWBIT_ISA=sse9 is not an ISA lowbit knows; this CPU can run: scalar/);
+  });
+});
