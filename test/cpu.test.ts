@@ -89,3 +89,34 @@ describe('LOWBIT_ISA', () => {
     expect(String(r.stderr)).toMatch(/LOWBIT_ISA=sse9 is not an ISA lowbit knows; this CPU can run: scalar/);
   });
 });
+
+// The addon must load and run its scalar path on an x86-64 CPU without AVX2: run Node itself on an
+// emulated Nehalem (SSE4.2, no AVX) when qemu-x86_64 is installed (CI installs it).
+describe('on an x86-64 CPU without AVX (qemu-x86_64 -cpu Nehalem)', () => {
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).stdout.trim();
+  const runnable = process.arch === 'x64' && process.platform === 'linux' && qemu !== '';
+  const onNehalem = (code: string, env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(qemu, ['-cpu', 'Nehalem', process.execPath, '-e', code], {
+      cwd: root,
+      env: { ...process.env, LOWBIT_ISA: '', ...env },
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+
+  (runnable ? test : test.skip)('loads, detects no AVX2 and computes with the scalar kernels', () => {
+    const r = onNehalem(
+      "const l = require('./dist'); const c = l.cpu();" +
+        "const q = l.quantize(new Float32Array([0.5, 1.5, -1, NaN, 1e9]), { scale: 1, zeroPoint: 10 });" +
+        'console.log(JSON.stringify({ isa: c.isa, supported: c.supported, avx2: c.features.avx2, q: Array.from(q) }))',
+    );
+    expect(r.signal).toBeNull();
+    expect(JSON.parse(r.stdout)).toEqual({ isa: 'scalar', supported: ['scalar'], avx2: false, q: [10, 12, 9, 10, 255] });
+  });
+
+  (runnable ? test : test.skip)('LOWBIT_ISA=avx2 fails at load with a message, not SIGILL', () => {
+    const r = onNehalem("require('./dist')", { LOWBIT_ISA: 'avx2' });
+    expect(r.signal).toBeNull();
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/LOWBIT_ISA=avx2 cannot run on this CPU \(x64\); it can run: scalar/);
+  });
+});
