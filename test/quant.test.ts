@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import * as lowbit from '../lib';
 import { expectCode, forEachIsa, rng } from './helpers';
 
@@ -90,6 +93,25 @@ describe('quantize / dequantize', () => {
     expect(Buffer.from(asyncQ).equals(Buffer.from(sync))).toBe(true);
     const back = await lowbit.dequantizeAsync(asyncQ, p);
     expect(back).toEqual(lowbit.dequantize(sync, p));
+  });
+
+  test('Promise forms keep their arrays alive while they run (GC forced)', () => {
+    const code = `
+      const l = require('./dist');
+      const p = l.chooseQuantParams(-1, 1);
+      const jobs = [];
+      for (let i = 0; i < 8; i++) {
+        // nothing but the pending Promise refers to these arrays
+        jobs.push(l.quantizeAsync(new Float32Array(1 << 20).fill(0.5), p).then((q) => q[q.length - 1]));
+        global.gc();
+      }
+      global.gc();
+      Promise.all(jobs).then((v) => { global.gc(); console.log(JSON.stringify(v)); });`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8' });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe('');
+    const expected = lowbit.quantize(new Float32Array([0.5]), lowbit.chooseQuantParams(-1, 1))[0];
+    expect(JSON.parse(r.stdout)).toEqual(new Array(8).fill(expected));
   });
 
   test('Promise forms reject bad input before starting', async () => {
@@ -194,5 +216,9 @@ describe('bad input', () => {
     expectCode(() => raw.quantize(new Float32Array(4), new Int8Array(4), 1, 0, 5, 3, false), RangeError, 'ERR_LOWBIT_INVALID_ZERO_POINT');
     expectCode(() => raw.dequantize(new Uint8Array(4), new Float32Array(5), 1, 0, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH');
     expectCode(() => raw.quantize(), TypeError, 'ERR_LOWBIT_INVALID_TYPE');
+    const buf = new ArrayBuffer(16);
+    const detached = new Float32Array(buf);
+    structuredClone(buf, { transfer: [buf] });
+    expectCode(() => raw.quantize(detached, new Uint8Array(0), 1, 0, 0, 255, false), TypeError, 'ERR_LOWBIT_DETACHED');
   });
 });
