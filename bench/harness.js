@@ -55,3 +55,26 @@ function table(header, rows) {
 }
 
 module.exports = { now, timeIt, compare, table };
+
+/** timeIt for an async fn (awaited one call at a time). Returns seconds per call. */
+async function timeAsync(fn, { minTime = 0.05, reps = 7 } = {}) {
+  await fn();
+  let calls = 1;
+  for (;;) {
+    const t0 = now();
+    for (let i = 0; i < calls; i++) await fn();
+    const dt = now() - t0;
+    if (dt >= minTime / 4 || calls > 1e6) break;
+    calls *= 4;
+  }
+  const samples = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    for (let i = 0; i < calls; i++) await fn();
+    samples.push((now() - t0) / calls);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+module.exports.timeAsync = timeAsync;
