@@ -72,4 +72,28 @@ function format(rows) {
   );
 }
 
-module.exports = { name: 'quantize', run, format };
+module.exports = { name: 'quantize', run, format, progress: (r) => `${r.op} n=${r.n}: ${r.gbs.toFixed(2)} GB/s` };
+
+const { lineChart, htmlTable } = require('./report');
+
+function report(rows) {
+  const series = [];
+  for (const op of ['quantize', 'dequantize']) {
+    const r = rows.filter((x) => x.op === op);
+    series.push({ name: `${op} lowbit ${r[0].isa}`, points: r.map((x) => [x.n, x.gbs]) });
+    series.push({ name: `${op} scalar`, points: r.map((x) => [x.n, x.scalarGbs]) });
+    series.push({ name: `${op} JS loop`, points: r.map((x) => [x.n, x.jsGbs]) });
+  }
+  return {
+    id: 'quantize',
+    title: 'Quantize / dequantize (GB/s of bytes read + written)',
+    html:
+      lineChart({ title: 'Throughput by array length', xLabel: 'elements', yLabel: 'GB/s', series, logX: true }) +
+      htmlTable(
+        ['op', 'elements', 'ISA', 'GB/s', 'scalar GB/s', 'JS loop GB/s', 'vs JS', 'vs scalar'],
+        rows.map((r) => [r.op, r.n, r.isa, r.gbs.toFixed(2), r.scalarGbs.toFixed(2), r.jsGbs.toFixed(2), r.vsJs.toFixed(1) + 'x', r.vsScalar.toFixed(1) + 'x']),
+      ),
+  };
+}
+
+module.exports.report = report;
