@@ -20,7 +20,8 @@ const Table& pick(const Table (&best_first)[N], Isa isa) {
 #define LOWBIT_QUANT_TABLE(isa_enum, suffix)                                                \
   QuantKernels {                                                                             \
     isa_enum, quant::quantize_f32_u8__##suffix, quant::quantize_f32_s8__##suffix,            \
-        quant::dequantize_u8_f32__##suffix, quant::dequantize_s8_f32__##suffix               \
+        quant::dequantize_u8_f32__##suffix, quant::dequantize_s8_f32__##suffix,              \
+        quant::minmax_f32__##suffix                                                          \
   }
 
 const QuantKernels kQuantCandidates[] = {
@@ -36,6 +37,57 @@ const QuantKernels kQuantCandidates[] = {
     LOWBIT_QUANT_TABLE(Isa::scalar, ref),
 };
 
+#define LOWBIT_GEMM_TABLE(isa_enum, suffix) \
+  GemmKernels { isa_enum, gemm::gemm_u8s8__##suffix, gemm::gemm_s8s8__##suffix }
+
+const GemmKernels kGemmCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX512)
+    LOWBIT_GEMM_TABLE(Isa::avx512, avx512),
+#endif
+#if defined(LOWBIT_HAVE_AVX2)
+    LOWBIT_GEMM_TABLE(Isa::avx2, avx2),
+#endif
+#if defined(LOWBIT_HAVE_DOTPROD)
+    LOWBIT_GEMM_TABLE(Isa::neon_dotprod, dotprod),
+#endif
+#if defined(LOWBIT_HAVE_NEON)
+    LOWBIT_GEMM_TABLE(Isa::neon, neon),
+#endif
+    LOWBIT_GEMM_TABLE(Isa::scalar, ref),
+};
+
+const EmbeddingKernels kEmbeddingCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX512)
+    EmbeddingKernels{Isa::avx512, embedding::embedding_bag__avx512},
+#endif
+#if defined(LOWBIT_HAVE_AVX2)
+    EmbeddingKernels{Isa::avx2, embedding::embedding_bag__avx2},
+#endif
+#if defined(LOWBIT_HAVE_NEON)
+    EmbeddingKernels{Isa::neon, embedding::embedding_bag__neon},
+#endif
+    EmbeddingKernels{Isa::scalar, embedding::embedding_bag__ref},
+};
+
+#define LOWBIT_CONV_TABLE(isa_enum, suffix)                                                   \
+  ConvKernels {                                                                              \
+    isa_enum, conv::sparse_conv_f32__##suffix, conv::dense_conv_f32__##suffix,               \
+        conv::sparse_fc_f32__##suffix                                                        \
+  }
+
+const ConvKernels kConvCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX512)
+    LOWBIT_CONV_TABLE(Isa::avx512, avx512),
+#endif
+#if defined(LOWBIT_HAVE_AVX2)
+    LOWBIT_CONV_TABLE(Isa::avx2, avx2),
+#endif
+#if defined(LOWBIT_HAVE_NEON)
+    LOWBIT_CONV_TABLE(Isa::neon, neon),
+#endif
+    LOWBIT_CONV_TABLE(Isa::scalar, ref),
+};
+
 }  // namespace
 
 const QuantKernels& quant_kernels(Isa isa) {
@@ -46,6 +98,36 @@ const QuantKernels& quant_kernels(Isa isa) {
   }();
   const QuantKernels* k = tables[level_index(isa)];
   return k ? *k : pick(kQuantCandidates, Isa::scalar);
+}
+
+const GemmKernels& gemm_kernels(Isa isa) {
+  static const std::array<const GemmKernels*, kLevels> tables = [] {
+    std::array<const GemmKernels*, kLevels> t{};
+    for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kGemmCandidates, level);
+    return t;
+  }();
+  const GemmKernels* k = tables[level_index(isa)];
+  return k ? *k : pick(kGemmCandidates, Isa::scalar);
+}
+
+const EmbeddingKernels& embedding_kernels(Isa isa) {
+  static const std::array<const EmbeddingKernels*, kLevels> tables = [] {
+    std::array<const EmbeddingKernels*, kLevels> t{};
+    for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kEmbeddingCandidates, level);
+    return t;
+  }();
+  const EmbeddingKernels* k = tables[level_index(isa)];
+  return k ? *k : pick(kEmbeddingCandidates, Isa::scalar);
+}
+
+const ConvKernels& conv_kernels(Isa isa) {
+  static const std::array<const ConvKernels*, kLevels> tables = [] {
+    std::array<const ConvKernels*, kLevels> t{};
+    for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kConvCandidates, level);
+    return t;
+  }();
+  const ConvKernels* k = tables[level_index(isa)];
+  return k ? *k : pick(kConvCandidates, Isa::scalar);
 }
 
 }  // namespace lowbit

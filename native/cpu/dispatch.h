@@ -7,7 +7,10 @@
 #pragma once
 
 #include "cpu/isa.h"
+#include "kernels/gemm/gemm.h"
 #include "kernels/quant/quant.h"
+#include "kernels/embedding/embedding.h"
+#include "kernels/conv/conv.h"
 
 namespace lowbit {
 
@@ -17,10 +20,43 @@ struct QuantKernels {
   quant::QuantizeS8Fn quantize_s8;
   quant::DequantizeU8Fn dequantize_u8;
   quant::DequantizeS8Fn dequantize_s8;
+  quant::MinMaxFn minmax;
 };
 
 // Kernels for `isa` (which must be supported); the no-argument form uses active_isa().
 const QuantKernels& quant_kernels(Isa isa);
 inline const QuantKernels& quant_kernels() { return quant_kernels(active_isa()); }
+
+// int8 GEMM (kernels/gemm/gemm.h): the same PackedB serves every level.
+struct GemmKernels {
+  Isa isa;
+  gemm::GemmU8S8Fn gemm_u8s8;
+  gemm::GemmS8S8Fn gemm_s8s8;
+};
+
+const GemmKernels& gemm_kernels(Isa isa);
+inline const GemmKernels& gemm_kernels() { return gemm_kernels(active_isa()); }
+
+// Embedding bag (kernels/embedding/embedding.h): validate() and the table converters are scalar
+// and shared; only the lookup kernel differs by level.
+struct EmbeddingKernels {
+  Isa isa;
+  embedding::EmbeddingBagFn embedding_bag;
+};
+
+const EmbeddingKernels& embedding_kernels(Isa isa);
+inline const EmbeddingKernels& embedding_kernels() { return embedding_kernels(active_isa()); }
+
+// fp32 convolution (kernels/conv/conv.h): weights, bindings and pad_input are shared by every
+// level; only the compute kernels differ.
+struct ConvKernels {
+  Isa isa;
+  conv::SparseConvFn sparse_conv_f32;
+  conv::DenseConvFn dense_conv_f32;
+  conv::SparseFcFn sparse_fc_f32;
+};
+
+const ConvKernels& conv_kernels(Isa isa);
+inline const ConvKernels& conv_kernels() { return conv_kernels(active_isa()); }
 
 }  // namespace lowbit

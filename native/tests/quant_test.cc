@@ -183,3 +183,30 @@ LOWBIT_TEST(choose_quant_params_contract) {
   const quant::QuantParams p = quant::choose_quant_params(0.0f, 2.55f, false, false, false);
   LOWBIT_CHECK(p.zero_point == 0 && std::fabs(p.scale - 0.01f) < 1e-8f, "0..2.55 -> scale 0.01 zp 0");
 }
+
+LOWBIT_TEST(minmax_matches_reference) {
+  for_each_isa([](Isa isa) {
+    const QuantKernels& k = quant_kernels(isa);
+    for (size_t n : lengths()) {
+      for (int variant = 0; variant < 3; variant++) {
+        Guarded<float> x(n, 4 * (variant % 2));
+        for (size_t i = 0; i < n; i++) {
+          x[i] = rand_float(-50.0f, 30.0f);
+          if (variant == 1 && rand_int(0, 3) == 0) x[i] = std::numeric_limits<float>::quiet_NaN();
+          if (variant == 2) x[i] = (i % 2) ? -0.0f : std::numeric_limits<float>::quiet_NaN();
+        }
+        float mn, mx, rmn, rmx;
+        k.minmax(x.data(), n, &mn, &mx);
+        quant::minmax_f32__ref(x.data(), n, &rmn, &rmx);
+        LOWBIT_CHECK(same_bits(mn, rmn) && same_bits(mx, rmx),
+                     "n=" << n << " variant=" << variant << " got [" << mn << "," << mx << "] want [" << rmn << "," << rmx << "]");
+      }
+    }
+    float mn = 1, mx = 1;
+    k.minmax(nullptr, 0, &mn, &mx);
+    LOWBIT_CHECK(mn == 0 && mx == 0, "empty -> (0, 0)");
+    const float x[] = {-0.0f, -0.0f};
+    k.minmax(x, 2, &mn, &mx);
+    LOWBIT_CHECK(!std::signbit(mn) && !std::signbit(mx), "-0 reported as +0");
+  });
+}

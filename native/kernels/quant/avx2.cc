@@ -2,6 +2,7 @@
 // it takes exactly the vector path (no scalar tail that could round differently).
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/quant/quant.h"
@@ -88,6 +89,38 @@ void dequantize_avx2(const T* q, float* y, size_t n, float scale, int32_t zero_p
 }
 
 }  // namespace
+
+void minmax_f32__avx2(const float* x, size_t n, float* min, float* max) {
+  // min_ps(a, b) returns b when either is NaN: with the input first, NaN inputs are ignored.
+  __m256 mn0 = _mm256_set1_ps(INFINITY), mn1 = mn0, mx0 = _mm256_set1_ps(-INFINITY), mx1 = mx0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+    mn0 = _mm256_min_ps(a, mn0);
+    mx0 = _mm256_max_ps(a, mx0);
+    mn1 = _mm256_min_ps(b, mn1);
+    mx1 = _mm256_max_ps(b, mx1);
+  }
+  if (i < n) {
+    alignas(32) float t[16];
+    for (float& v : t) v = NAN;
+    std::memcpy(t, x + i, (n - i) * sizeof(float));
+    const __m256 a = _mm256_load_ps(t), b = _mm256_load_ps(t + 8);
+    mn0 = _mm256_min_ps(a, mn0);
+    mx0 = _mm256_max_ps(a, mx0);
+    mn1 = _mm256_min_ps(b, mn1);
+    mx1 = _mm256_max_ps(b, mx1);
+  }
+  alignas(32) float lo[8], hi[8];
+  _mm256_store_ps(lo, _mm256_min_ps(mn0, mn1));
+  _mm256_store_ps(hi, _mm256_max_ps(mx0, mx1));
+  float a = lo[0], b = hi[0];
+  for (int j = 1; j < 8; j++) {
+    a = lo[j] < a ? lo[j] : a;
+    b = hi[j] > b ? hi[j] : b;
+  }
+  finish_minmax(a, b, min, max);
+}
 
 void quantize_f32_u8__avx2(const float* x, uint8_t* y, size_t n, float scale, int32_t zero_point,
                            int32_t qmin, int32_t qmax) {

@@ -2,6 +2,8 @@
 // stack copies needed: masked lanes are never read or written).
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "kernels/quant/quant.h"
 
 namespace lowbit {
@@ -57,6 +59,27 @@ void dequantize_avx512(const T* q, float* y, size_t n, float scale, int32_t zero
 }
 
 }  // namespace
+
+void minmax_f32__avx512(const float* x, size_t n, float* min, float* max) {
+  // min_ps(a, b) returns b when either is NaN: with the input first, NaN inputs are ignored.
+  __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY);
+  for (size_t i = 0; i < n; i += 16) {
+    const size_t left = n - i < 16 ? n - i : 16;
+    const __mmask16 m = (__mmask16)((1u << left) - 1u);
+    const __m512 a = _mm512_maskz_loadu_ps(m, x + i);
+    mn = _mm512_mask_min_ps(mn, m, a, mn);
+    mx = _mm512_mask_max_ps(mx, m, a, mx);
+  }
+  alignas(64) float lo[16], hi[16];
+  _mm512_store_ps(lo, mn);
+  _mm512_store_ps(hi, mx);
+  float a = lo[0], b = hi[0];
+  for (int j = 1; j < 16; j++) {
+    a = lo[j] < a ? lo[j] : a;
+    b = hi[j] > b ? hi[j] : b;
+  }
+  finish_minmax(a, b, min, max);
+}
 
 void quantize_f32_u8__avx512(const float* x, uint8_t* y, size_t n, float scale, int32_t zero_point,
                              int32_t qmin, int32_t qmax) {

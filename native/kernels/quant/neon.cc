@@ -2,6 +2,7 @@
 // it takes exactly the vector path.
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/quant/quant.h"
@@ -78,6 +79,23 @@ void dequantize_neon(const T* q, float* y, size_t n, float scale, int32_t zero_p
 }
 
 }  // namespace
+
+void minmax_f32__neon(const float* x, size_t n, float* min, float* max) {
+  // vminnm / vmaxnm (IEEE minNum / maxNum) return the number when one operand is NaN.
+  float32x4_t mn = vdupq_n_f32(INFINITY), mx = vdupq_n_f32(-INFINITY);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t a = vld1q_f32(x + i);
+    mn = vminnmq_f32(mn, a);
+    mx = vmaxnmq_f32(mx, a);
+  }
+  float a = vminnmvq_f32(mn), b = vmaxnmvq_f32(mx);
+  for (; i < n; i++) {
+    a = x[i] < a ? x[i] : a;
+    b = x[i] > b ? x[i] : b;
+  }
+  finish_minmax(a, b, min, max);
+}
 
 void quantize_f32_u8__neon(const float* x, uint8_t* y, size_t n, float scale, int32_t zero_point,
                            int32_t qmin, int32_t qmax) {

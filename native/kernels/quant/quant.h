@@ -28,6 +28,8 @@ using QuantizeS8Fn = void (*)(const float* x, int8_t* y, size_t n, float scale, 
                               int32_t qmin, int32_t qmax);
 using DequantizeU8Fn = void (*)(const uint8_t* q, float* y, size_t n, float scale, int32_t zero_point);
 using DequantizeS8Fn = void (*)(const int8_t* q, float* y, size_t n, float scale, int32_t zero_point);
+// The range of x, ignoring NaN; (0, 0) when n == 0 or every element is NaN. -0 is reported as +0.
+using MinMaxFn = void (*)(const float* x, size_t n, float* min, float* max);
 
 #define LOWBIT_QUANT_DECLARE(isa)                                                                 \
   void quantize_f32_u8__##isa(const float* x, uint8_t* y, size_t n, float scale, int32_t zero_point, \
@@ -35,7 +37,8 @@ using DequantizeS8Fn = void (*)(const int8_t* q, float* y, size_t n, float scale
   void quantize_f32_s8__##isa(const float* x, int8_t* y, size_t n, float scale, int32_t zero_point,  \
                               int32_t qmin, int32_t qmax);                                        \
   void dequantize_u8_f32__##isa(const uint8_t* q, float* y, size_t n, float scale, int32_t zero_point); \
-  void dequantize_s8_f32__##isa(const int8_t* q, float* y, size_t n, float scale, int32_t zero_point);
+  void dequantize_s8_f32__##isa(const int8_t* q, float* y, size_t n, float scale, int32_t zero_point); \
+  void minmax_f32__##isa(const float* x, size_t n, float* min, float* max);
 
 LOWBIT_QUANT_DECLARE(ref)
 LOWBIT_QUANT_DECLARE(avx2)
@@ -52,6 +55,13 @@ inline float quantize_one(float x, float inv_scale, float zp, float lo, float hi
   v = v < lo ? lo : v;
   v = v > hi ? hi : v;
   return v;
+}
+
+// Turns a running (min, max) into minmax's result: empty -> (0, 0), -0 -> +0.
+inline void finish_minmax(float mn, float mx, float* min, float* max) {
+  if (!(mn <= mx)) mn = mx = 0.0f;
+  *min = mn + 0.0f;
+  *max = mx + 0.0f;
 }
 
 // Parameters of an affine quantization, chosen from an observed [min, max].

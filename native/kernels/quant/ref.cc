@@ -35,5 +35,14 @@ void dequantize_s8_f32__ref(const int8_t* q, float* y, size_t n, float scale, in
   dequantize_ref(q, y, n, scale, zero_point);
 }
 
+void minmax_f32__ref(const float* x, size_t n, float* min, float* max) {
+  float mn = INFINITY, mx = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    if (x[i] < mn) mn = x[i];  // NaN compares false: ignored
+    if (x[i] > mx) mx = x[i];
+  }
+  finish_minmax(mn, mx, min, max);
+}
+
 }  // namespace quant
 }  // namespace lowbit

@@ -1,0 +1,329 @@
+// The SIMD convolution kernels, written once over a small vector-traits type V and instantiated by
+// avx2.cc, avx512.cc and neon.cc (each compiled with its own flags). Everything here has internal
+// linkage (anonymous namespace), so the per-ISA copies never merge at link time.
+//
+// V provides: T (register type), N (lanes), kTileVecs (vectors per sparse pixel tile),
+// kGemmVecs (vectors per GEMM row: NR = kGemmVecs * N), zero, set1, load, store, fma(a, b, c) =
+// a * b + c, max0, add, load_n / store_n (first n lanes, others untouched / zero),
+// gather(base, idx) (N floats base[idx[i]]).
+//
+// Sparse: one output channel x kTileVecs * N virtual output pixels in registers; per nonzero one
+// broadcast and kTileVecs FMAs reading consecutive input floats at (offset + q). Channels run
+// inside a block of pixels so that the block's input stays in L2 while every channel passes.
+// Dense: BLIS-style loops (NC pixels, KC taps, MC channels) around a kMr x NR microkernel; the
+// B panels (im2col of NR output pixels) are packed straight from the padded input.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/conv/conv.h"
+
+#if defined(_MSC_VER)
+#define LOWBIT_CONV_INLINE __forceinline
+#else
+#define LOWBIT_CONV_INLINE inline __attribute__((always_inline))
+#endif
+
+namespace lowbit {
+namespace conv {
+namespace {
+
+// Nonzero sources: a bound stream (conv) or CSR values + taps scaled by a row length (FC).
+struct BoundSource {
+  const Nonzero* nz;
+  LOWBIT_CONV_INLINE float w(int j) const { return nz[j].w; }
+  LOWBIT_CONV_INLINE ptrdiff_t off(int j) const { return nz[j].off; }
+};
+struct CsrSource {
+  const float* val;
+  const int32_t* tap;
+  ptrdiff_t stride;
+  LOWBIT_CONV_INLINE float w(int j) const { return val[j]; }
+  LOWBIT_CONV_INLINE ptrdiff_t off(int j) const { return (ptrdiff_t)tap[j] * stride; }
+};
+
+// NV vectors of pixels at in[q..]: dst[i] = act(bias + sum_j w_j * in[off_j + i]).
+// kMasked: the last vector has only last_n valid lanes (loads and stores limited to them).
+template <class V, int NV, bool kMasked, class Src>
+LOWBIT_CONV_INLINE void sparse_tile(const Src& src, int cnt, const float* in, float bias, bool relu,
+                                    float* dst, int last_n) {
+  using T = typename V::T;
+  T acc[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; v++) acc[v] = V::set1(bias);
+  for (int j = 0; j < cnt; j++) {
+    const T wv = V::set1(src.w(j));
+    const float* p = in + src.off(j);
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) {
+      if (kMasked && v == NV - 1)
+        acc[v] = V::fma(wv, V::load_n(p + v * V::N, last_n), acc[v]);
+      else
+        acc[v] = V::fma(wv, V::load(p + v * V::N), acc[v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; v++) {
+    if (relu) acc[v] = V::max0(acc[v]);
+    if (kMasked && v == NV - 1)
+      V::store_n(dst + v * V::N, acc[v], last_n);
+    else
+      V::store(dst + v * V::N, acc[v]);
+  }
+}
+
+template <class V, class Src, int NV = 1>
+LOWBIT_CONV_INLINE void sparse_tile_n(int nv, bool masked, const Src& src, int cnt, const float* in,
+                                      float bias, bool relu, float* dst, int last_n) {
+  if constexpr (NV <= V::kTileVecs) {
+    if (nv == NV) {
+      if (masked)
+        sparse_tile<V, NV, true>(src, cnt, in, bias, relu, dst, last_n);
+      else
+        sparse_tile<V, NV, false>(src, cnt, in, bias, relu, dst, last_n);
+    } else {
+      sparse_tile_n<V, Src, NV + 1>(nv, masked, src, cnt, in, bias, relu, dst, last_n);
+    }
+  }
+}
+
+// Writes virtual pixels [q0, q0 + count) of one channel from tmp into the dense output plane.
+LOWBIT_CONV_INLINE void scatter_virtual(const float* tmp, size_t q0, size_t count, int wq, int ow, float* o) {
+  size_t oy = q0 / wq, ox = q0 % wq, i = 0;
+  while (i < count) {
+    const size_t run = std::min<size_t>(count - i, (size_t)wq - ox);
+    if (ox < (size_t)ow) std::memcpy(o + oy * ow + ox, tmp + i, std::min<size_t>(run, ow - ox) * sizeof(float));
+    i += run;
+    ox = 0;
+    oy++;
+  }
+}
+
+// One channel over virtual pixels [qb, qe) of a plane of Q virtual pixels (wq per row, ow kept).
+template <class V, class Src>
+LOWBIT_CONV_INLINE void sparse_channel_range(const Src& src, int cnt, const float* in, float bias, bool relu,
+                                             size_t qb, size_t qe, size_t Q, int wq, int ow, float* o) {
+  constexpr int TV = V::kTileVecs, TP = TV * V::N;
+  alignas(64) float tmp[TP];
+  const bool direct = wq == ow;
+  size_t q = qb;
+  for (; q + TP <= qe; q += TP) {
+    if (direct) {
+      sparse_tile<V, TV, false>(src, cnt, in + q, bias, relu, o + q, V::N);
+    } else {
+      sparse_tile<V, TV, false>(src, cnt, in + q, bias, relu, tmp, V::N);
+      scatter_virtual(tmp, q, TP, wq, ow, o);
+    }
+  }
+  if (q < qe) {
+    const size_t r = qe - q;
+    const int nv = (int)((r + V::N - 1) / V::N);
+    const size_t span = (size_t)nv * V::N;
+    if (qe >= span) {  // overlap backwards: recompute a few pixels instead of masking
+      const size_t q0 = qe - span;
+      sparse_tile_n<V>(nv, false, src, cnt, in + q0, bias, relu, tmp, V::N);
+      if (direct)
+        std::memcpy(o + q0, tmp, span * sizeof(float));
+      else
+        scatter_virtual(tmp, q0, span, wq, ow, o);
+    } else {  // the whole plane is shorter than the tile: mask the last vector
+      const int last_n = (int)(r - (size_t)(nv - 1) * V::N);
+      sparse_tile_n<V>(nv, true, src, cnt, in + q, bias, relu, tmp, last_n);
+      if (direct)
+        std::memcpy(o + q, tmp, r * sizeof(float));
+      else
+        scatter_virtual(tmp, q, r, wq, ow, o);
+    }
+  }
+  (void)Q;
+}
+
+// Virtual pixels per cache block: the block's input rows (all channels of a group) in ~256 KiB.
+inline size_t sparse_block_pixels(const ConvLayout& L, size_t tile) {
+  const size_t per_q = (size_t)L.geo.cin_g() * L.sh * L.sw;
+  const size_t halo = ((size_t)((L.geo.kh - 1) * L.geo.dil_h) / L.sh + 1) * L.wq;
+  const size_t budget = 65536 / std::max<size_t>(per_q, 1);
+  const size_t avail = budget > halo ? budget - halo : 0;
+  return std::max(tile, avail / tile * tile);
+}
+
+template <class V>
+void sparse_conv_impl(const SparseBinding& bd, const float* padded, const float* bias, bool relu,
+                      float* out, int oc_begin, int oc_end) {
+  const ConvLayout& L = bd.layout;
+  const ConvGeometry& g = L.geo;
+  const size_t Q = L.q_virtual, P = L.out_pixels();
+  const size_t BQ = sparse_block_pixels(L, (size_t)V::kTileVecs * V::N);
+  const int cog = g.cout_g();
+  for (int b = 0; b < L.n; b++)
+    for (size_t qb = 0; qb < Q; qb += BQ) {
+      const size_t qe = std::min(Q, qb + BQ);
+      for (int co = oc_begin; co < oc_end; co++) {
+        const float* in = padded + b * L.image_stride + (size_t)(co / cog) * g.cin_g() * L.chan_stride;
+        const int j0 = bd.row_ptr[co], cnt = bd.row_ptr[co + 1] - j0;
+        sparse_channel_range<V>(BoundSource{bd.nz.data() + j0}, cnt, in, bias ? bias[co] : 0.0f, relu, qb, qe,
+                                Q, L.wq, L.ow, out + ((size_t)b * g.cout + co) * P);
+      }
+    }
+}
+
+template <class V>
+void sparse_fc_impl(const SparseConvWeights& w, const float* x, size_t ncols, const float* bias, bool relu,
+                    float* y, int oc_begin, int oc_end) {
+  const int cog = w.geo.cout_g();
+  const size_t BQ = std::max<size_t>((size_t)V::kTileVecs * V::N,
+                                     65536 / std::max(w.geo.cin_g(), 1) / (V::kTileVecs * V::N) *
+                                         (V::kTileVecs * V::N));
+  for (size_t qb = 0; qb < ncols; qb += BQ) {
+    const size_t qe = std::min(ncols, qb + BQ);
+    for (int co = oc_begin; co < oc_end; co++) {
+      const int j0 = w.row_ptr[co], cnt = w.row_ptr[co + 1] - j0;
+      const float* xg = x + (size_t)(co / cog) * w.geo.cin_g() * ncols;
+      sparse_channel_range<V>(CsrSource{w.values.data() + j0, w.tap.data() + j0, (ptrdiff_t)ncols}, cnt, xg,
+                              bias ? bias[co] : 0.0f, relu, qb, qe, ncols, (int)ncols, (int)ncols,
+                              y + (size_t)co * ncols);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense
+
+// Thread-local scratch, 64-byte aligned, grown on demand (one per ISA translation unit).
+inline float* dense_scratch(size_t floats) {
+  struct Buf {
+    std::vector<float> v;
+    float* p = nullptr;
+    size_t n = 0;
+  };
+  static thread_local Buf s;
+  if (s.n < floats) {
+    s.v.assign(floats + 16, 0.0f);
+    uintptr_t a = reinterpret_cast<uintptr_t>(s.v.data());
+    s.p = reinterpret_cast<float*>((a + 63) & ~uintptr_t(63));
+    s.n = floats;
+  }
+  return s.p;
+}
+
+// acc = A (kc x kMr, packed) x B (kc x NR, packed), then the epilogue on rows [r_lo, r_hi) and
+// the first `cols` columns of C (row stride ldc).
+template <class V, int NVB>
+LOWBIT_CONV_INLINE void gemm_micro(int kc, const float* A, const float* B, float* C, size_t ldc, int r_lo,
+                                   int r_hi, int cols, bool first, bool last, const float* bias, bool relu) {
+  using T = typename V::T;
+  constexpr int NR = NVB * V::N;
+  T acc[kMr][NVB];
+#pragma GCC unroll 16
+  for (int r = 0; r < kMr; r++)
+#pragma GCC unroll 16
+    for (int v = 0; v < NVB; v++) acc[r][v] = V::zero();
+  for (int k = 0; k < kc; k++) {
+    T bv[NVB];
+#pragma GCC unroll 16
+    for (int v = 0; v < NVB; v++) bv[v] = V::load(B + k * NR + v * V::N);
+#pragma GCC unroll 16
+    for (int r = 0; r < kMr; r++) {
+      const T a = V::set1(A[k * kMr + r]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NVB; v++) acc[r][v] = V::fma(a, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kMr; r++) {
+    if (r < r_lo || r >= r_hi) continue;
+    float* c = C + (size_t)r * ldc;
+    const T init = first ? V::set1(bias ? bias[r] : 0.0f) : V::zero();
+#pragma GCC unroll 16
+    for (int v = 0; v < NVB; v++) {
+      const int n = cols - v * V::N;
+      if (n <= 0) break;
+      T x = acc[r][v];
+      if (first)
+        x = V::add(x, init);
+      else
+        x = V::add(x, n >= V::N ? V::load(c + v * V::N) : V::load_n(c + v * V::N, n));
+      if (last && relu) x = V::max0(x);
+      if (n >= V::N)
+        V::store(c + v * V::N, x);
+      else
+        V::store_n(c + v * V::N, x, n);
+    }
+  }
+}
+
+template <class V, int NVB>
+void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const float* padded, const float* bias,
+                     bool relu, float* out, int oc_begin, int oc_end) {
+  constexpr int NR = NVB * V::N;
+  const ConvGeometry& g = L.geo;
+  const int K = g.taps(), cog = g.cout_g(), cig = g.cin_g();
+  const size_t P = L.out_pixels();
+  const size_t NC = std::max<size_t>(NR, (size_t)(192 / NR) * NR);
+  constexpr int MC = 12 * kMr;
+  float* Bp = dense_scratch((size_t)kKc * NC);
+  alignas(64) int32_t idx[NR];
+  for (int b = 0; b < L.n; b++)
+    for (int grp = oc_begin / cog; grp * cog < oc_end; grp++) {
+      const int m_lo = std::max(oc_begin, grp * cog) - grp * cog;
+      const int m_hi = std::min(oc_end, (grp + 1) * cog) - grp * cog;
+      if (m_lo >= m_hi) continue;
+      const float* in = padded + b * L.image_stride + (size_t)grp * cig * L.chan_stride;
+      const float* Ag = dw.packed.data() + grp * dw.group_floats;
+      float* og = out + ((size_t)b * g.cout + (size_t)grp * cog) * P;
+      const float* bg = bias ? bias + (size_t)grp * cog : nullptr;
+      for (size_t p0 = 0; p0 < P; p0 += NC) {
+        const size_t nc = std::min(NC, P - p0);
+        const int npan = (int)((nc + NR - 1) / NR);
+        for (int k0 = 0; k0 < K; k0 += kKc) {
+          const int kc = std::min(kKc, K - k0);
+          // pack B: panel j holds pixels p0 + j*NR + c (clamped to the last pixel), [k][NR]
+          for (int j = 0; j < npan; j++) {
+            const size_t pj = p0 + (size_t)j * NR;
+            for (int c = 0; c < NR; c++) {
+              const size_t p = std::min(pj + c, P - 1);
+              idx[c] = (int32_t)((p / L.ow) * L.wq + p % L.ow);
+            }
+            const bool contiguous = idx[NR - 1] - idx[0] == NR - 1;
+            float* dst = Bp + (size_t)j * kc * NR;
+            const int32_t* ko = L.koff.data() + k0;
+            if (contiguous) {
+              for (int k = 0; k < kc; k++) {
+                const float* s = in + ko[k] + idx[0];
+#pragma GCC unroll 16
+                for (int v = 0; v < NVB; v++) V::store(dst + k * NR + v * V::N, V::load(s + v * V::N));
+              }
+            } else {
+              for (int k = 0; k < kc; k++) {
+                const float* s = in + ko[k];
+#pragma GCC unroll 16
+                for (int v = 0; v < NVB; v++) V::store(dst + k * NR + v * V::N, V::gather(s, idx + v * V::N));
+              }
+            }
+          }
+          const bool first = k0 == 0, last = k0 + kc == K;
+          const float* Ak = Ag + (size_t)k0 * dw.m_pad;
+          for (int mc0 = m_lo / kMr * kMr; mc0 < m_hi; mc0 += MC) {
+            const int mc1 = std::min(m_hi, mc0 + MC);
+            for (int j = 0; j < npan; j++) {
+              const int cols = (int)std::min<size_t>(NR, nc - (size_t)j * NR);
+              const float* Bj = Bp + (size_t)j * kc * NR;
+              for (int m = mc0; m < mc1; m += kMr) {
+                gemm_micro<V, NVB>(kc, Ak + (size_t)m * kc, Bj, og + (size_t)m * P + p0 + (size_t)j * NR, P,
+                                   std::max(m_lo - m, 0), std::min(m_hi - m, kMr), cols, first, last,
+                                   bg ? bg + m : nullptr, relu);
+              }
+            }
+          }
+        }
+      }
+    }
+}
+
+}  // namespace
+}  // namespace conv
+}  // namespace lowbit

@@ -1,0 +1,211 @@
+// Geometry checks, the padded layout, weight formats (sparse CSR, packed dense), pruning.
+// Scalar and shared by every ISA.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "kernels/conv/conv.h"
+
+namespace lowbit {
+namespace conv {
+
+std::string validate_geometry(const ConvGeometry& g) {
+  std::ostringstream e;
+  if (g.cin < 1 || g.cout < 1) e << "channels must be >= 1 (cin " << g.cin << ", cout " << g.cout << ")";
+  else if (g.kh < 1 || g.kw < 1) e << "kernel size must be >= 1 (" << g.kh << "x" << g.kw << ")";
+  else if (g.stride_h < 1 || g.stride_w < 1) e << "stride must be >= 1 (" << g.stride_h << ", " << g.stride_w << ")";
+  else if (g.dil_h < 1 || g.dil_w < 1) e << "dilation must be >= 1 (" << g.dil_h << ", " << g.dil_w << ")";
+  else if (g.groups < 1 || g.cin % g.groups || g.cout % g.groups)
+    e << "groups (" << g.groups << ") must divide cin (" << g.cin << ") and cout (" << g.cout << ")";
+  else if (g.pad_h < 0 || g.pad_w < 0 || g.pad_h > (g.kh - 1) * g.dil_h + 1 ||
+           g.pad_w > (g.kw - 1) * g.dil_w + 1)
+    e << "padding (" << g.pad_h << ", " << g.pad_w << ") must be >= 0 and not larger than the kernel";
+  else if ((double)g.cin_g() * g.kh * g.kw > 1e8) e << "kernel too large";
+  return e.str();
+}
+
+std::string make_layout(const ConvGeometry& g, int n, int h, int w, ConvLayout* L) {
+  std::string err = validate_geometry(g);
+  if (!err.empty()) return err;
+  if (n < 1 || h < 1 || w < 1) return "input batch, height and width must be >= 1";
+  const int ext_h = (g.kh - 1) * g.dil_h + 1, ext_w = (g.kw - 1) * g.dil_w + 1;
+  const long hp = (long)h + 2L * g.pad_h, wp = (long)w + 2L * g.pad_w;
+  if (hp < ext_h || wp < ext_w) return "input (with padding) is smaller than the kernel";
+  ConvLayout& o = *L;
+  o = ConvLayout{};
+  o.geo = g;
+  o.n = n, o.h = h, o.w = w;
+  o.oh = (int)((hp - ext_h) / g.stride_h + 1);
+  o.ow = (int)((wp - ext_w) / g.stride_w + 1);
+  o.sh = g.stride_h, o.sw = g.stride_w;
+  o.direct = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+  o.hp = (int)hp, o.wp = (int)wp;
+  o.hq = (int)((hp + o.sh - 1) / o.sh);
+  o.wq = (int)((wp + o.sw - 1) / o.sw);
+  o.plane = (size_t)o.hq * o.wq;
+  o.chan_stride = (size_t)o.sh * o.sw * o.plane;
+  o.image_stride = (size_t)g.cin * o.chan_stride;
+  if (o.image_stride + o.wq + 64 >= (size_t)INT32_MAX) return "input image too large (over 2^31 floats)";
+  o.padded_floats = (size_t)n * o.image_stride + (o.direct ? 0 : (size_t)o.wq + 64);
+  o.q_virtual = (size_t)o.oh * o.wq;
+  o.koff.resize((size_t)g.taps());
+  for (int ci = 0; ci < g.cin_g(); ci++)
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int y = ky * g.dil_h, x = kx * g.dil_w;  // position in the padded image
+        const size_t phase = (size_t)(y % o.sh) * o.sw + (size_t)(x % o.sw);
+        o.koff[((size_t)ci * g.kh + ky) * g.kw + kx] =
+            (int32_t)(ci * o.chan_stride + phase * o.plane + (size_t)(y / o.sh) * o.wq + (size_t)(x / o.sw));
+      }
+  return "";
+}
+
+void pad_input(const ConvLayout& L, const float* in, float* padded) {
+  const size_t planes = (size_t)L.n * L.geo.cin;
+  if (L.direct) {
+    if (padded != in) std::memcpy(padded, in, planes * L.plane * sizeof(float));
+    return;
+  }
+  std::memset(padded, 0, L.padded_floats * sizeof(float));
+  const int ph = L.geo.pad_h, pw = L.geo.pad_w;
+  for (size_t c = 0; c < planes; c++) {
+    const float* src = in + c * L.h * L.w;
+    float* dst = padded + c * L.chan_stride;
+    for (int y = 0; y < L.h; y++) {
+      const int yp = y + ph;
+      float* row = dst + ((size_t)(yp % L.sh) * L.sw) * L.plane + (size_t)(yp / L.sh) * L.wq;
+      const float* s = src + (size_t)y * L.w;
+      if (L.sw == 1) {
+        std::memcpy(row + pw, s, L.w * sizeof(float));
+      } else {
+        for (int x = 0; x < L.w; x++) {
+          const int xp = x + pw;
+          row[(size_t)(xp % L.sw) * L.plane + xp / L.sw] = s[x];
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+SparseConvWeights SparseConvWeights::from_dense(const ConvGeometry& geo, const float* w) {
+  SparseConvWeights s;
+  s.geo = geo;
+  const int K = geo.taps();
+  s.row_ptr.assign((size_t)geo.cout + 1, 0);
+  for (int co = 0; co < geo.cout; co++) {
+    for (int t = 0; t < K; t++) {
+      const float v = w[(size_t)co * K + t];
+      if (v != 0.0f) {
+        s.tap.push_back(t);
+        s.values.push_back(v);
+      }
+    }
+    s.row_ptr[co + 1] = (int32_t)s.values.size();
+  }
+  return s;
+}
+
+std::shared_ptr<const SparseBinding> SparseConvWeights::bind(int n, int h, int w, std::string* err) const {
+  {
+    std::lock_guard<std::mutex> lock(cache_.mu);
+    for (auto& b : cache_.entries)
+      if (b->layout.n == n && b->layout.h == h && b->layout.w == w) return b;
+  }
+  auto b = std::make_shared<SparseBinding>();
+  const std::string e = make_layout(geo, n, h, w, &b->layout);
+  if (!e.empty()) {
+    if (err) *err = e;
+    return nullptr;
+  }
+  b->row_ptr = row_ptr;
+  b->nz.resize(values.size());
+  for (size_t j = 0; j < values.size(); j++) b->nz[j] = Nonzero{values[j], b->layout.koff[tap[j]]};
+  std::lock_guard<std::mutex> lock(cache_.mu);
+  if (cache_.entries.size() >= 4) cache_.entries.erase(cache_.entries.begin());
+  cache_.entries.push_back(b);
+  return b;
+}
+
+size_t SparseConvWeights::memory_bytes() const {
+  size_t m = sizeof(*this) + row_ptr.size() * 4 + tap.size() * 4 + values.size() * 4;
+  std::lock_guard<std::mutex> lock(cache_.mu);
+  for (auto& b : cache_.entries) m += b->nz.size() * sizeof(Nonzero) + (b->layout.koff.size() + b->row_ptr.size()) * 4;
+  return m;
+}
+
+void split_by_nonzeros(const SparseConvWeights& w, int parts, std::vector<int>* bounds) {
+  const int C = w.geo.cout;
+  if (parts < 1) parts = 1;
+  bounds->assign((size_t)parts + 1, C);
+  (*bounds)[0] = 0;
+  const double per_channel = 8.0;  // a channel's fixed cost (tile setup, stores), in nonzeros
+  const double total = (double)w.nnz() + per_channel * C;
+  double acc = 0;
+  int p = 1;
+  for (int co = 0; co < C && p < parts; co++) {
+    acc += (double)w.nnz(co) + per_channel;
+    while (p < parts && acc >= total * p / parts) (*bounds)[p++] = co + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+DenseConvWeights DenseConvWeights::pack(const ConvGeometry& geo, const float* w) {
+  DenseConvWeights d;
+  d.geo = geo;
+  const int K = geo.taps(), M = geo.cout_g();
+  d.m_pad = (M + kMr - 1) / kMr * kMr;
+  d.group_floats = (size_t)K * d.m_pad;
+  d.packed.assign(d.group_floats * geo.groups, 0.0f);
+  for (int g = 0; g < geo.groups; g++)
+    for (int k0 = 0; k0 < K; k0 += kKc) {
+      const int kc = std::min(kKc, K - k0);
+      float* blk = d.packed.data() + g * d.group_floats + (size_t)k0 * d.m_pad;
+      for (int m = 0; m < M; m++)
+        for (int k = 0; k < kc; k++)
+          blk[(size_t)(m / kMr) * kMr * kc + (size_t)k * kMr + m % kMr] =
+              w[((size_t)g * M + m) * K + k0 + k];
+    }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+size_t prune_magnitude(const float* w, int rows, int cols, double sparsity, float* out, int br, int bc) {
+  const size_t n = (size_t)rows * cols;
+  if (out != w) std::memcpy(out, w, n * sizeof(float));
+  if (br < 1) br = 1;
+  if (bc < 1) bc = 1;
+  const int nbr = (rows + br - 1) / br, nbc = (cols + bc - 1) / bc;
+  const size_t blocks = (size_t)nbr * nbc;
+  sparsity = std::min(1.0, std::max(0.0, sparsity));
+  const size_t k = (size_t)std::llround(sparsity * (double)blocks);
+  if (k == 0) return 0;
+  std::vector<double> score(blocks, 0.0);
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) score[(size_t)(r / br) * nbc + c / bc] += std::fabs((double)w[(size_t)r * cols + c]);
+  std::vector<size_t> order(blocks);
+  std::iota(order.begin(), order.end(), 0);
+  // Smallest score first; equal scores: lower index first (deterministic). NaN ranks as largest.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double sa = std::isnan(score[a]) ? INFINITY : score[a], sb = std::isnan(score[b]) ? INFINITY : score[b];
+    return sa < sb;
+  });
+  size_t zeroed = 0;
+  for (size_t i = 0; i < k; i++) {
+    const int bi = (int)(order[i] / nbc), bj = (int)(order[i] % nbc);
+    for (int r = bi * br; r < std::min(rows, (bi + 1) * br); r++)
+      for (int c = bj * bc; c < std::min(cols, (bj + 1) * bc); c++) {
+        out[(size_t)r * cols + c] = 0.0f;
+        zeroed++;
+      }
+  }
+  return zeroed;
+}
+
+}  // namespace conv
+}  // namespace lowbit

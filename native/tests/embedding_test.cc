@@ -1,0 +1,584 @@
+// Embedding bag: every ISA kernel against the scalar reference, bit for bit; validation; quantizers
+// (hand-derived FBGEMM bytes, round trips). Tables end at a PROT_NONE page, so a kernel that reads a
+// byte past the last row faults; outputs live in Guarded buffers, so a write past D is caught.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "kernels/embedding/embedding.h"
+#include "tests/harness.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+using namespace lowbit::embedding;
+
+namespace {
+
+const Format kFormats[] = {Format::f32, Format::f16, Format::q8, Format::q4, Format::q2};
+const char* fmt_name(Format f) {
+  switch (f) {
+    case Format::f32: return "f32";
+    case Format::f16: return "f16";
+    case Format::q8: return "q8";
+    case Format::q4: return "q4";
+    case Format::q2: return "q2";
+  }
+  return "?";
+}
+const int64_t kDims[] = {1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 128, 255, 256, 512};
+
+// Bytes that end exactly at an inaccessible page: reading past the end faults.
+class FencedBytes {
+ public:
+  explicit FencedBytes(size_t n) : n_(n) {
+    page_ = (size_t)sysconf(_SC_PAGESIZE);
+    span_ = (n + page_ - 1) / page_ * page_ + page_;
+    base_ = (uint8_t*)mmap(nullptr, span_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(base_ + span_ - page_, page_, PROT_NONE);
+  }
+  ~FencedBytes() { munmap(base_, span_); }
+  uint8_t* data() { return base_ + span_ - page_ - n_; }
+
+ private:
+  size_t n_, page_, span_;
+  uint8_t* base_;
+};
+
+EmbeddingBagFn kernel_for(Isa isa) { return embedding_kernels(isa).embedding_bag; }
+
+struct Scenario {
+  Format format;
+  int64_t dim, rows;
+  int64_t stride_pad;  // extra bytes per row beyond row_bytes
+  IntType index_type, offset_type;
+  BagForm form;
+  bool weights, mean, remap;
+  int64_t out_pad;  // out_stride = dim + out_pad
+  int64_t num_bags, max_len;
+};
+
+std::string describe(const Scenario& s) {
+  std::ostringstream os;
+  os << fmt_name(s.format) << " D=" << s.dim << " rows=" << s.rows << " pad=" << s.stride_pad
+     << " idx=" << (s.index_type == IntType::i32 ? 32 : 64) << " off=" << (s.offset_type == IntType::i32 ? 32 : 64)
+     << " form=" << (int)s.form << " w=" << s.weights << " mean=" << s.mean << " remap=" << s.remap
+     << " bags=" << s.num_bags;
+  return os.str();
+}
+
+// Everything one request needs, owned.
+struct Built {
+  std::unique_ptr<FencedBytes> table;
+  std::vector<int32_t> idx32, remap;
+  std::vector<int64_t> idx64;
+  std::vector<int32_t> off32;
+  std::vector<int64_t> off64;
+  std::vector<float> weights;
+  Request req;
+};
+
+void build(const Scenario& s, Built* b) {
+  const int64_t rb = row_bytes(s.format, s.dim), stride = rb + s.stride_pad;
+  // rows from quantizing random fp32 (realistic scales), with the stride padding filled with junk
+  std::vector<float> x((size_t)(s.rows * s.dim));
+  for (float& v : x) v = rand_float(-2.0f, 2.0f) * (rand_int(0, 3) == 0 ? 100.0f : 1.0f);
+  std::vector<uint8_t> packed((size_t)(s.rows * rb));
+  quantize_table(s.format, x.data(), s.rows, s.dim, packed.data());
+  const size_t bytes = (size_t)(s.rows ? (s.rows - 1) * stride + rb : 0);
+  b->table.reset(new FencedBytes(bytes ? bytes : 1));
+  uint8_t* t = b->table->data();
+  for (int64_t r = 0; r < s.rows; r++) {
+    std::memcpy(t + r * stride, packed.data() + r * rb, (size_t)rb);
+    if (r + 1 < s.rows)
+      for (int64_t k = rb; k < stride; k++) t[r * stride + k] = (uint8_t)rand_int(0, 255);
+  }
+  // bags
+  std::vector<int64_t> lens((size_t)s.num_bags);
+  int64_t n = 0;
+  for (auto& l : lens) {
+    const int kind = (int)rand_int(0, 5);
+    l = kind == 0 ? 0 : kind == 1 ? 1 : rand_int(0, s.max_len);
+    n += l;
+  }
+  const int64_t id_limit = s.remap ? s.rows + 7 : s.rows;
+  if (s.remap) {
+    b->remap.resize((size_t)id_limit);
+    for (auto& m : b->remap) m = rand_int(0, 3) == 0 ? -1 : (int32_t)rand_int(0, s.rows - 1);
+  }
+  b->idx32.clear();
+  b->idx64.clear();
+  for (int64_t p = 0; p < n; p++) {
+    const int64_t i = rand_int(0, id_limit - 1);
+    b->idx32.push_back((int32_t)i);
+    b->idx64.push_back(i);
+  }
+  std::vector<int64_t> arr;
+  if (s.form == BagForm::lengths) {
+    arr = lens;
+  } else {
+    int64_t o = 0;
+    for (int64_t l : lens) {
+      arr.push_back(o);
+      o += l;
+    }
+    if (s.form == BagForm::offsets_include_last) arr.push_back(o);
+  }
+  b->off64 = arr;
+  b->off32.assign(arr.begin(), arr.end());
+  b->weights.clear();
+  for (int64_t p = 0; p < n; p++) b->weights.push_back(rand_float(-1.5f, 1.5f));
+
+  Request& q = b->req;
+  q = Request{};
+  q.table.data = t;
+  q.table.rows = s.rows;
+  q.table.dim = s.dim;
+  q.table.row_stride = stride;
+  q.table.format = s.format;
+  if (s.remap) {
+    q.table.remap = b->remap.data();
+    q.table.remap_size = id_limit;
+  }
+  q.bags.indices = s.index_type == IntType::i32 ? (const void*)b->idx32.data() : (const void*)b->idx64.data();
+  q.bags.index_type = s.index_type;
+  q.bags.num_indices = n;
+  q.bags.offsets = s.offset_type == IntType::i32 ? (const void*)b->off32.data() : (const void*)b->off64.data();
+  q.bags.offset_type = s.offset_type;
+  q.bags.form = s.form;
+  q.bags.num_bags = s.num_bags;
+  q.bags.weights = s.weights ? b->weights.data() : nullptr;
+  q.bags.pooling = s.mean ? Pooling::mean : Pooling::sum;
+  q.out_stride = s.dim + s.out_pad;
+}
+
+Scenario random_scenario(Format f, int64_t dim) {
+  Scenario s;
+  s.format = f;
+  s.dim = dim;
+  s.rows = rand_int(1, 40);
+  s.stride_pad = rand_int(0, 2) == 0 ? rand_int(1, 9) : 0;
+  s.index_type = rand_int(0, 1) ? IntType::i32 : IntType::i64;
+  s.offset_type = rand_int(0, 1) ? IntType::i32 : IntType::i64;
+  s.form = (BagForm)rand_int(0, 2);
+  s.weights = rand_int(0, 1);
+  s.mean = rand_int(0, 1);
+  s.remap = rand_int(0, 3) == 0;
+  s.out_pad = rand_int(0, 1) ? 0 : rand_int(1, 5);
+  s.num_bags = rand_int(1, 7);
+  s.max_len = dim > 128 ? 6 : 12;
+  return s;
+}
+
+// Runs `fn` over the whole request, and again as two sub-ranges; checks bits against ref.
+void check_against_ref(EmbeddingBagFn fn, const Scenario& s) {
+  Built b;
+  build(s, &b);
+  const size_t out_n = (size_t)(s.num_bags * (s.dim + s.out_pad));
+  Guarded<float> want(out_n), got(out_n), split(out_n);
+  Request r = b.req;
+  r.out = want.data();
+  LOWBIT_CHECK(validate(r).ok(), describe(s) << " validate: " << error_message(validate(r).error));
+  embedding_bag__ref(r, 0, s.num_bags);
+  r.out = got.data();
+  fn(r, 0, s.num_bags);
+  r.out = split.data();
+  const int64_t k = rand_int(0, s.num_bags);
+  fn(r, 0, k);
+  fn(r, k, s.num_bags);
+  for (int64_t bag = 0; bag < s.num_bags; bag++) {
+    for (int64_t d = 0; d < s.dim; d++) {
+      const size_t i = (size_t)(bag * (s.dim + s.out_pad) + d);
+      if (!same_bits(want[i], got[i]) || !same_bits(want[i], split[i])) {
+        LOWBIT_CHECK(false, describe(s) << " bag=" << bag << " d=" << d << " want=" << want[i]
+                                        << " got=" << got[i] << " split=" << split[i]);
+        return;
+      }
+    }
+    // the gap between output rows is never written
+    for (int64_t d = s.dim; d < s.dim + s.out_pad; d++) {
+      const size_t i = (size_t)(bag * (s.dim + s.out_pad) + d);
+      uint32_t g, sp;
+      std::memcpy(&g, &got[i], 4);
+      std::memcpy(&sp, &split[i], 4);
+      LOWBIT_CHECK(g == 0xA5A5A5A5u && sp == 0xA5A5A5A5u, describe(s) << " wrote the stride gap");
+    }
+  }
+  LOWBIT_CHECK(got.guards_intact() && split.guards_intact(), describe(s) << " guard bytes overwritten");
+}
+
+}  // namespace
+
+LOWBIT_TEST(embedding_bag_matches_reference_all_dims) {
+  for_each_isa([](Isa isa) {
+    EmbeddingBagFn fn = kernel_for(isa);
+    for (Format f : kFormats)
+      for (int64_t dim : kDims)
+        for (int rep = 0; rep < 4; rep++) check_against_ref(fn, random_scenario(f, dim));
+  });
+}
+
+// Every combination of the options, at a few D around the vector and block widths.
+LOWBIT_TEST(embedding_bag_matches_reference_all_options) {
+  for_each_isa([](Isa isa) {
+    EmbeddingBagFn fn = kernel_for(isa);
+    for (Format f : kFormats) {
+      for (int64_t dim : {5, 24, 67}) {
+        for (int mask = 0; mask < 64; mask++) {
+          Scenario s = random_scenario(f, dim);
+          s.index_type = mask & 1 ? IntType::i32 : IntType::i64;
+          s.offset_type = mask & 2 ? IntType::i32 : IntType::i64;
+          s.weights = mask & 4;
+          s.mean = mask & 8;
+          s.remap = mask & 16;
+          s.form = (BagForm)((mask >> 5) + (rand_int(0, 1) ? 1 : 0));  // all three forms over the masks
+          check_against_ref(fn, s);
+        }
+      }
+    }
+  });
+}
+
+// Long bags and many bags: prefetch runs far ahead and across bag boundaries.
+LOWBIT_TEST(embedding_bag_matches_reference_long_bags) {
+  for_each_isa([](Isa isa) {
+    EmbeddingBagFn fn = kernel_for(isa);
+    for (Format f : kFormats) {
+      for (int64_t dim : {16, 33, 100}) {
+        Scenario s = random_scenario(f, dim);
+        s.rows = 300;
+        s.num_bags = 9;
+        s.max_len = 60;
+        check_against_ref(fn, s);
+      }
+    }
+  });
+}
+
+// The reference itself against hand-computed sums (so that ref is the formula, not just self-consistent).
+LOWBIT_TEST(embedding_bag_reference_formula) {
+  // q8, D = 3, two rows; bag {0, 1, 0} weighted, mean
+  const int64_t D = 3;
+  uint8_t t[2][11];
+  const uint8_t codes[2][3] = {{0, 10, 255}, {7, 1, 128}};
+  const float sb[2][2] = {{0.5f, -1.0f}, {0.03125f, 2.0f}};
+  for (int r = 0; r < 2; r++) {
+    std::memcpy(t[r], codes[r], 3);
+    std::memcpy(t[r] + 3, sb[r], 8);
+  }
+  const int64_t idx[3] = {0, 1, 0};
+  const int64_t off[1] = {0};
+  const float w[3] = {1.0f, 0.5f, -2.0f};
+  Request q;
+  q.table.data = &t[0][0];
+  q.table.rows = 2;
+  q.table.dim = D;
+  q.table.row_stride = 11;
+  q.table.format = Format::q8;
+  q.bags.indices = idx;
+  q.bags.num_indices = 3;
+  q.bags.offsets = off;
+  q.bags.num_bags = 1;
+  q.bags.weights = w;
+  q.bags.pooling = Pooling::mean;
+  float out[3];
+  q.out = out;
+  q.out_stride = 3;
+  LOWBIT_CHECK(validate(q).ok(), "validate");
+  embedding_bag__ref(q, 0, 1);
+  for (int d = 0; d < 3; d++) {
+    float acc = 0.0f;
+    for (int p = 0; p < 3; p++) {
+      const int r = (int)idx[p];
+      const float s = w[p] * sb[r][0], c = w[p] * sb[r][1];
+      acc = std::fma(s, (float)codes[r][d], acc + c);
+    }
+    acc = acc * (1.0f / 3.0f);
+    LOWBIT_CHECK(same_bits(acc, out[d]), "d=" << d << " want " << acc << " got " << out[d]);
+  }
+  // the values themselves: d=2: 0.5*255-1 + 0.5*(0.03125*128+2) - 2*(0.5*255-1) = -126.5 + 3 = -123.5, /3
+  LOWBIT_CHECK(std::fabs(out[2] - (-123.5f / 3.0f)) < 1e-4f, "value " << out[2]);
+}
+
+LOWBIT_TEST(embedding_bag_empty_and_pruned_bags_are_zero) {
+  for_each_isa([](Isa isa) {
+    EmbeddingBagFn fn = kernel_for(isa);
+    for (Format f : kFormats) {
+      Scenario s = random_scenario(f, 19);
+      s.remap = true;
+      Built b;
+      build(s, &b);
+      // all ids pruned
+      for (auto& m : b.remap) m = -1;
+      Guarded<float> out((size_t)(s.num_bags * (s.dim + s.out_pad)));
+      for (size_t i = 0; i < out.size(); i++) out[i] = 7.0f;
+      Request r = b.req;
+      r.out = out.data();
+      fn(r, 0, s.num_bags);
+      bool zero = true;
+      for (int64_t bag = 0; bag < s.num_bags; bag++)
+        for (int64_t d = 0; d < s.dim; d++)
+          if (!same_bits(out[(size_t)(bag * (s.dim + s.out_pad) + d)], 0.0f)) zero = false;
+      LOWBIT_CHECK(zero, describe(s));
+    }
+  });
+}
+
+// ---- validation
+namespace {
+
+struct ValCase {
+  std::vector<int64_t> idx, arr;
+  BagForm form;
+  int64_t num_bags;
+  Error want;
+  int64_t bag, position;
+};
+
+}  // namespace
+
+LOWBIT_TEST(embedding_validate_catches_each_bad_input) {
+  const int64_t rows = 10;
+  std::vector<uint8_t> table((size_t)(rows * row_bytes(Format::q8, 4)));
+  const std::vector<ValCase> cases = {
+      {{1, 2, 3}, {0, 1}, BagForm::offsets, 2, Error::none, -1, -1},
+      {{1, -2, 3}, {0, 1}, BagForm::offsets, 2, Error::index_negative, 1, 1},
+      {{1, 2, 10}, {0, 1}, BagForm::offsets, 2, Error::index_out_of_range, 1, 2},
+      {{9, 2, 3}, {0, 3}, BagForm::offsets, 2, Error::none, -1, -1},
+      {{1, 2, 3}, {1, 2}, BagForm::offsets, 2, Error::offsets_first_not_zero, 0, 0},
+      {{1, 2, 3}, {0, 2, 1}, BagForm::offsets, 3, Error::offsets_decreasing, 2, 2},
+      {{1, 2, 3}, {0, 4}, BagForm::offsets, 2, Error::offset_out_of_range, 1, 1},
+      {{1, 2, 3}, {0, 1, 3}, BagForm::offsets_include_last, 2, Error::none, -1, -1},
+      {{1, 2, 3}, {0, 1, 2}, BagForm::offsets_include_last, 2, Error::last_offset_mismatch, 1, 2},
+      {{1, 2, 3}, {0, 1, 4}, BagForm::offsets_include_last, 2, Error::offset_out_of_range, 1, 2},
+      {{1, 2, 3}, {1, 0, 2}, BagForm::lengths, 3, Error::none, -1, -1},
+      {{1, 2, 3}, {1, 1}, BagForm::lengths, 2, Error::lengths_sum_mismatch, 1, 1},
+      {{1, 2, 3}, {2, 2}, BagForm::lengths, 2, Error::lengths_sum_mismatch, 1, 1},
+      {{1, 2, 3}, {4, -1}, BagForm::lengths, 2, Error::lengths_sum_mismatch, 0, 0},
+      {{1, 2, 3}, {3, -1, 1}, BagForm::lengths, 3, Error::negative_length, 1, 1},
+      {{1, 2, 3, 4}, {0, 0, 2, 2}, BagForm::offsets, 4, Error::none, -1, -1},
+      {{1, 2, 3, 14}, {0, 0, 2, 2}, BagForm::offsets, 4, Error::index_out_of_range, 3, 3},
+  };
+  for (size_t k = 0; k < cases.size(); k++) {
+    const ValCase& c = cases[k];
+    for (int types = 0; types < 4; types++) {
+      std::vector<int32_t> i32(c.idx.begin(), c.idx.end()), a32(c.arr.begin(), c.arr.end());
+      Request q;
+      q.table.data = table.data();
+      q.table.rows = rows;
+      q.table.dim = 4;
+      q.table.row_stride = row_bytes(Format::q8, 4);
+      q.table.format = Format::q8;
+      q.bags.index_type = types & 1 ? IntType::i32 : IntType::i64;
+      q.bags.indices = types & 1 ? (const void*)i32.data() : (const void*)c.idx.data();
+      q.bags.offset_type = types & 2 ? IntType::i32 : IntType::i64;
+      q.bags.offsets = types & 2 ? (const void*)a32.data() : (const void*)c.arr.data();
+      q.bags.num_indices = (int64_t)c.idx.size();
+      q.bags.form = c.form;
+      q.bags.num_bags = c.num_bags;
+      float out[64];
+      q.out = out;
+      q.out_stride = 4;
+      const Status s = validate(q);
+      LOWBIT_CHECK(s.error == c.want && (c.want == Error::none || (s.bag == c.bag && s.position == c.position)),
+                   "case " << k << ": got " << error_message(s.error) << " bag " << s.bag << " pos "
+                           << s.position << ", want " << error_message(c.want) << " bag " << c.bag
+                           << " pos " << c.position);
+    }
+  }
+  // remap: ids bounded by remap_size, entries bounded by rows
+  {
+    const int32_t remap[4] = {3, -1, 9, 10};
+    const int64_t idx[4] = {0, 1, 2, 3};
+    const int64_t off[2] = {0, 2};
+    Request q;
+    q.table.data = table.data();
+    q.table.rows = rows;
+    q.table.dim = 4;
+    q.table.row_stride = row_bytes(Format::q8, 4);
+    q.table.format = Format::q8;
+    q.table.remap = remap;
+    q.table.remap_size = 4;
+    q.bags.indices = idx;
+    q.bags.offsets = off;
+    q.bags.num_indices = 3;  // ids 0..2: fine
+    q.bags.num_bags = 2;
+    float out[8];
+    q.out = out;
+    q.out_stride = 4;
+    LOWBIT_CHECK(validate(q).ok(), "remap ok case: " << error_message(validate(q).error));
+    q.bags.num_indices = 4;  // id 3 -> row 10 >= rows
+    Status s = validate(q);
+    LOWBIT_CHECK(s.error == Error::remap_out_of_range && s.bag == 1 && s.position == 3,
+                 "remap bad row: " << error_message(s.error));
+    const int64_t idx2[4] = {0, 1, 2, 4};  // id 4 >= remap_size
+    q.bags.indices = idx2;
+    s = validate(q);
+    LOWBIT_CHECK(s.error == Error::index_out_of_range && s.position == 3, "remap id range");
+  }
+  // bad table / counts
+  {
+    Request q;
+    q.table.data = table.data();
+    q.table.rows = rows;
+    q.table.dim = 4;
+    q.table.row_stride = row_bytes(Format::q8, 4) - 1;
+    q.table.format = Format::q8;
+    LOWBIT_CHECK(validate(q).error == Error::bad_table, "short stride");
+    q.table.row_stride = row_bytes(Format::q8, 4);
+    q.table.format = (Format)9;
+    LOWBIT_CHECK(validate(q).error == Error::bad_table, "bad format");
+  }
+}
+
+// ---- quantizers
+LOWBIT_TEST(embedding_quantize_matches_fbgemm_bytes) {
+  auto f32_bytes = [](float v) {
+    uint8_t b[4];
+    std::memcpy(b, &v, 4);
+    return std::vector<uint8_t>(b, b + 4);
+  };
+  {  // 8-bit: min -1, range 3, inv = 255 / (3 + 1e-8f) = 85; (x+1)*85 = 0, 85, 127.5 -> 128 (ties to even), 255
+    const float x[4] = {-1.0f, 0.0f, 0.5f, 2.0f};
+    uint8_t out[12];
+    quantize_table(Format::q8, x, 1, 4, out);
+    std::vector<uint8_t> want = {0, 85, 128, 255};
+    for (uint8_t v : f32_bytes(3.0f / 255.0f)) want.push_back(v);
+    for (uint8_t v : f32_bytes(-1.0f)) want.push_back(v);
+    LOWBIT_CHECK(std::vector<uint8_t>(out, out + 12) == want, "q8 bytes");
+  }
+  {  // 4-bit: min 0, range 7.5, scale 0.5 (0x3800), codes 0 2 4 6 15 packed low nibble first
+    const float x[5] = {0.0f, 1.0f, 2.0f, 3.0f, 7.5f};
+    uint8_t out[7];
+    quantize_table(Format::q4, x, 1, 5, out);
+    const std::vector<uint8_t> want = {0x20, 0x64, 0x0F, 0x00, 0x38, 0x00, 0x00};
+    LOWBIT_CHECK(std::vector<uint8_t>(out, out + 7) == want, "q4 bytes");
+  }
+  {  // 4-bit, bias rounded to fp16 first: min 0.1 -> 0x2E66 (0.0999755859375), range 0.9000244140625,
+     // scale = range/15 -> fp16 0x2BAE (0.05999755859375); codes 0 and 15
+    const float x[2] = {0.1f, 1.0f};
+    uint8_t out[5];
+    quantize_table(Format::q4, x, 1, 2, out);
+    const std::vector<uint8_t> want = {0xF0, 0xAE, 0x2B, 0x66, 0x2E};
+    LOWBIT_CHECK(std::vector<uint8_t>(out, out + 5) == want, "q4 fp16 bias bytes");
+  }
+  {  // 2-bit: scale 1 (0x3C00), codes 0 1 2 3 and lrintf(1.5) = 2: 0b11100100, 0b10
+    const float x[5] = {0.0f, 1.0f, 2.0f, 3.0f, 1.5f};
+    uint8_t out[6];
+    quantize_table(Format::q2, x, 1, 5, out);
+    const std::vector<uint8_t> want = {0xE4, 0x02, 0x00, 0x3C, 0x00, 0x00};
+    LOWBIT_CHECK(std::vector<uint8_t>(out, out + 6) == want, "q2 bytes");
+  }
+  {  // constant row: 8-bit scale 0, codes 0; 4-bit scale 1.0, codes 0
+    const float x[3] = {4.25f, 4.25f, 4.25f};
+    uint8_t o8[11], o4[6];
+    quantize_table(Format::q8, x, 1, 3, o8);
+    quantize_table(Format::q4, x, 1, 3, o4);
+    std::vector<uint8_t> want8 = {0, 0, 0};
+    for (uint8_t v : f32_bytes(0.0f)) want8.push_back(v);
+    for (uint8_t v : f32_bytes(4.25f)) want8.push_back(v);
+    LOWBIT_CHECK(std::vector<uint8_t>(o8, o8 + 11) == want8, "q8 constant row");
+    const std::vector<uint8_t> want4 = {0x00, 0x00, 0x00, 0x3C, 0x40, 0x44};  // 4.25 = 0x4440
+    LOWBIT_CHECK(std::vector<uint8_t>(o4, o4 + 6) == want4, "q4 constant row");
+  }
+  // fp16 rounding at the edges
+  LOWBIT_CHECK(fp16_from_float(65504.0f) == 0x7BFF && fp16_from_float(65519.99f) == 0x7BFF &&
+                   fp16_from_float(65520.0f) == 0x7C00 && fp16_from_float(-1e9f) == 0xFC00,
+               "fp16 overflow");
+  LOWBIT_CHECK(fp16_from_float(5.9604644775390625e-8f) == 0x0001 && fp16_from_float(2.98023223876953125e-8f) == 0 &&
+                   fp16_from_float(2.98023224e-8f * 1.0000001f) == 0x0001 && fp16_from_float(6.103515625e-05f) == 0x0400,
+               "fp16 subnormals");
+  LOWBIT_CHECK(fp16_from_float(1.0f + 1.0f / 2048) == 0x3C00 && fp16_from_float(1.0f + 3.0f / 2048) == 0x3C02,
+               "fp16 ties to even");
+  bool exact = true;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF)) continue;  // NaN
+    if (fp16_from_float(fp16_to_float((uint16_t)h)) != h) exact = false;
+  }
+  LOWBIT_CHECK(exact, "fp16 -> fp32 -> fp16 round trip");
+}
+
+LOWBIT_TEST(embedding_quantize_round_trip) {
+  for (Format f : kFormats) {
+    for (int64_t dim : kDims) {
+      const int64_t rows = 5;
+      std::vector<float> x((size_t)(rows * dim)), y(x.size());
+      for (size_t i = 0; i < x.size(); i++) x[i] = rand_float(-3.0f, 3.0f) + (i % 7 == 0 ? 10.0f : 0.0f);
+      const int64_t rb = row_bytes(f, dim);
+      std::vector<uint8_t> q((size_t)(rows * rb));
+      quantize_table(f, x.data(), rows, dim, q.data());
+      dequantize_table(f, q.data(), rows, dim, rb, y.data());
+      double worst = 0;
+      for (int64_t r = 0; r < rows; r++) {
+        float mn = x[r * dim], mx = mn;
+        for (int64_t d = 0; d < dim; d++) {
+          mn = std::min(mn, x[r * dim + d]);
+          mx = std::max(mx, x[r * dim + d]);
+        }
+        const float range = mx - mn;
+        double tol;
+        switch (f) {
+          case Format::f32: tol = 0; break;
+          case Format::f16: tol = std::fabs(mx) > std::fabs(mn) ? std::fabs(mx) / 2048 : std::fabs(mn) / 2048; tol += 1e-7; break;
+          case Format::q8: tol = range / 255 * 0.5 * 1.001 + 1e-6 * std::fabs(mn) + 1e-6; break;
+          default: {
+            const double L = f == Format::q4 ? 15 : 3;
+            tol = range / L * 0.5 * 1.01 + std::fabs(mn) / 1024 + 1e-6;
+          }
+        }
+        for (int64_t d = 0; d < dim; d++) {
+          const double e = std::fabs((double)y[r * dim + d] - x[r * dim + d]);
+          worst = std::max(worst, e / (tol > 0 ? tol : 1));
+          LOWBIT_CHECK(e <= tol, fmt_name(f) << " D=" << dim << " r=" << r << " d=" << d << " x=" << x[r * dim + d]
+                                             << " y=" << y[r * dim + d] << " tol=" << tol);
+          if (current_failed()) return;
+        }
+      }
+    }
+  }
+}
+
+// A one-row bag of weight 1 computes fma(scale, q, bias): within 1 ulp of the dequantized value.
+LOWBIT_TEST(embedding_single_row_bag_is_dequantized_row) {
+  for (Format f : kFormats) {
+    const int64_t dim = 37, rows = 3;
+    std::vector<float> x((size_t)(rows * dim)), y(x.size());
+    for (float& v : x) v = rand_float(-1.0f, 1.0f);
+    std::vector<uint8_t> q((size_t)(rows * row_bytes(f, dim)));
+    quantize_table(f, x.data(), rows, dim, q.data());
+    dequantize_table(f, q.data(), rows, dim, row_bytes(f, dim), y.data());
+    const int64_t idx[1] = {2}, len[1] = {1};
+    Request r;
+    r.table.data = q.data();
+    r.table.rows = rows;
+    r.table.dim = dim;
+    r.table.row_stride = row_bytes(f, dim);
+    r.table.format = f;
+    r.bags.indices = idx;
+    r.bags.num_indices = 1;
+    r.bags.offsets = len;
+    r.bags.form = BagForm::lengths;
+    r.bags.num_bags = 1;
+    std::vector<float> out((size_t)dim);
+    r.out = out.data();
+    r.out_stride = dim;
+    embedding_bag__ref(r, 0, 1);
+    // fma(s, q, b) vs q * s + b: they differ by at most the rounding of the product, half an ulp
+    // of |q * s| (plus that of the sum): bound by 2^-23 * (|x| + |bias|) with |x| <= range + |bias|
+    float mn = x[2 * dim], mx = mn;
+    for (int64_t d = 0; d < dim; d++) {
+      mn = std::min(mn, x[2 * dim + d]);
+      mx = std::max(mx, x[2 * dim + d]);
+    }
+    const float bound = (std::fabs(mn) + std::fabs(mx) + (mx - mn)) * 1.2e-7f + 1e-30f;
+    for (int64_t d = 0; d < dim; d++) {
+      const float want = y[2 * dim + d];
+      LOWBIT_CHECK(std::fabs(out[d] - want) <= bound,
+                   fmt_name(f) << " d=" << d << " " << out[d] << " vs " << want);
+    }
+  }
+}
