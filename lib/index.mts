@@ -5,7 +5,16 @@ import type * as Lowbit from './index.js';
 const require = createRequire(import.meta.url);
 const lowbit = require('./index.js') as typeof Lowbit;
 
-export const { cpu, setIsa, chooseQuantParams, quantize, quantizeAsync, dequantize, dequantizeAsync, isLowbitError } =
-  lowbit;
+export const {
+  cpu,
+  setIsa,
+  chooseQuantParams,
+  quantize,
+  quantizeAsync,
+  dequantize,
+  dequantizeAsync,
+  isLowbitError,
+  QuantizedLinear,
+} = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -14,5 +14,16 @@ export type {
   QuantizeOptions,
   QuantParams,
 } from './quant';
+export { QuantizedLinear } from './gemm';
+export type {
+  ForwardOptions,
+  FromFloat32Options,
+  FromInt8Options,
+  MatmulCommonOptions,
+  MatmulFloatOptions,
+  MatmulInt32Options,
+  MatmulQuantizedOptions,
+  WeightLayout,
+} from './gemm';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';

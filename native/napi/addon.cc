@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (!problem.empty()) lowbit::napi::throw_range_error(env, "ERR_LOWBIT_ISA_UNSUPPORTED", problem);
   lowbit::napi::register_cpu(env, exports);
   lowbit::napi::register_quant(env, exports);
+  lowbit::napi::register_gemm(env, exports);
   return exports;
 }
 

@@ -47,6 +47,7 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
   out.Set("compiled", isa_list(env, compiled_isas()));
   Napi::Object kernels = Napi::Object::New(env);
   kernels.Set("quantize", isa_name(quant_kernels(active).isa));
+  kernels.Set("gemm", isa_name(gemm_kernels(active).isa));
   out.Set("kernels", kernels);
   return out;
 }

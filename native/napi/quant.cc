@@ -52,9 +52,7 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
     check_same_length(env, x.length, y.length, "quantize");
     work = [k, x, y, s, zp, qmin, qmax] { k.quantize_u8(x.data, y.data, x.length, s, zp, qmin, qmax); };
   }
-  if (async) return (new KernelWorker(env, std::move(work), {info[0]}, info[1]))->Start();
-  work();
-  return info[1];
+  return run_or_queue(env, async, std::move(work), {info[0]}, info[1]);
 }
 
 // dequantize(q: Uint8Array|Int8Array, y: Float32Array, scale, zeroPoint, async: boolean)
@@ -76,9 +74,7 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
     check_same_length(env, q.length, y.length, "dequantize");
     work = [k, q, y, s, zp] { k.dequantize_u8(q.data, y.data, q.length, s, zp); };
   }
-  if (async) return (new KernelWorker(env, std::move(work), {info[0]}, info[1]))->Start();
-  work();
-  return info[1];
+  return run_or_queue(env, async, std::move(work), {info[0]}, info[1]);
 }
 
 // chooseQuantParams(min, max, signed, symmetric, reduceRange) -> {scale, zeroPoint, qmin, qmax}

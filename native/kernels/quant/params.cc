@@ -52,5 +52,23 @@ QuantParams choose_quant_params(float min, float max, bool is_signed, bool symme
   return p;
 }
 
+void quantize_weights_symmetric(const float* w, size_t K, size_t N, bool transposed, bool per_channel,
+                                int8_t* q, float* scales) {
+  auto at = [&](size_t k, size_t n) -> size_t { return transposed ? n * K + k : k * N + n; };
+  const size_t groups = per_channel ? N : 1;
+  for (size_t g = 0; g < groups; g++) {
+    const size_t n_begin = per_channel ? g : 0, n_end = per_channel ? g + 1 : N;
+    float amax = 0.0f;
+    for (size_t n = n_begin; n < n_end; n++)
+      for (size_t k = 0; k < K; k++) amax = std::max(amax, std::fabs(w[at(k, n)]));
+    float scale = amax / 127.0f;
+    if (!(scale > 0.0f) || !std::isfinite(1.0f / scale)) scale = 1.0f;
+    scales[g] = scale;
+    const float inv = 1.0f / scale;
+    for (size_t n = n_begin; n < n_end; n++)
+      for (size_t k = 0; k < K; k++) q[at(k, n)] = (int8_t)quantize_one(w[at(k, n)], inv, 0.0f, -127.0f, 127.0f);
+  }
+}
+
 }  // namespace quant
 }  // namespace lowbit

@@ -78,6 +78,13 @@ struct QuantParams {
 // Requires min <= max, both finite.
 QuantParams choose_quant_params(float min, float max, bool is_signed, bool symmetric, bool reduce_range);
 
+// Symmetric int8 quantization of fp32 weights (pack time, scalar): per output channel n (or one
+// scale for the tensor), scale = max|w| / 127 (1 when the channel is all zero), q = clamp(
+// nearbyint(w * (1/scale)), -127, 127) with quantize_one's rounding. w is K x N (element (k, n) at
+// w[k * N + n]) or, transposed, N x K (w[n * K + k]); q has w's layout. scales gets N values (or 1).
+void quantize_weights_symmetric(const float* w, size_t K, size_t N, bool transposed, bool per_channel,
+                                int8_t* q, float* scales);
+
 // The [qmin, qmax] of an 8-bit type, optionally reduced to 7 bits.
 void quant_range(bool is_signed, bool reduce_range, int32_t* qmin, int32_t* qmax);
 

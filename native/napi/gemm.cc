@@ -1,0 +1,344 @@
+// The int8 GEMM binding: PackedLinear (packed weights, owned natively, reported to V8 as external
+// memory) and its products.
+//
+// Arguments arrive validated and named by lib/gemm.ts; the checks here only guarantee that a direct
+// call with bad arguments throws instead of reading or writing out of bounds.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/quant/quant.h"
+#include "napi/args.h"
+#include "napi/async.h"
+#include "napi/exports.h"
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+using gemm::OutType;
+
+std::string str(size_t v) { return std::to_string(v); }
+
+[[noreturn]] void length_error(Napi::Env env, const char* arg, size_t got, size_t want, const std::string& why) {
+  throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                    std::string(arg) + ".length must be at least " + str(want) + " (" + why + "), got " + str(got));
+}
+
+// Splits one product into `threads` disjoint rectangles: by rows when there are enough of them,
+// else by 8-column panels, and runs them on the pool.
+template <typename Fn>
+void run_split(size_t M, size_t N, int threads, Fn&& fn) {
+  const size_t panels = (N + gemm::kPanelN - 1) / gemm::kPanelN;
+  if (threads <= 1 || (M < 2 && panels < 2)) {
+    fn(gemm::Range{0, M, 0, N});
+    return;
+  }
+  if (M >= (size_t)threads * 32 || panels < (size_t)threads) {
+    const size_t t = std::min<size_t>((size_t)threads, M);
+    const size_t rows = (M + t - 1) / t;
+    const size_t step = (rows + 3) / 4 * 4;
+    const size_t tasks = (M + step - 1) / step;
+    parallel_for(tasks, threads, [&](size_t i) { fn(gemm::Range{i * step, std::min(M, (i + 1) * step), 0, N}); });
+  } else {
+    const size_t per = (panels + threads - 1) / threads;
+    const size_t tasks = (panels + per - 1) / per;
+    parallel_for(tasks, threads, [&](size_t i) {
+      fn(gemm::Range{0, M, i * per * gemm::kPanelN, std::min(N, (i + 1) * per * gemm::kPanelN)});
+    });
+  }
+}
+
+class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PackedLinear",
+                       {InstanceAccessor<&PackedLinear::K>("k"), InstanceAccessor<&PackedLinear::N>("n"),
+                        InstanceAccessor<&PackedLinear::Bytes>("byteLength"),
+                        InstanceAccessor<&PackedLinear::FastPath>("fastPath"),
+                        InstanceAccessor<&PackedLinear::ZeroPoints>("zeroPoints"),
+                        InstanceMethod<&PackedLinear::Serialize>("serialize"),
+                        InstanceMethod<&PackedLinear::Gemm>("gemm"),
+                        InstanceMethod<&PackedLinear::Dynamic>("dynamic")});
+  }
+
+  // new PackedLinear('int8', weights: Int8Array, k, n, transposed, zeroPoints: Int32Array, perChannel)
+  // new PackedLinear('bytes', bytes: Uint8Array)
+  explicit PackedLinear(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PackedLinear>(info) {
+    Napi::Env env = info.Env();
+    const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    auto packed = std::make_shared<gemm::PackedB>();
+    if (mode == "int8") {
+      const View<int8_t> w = typed_array<int8_t>(info, 1, "weights");
+      const size_t K = (size_t)integer(info, 2, "k", 1, 1 << 30), N = (size_t)integer(info, 3, "n", 1, 1 << 30);
+      const bool transposed = boolean(info, 4, "transposed");
+      const View<int32_t> zp = typed_array<int32_t>(info, 5, "zeroPoints");
+      const bool per_channel = boolean(info, 6, "perChannel");
+      if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");
+      if (zp.length != (per_channel ? N : 1)) length_error(env, "zeroPoints", zp.length, per_channel ? N : 1, "n or 1");
+      *packed = gemm::pack_b(w.data, transposed ? K : N, transposed, K, N, zp.data, per_channel);
+    } else if (mode == "bytes") {
+      const View<uint8_t> bytes = typed_array<uint8_t>(info, 1, "bytes");
+      if (!gemm::deserialize(bytes.data, bytes.length, packed.get())) {
+        throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "bytes are not a serialized lowbit packed weight matrix (bad header, version or size)");
+      }
+    } else {
+      throw_type_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "PackedLinear: mode must be 'int8' or 'bytes'");
+    }
+    packed_ = std::move(packed);
+    reported_ = (int64_t)packed_->memory_bytes();
+    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+  }
+
+  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+
+ private:
+  Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)packed_->K); }
+  Napi::Value N(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)packed_->N); }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
+  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), packed_->maddubs_safe); }
+
+  Napi::Value ZeroPoints(const Napi::CallbackInfo& info) {
+    const size_t count = packed_->b_zp_per_channel ? packed_->N : 1;
+    Napi::Int32Array out = Napi::Int32Array::New(info.Env(), count);
+    std::copy(packed_->b_zp.begin(), packed_->b_zp.begin() + count, out.Data());
+    return out;
+  }
+
+  Napi::Value Serialize(const Napi::CallbackInfo& info) {
+    const std::vector<uint8_t> bytes = gemm::serialize(*packed_);
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), bytes.size());
+    std::copy(bytes.begin(), bytes.end(), out.Data());
+    return out;
+  }
+
+  // Weight scales (1 or N) for a call: checks the length and that every value is usable.
+  std::vector<float> weight_scales(const Napi::CallbackInfo& info, size_t i) {
+    const View<float> s = typed_array<float>(info, i, "weightScales");
+    if (s.length != 1 && s.length != packed_->N) length_error(info.Env(), "weightScales", s.length, packed_->N, "n or 1");
+    return std::vector<float>(s.data, s.data + s.length);
+  }
+
+  const float* optional_bias(const Napi::CallbackInfo& info, size_t i) {
+    if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+    const View<float> b = typed_array<float>(info, i, "bias");
+    if (b.length != packed_->N) length_error(info.Env(), "bias", b.length, packed_->N, "n");
+    return b.data;
+  }
+
+  // gemm(a, lda, m, aZp, outType, out, ldc, aScale, weightScales, outScale, outZp, qmin, qmax,
+  //      bias|null, relu, threads, exactOnly, async)
+  Napi::Value Gemm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const gemm::PackedB& B = *packed_;
+    const bool a_signed = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+    const size_t lda = (size_t)integer(info, 1, "lda", 1, 1ll << 40);
+    const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
+    const int32_t a_zp = (int32_t)integer(info, 3, "aZeroPoint", a_signed ? -128 : 0, a_signed ? 127 : 255);
+    const OutType type = (OutType)integer(info, 4, "outType", 0, 3);
+    const size_t ldc = (size_t)integer(info, 6, "ldc", 1, 1ll << 40);
+    const float a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "aScale");
+    std::vector<float> w_scales = weight_scales(info, 8);
+    const float out_scale = (type == OutType::u8 || type == OutType::s8) ? scale(info, 9, "outScale") : 1.0f;
+    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
+    const bool quantized_out = type == OutType::u8 || type == OutType::s8;
+    const int32_t out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
+    const int32_t qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
+    const int32_t qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", qmin, hi) : 0;
+    const float* bias = optional_bias(info, 13);
+    const bool relu = boolean(info, 14, "relu");
+    const int threads = (int)integer(info, 15, "threads", 1, 256);
+    const bool exact_only = boolean(info, 16, "exactOnly");
+    const bool async = boolean(info, 17, "async");
+    if (ldc < B.N) length_error(env, "ldc", ldc, B.N, "n");
+    if (lda < B.K) length_error(env, "lda", lda, B.K, "k");
+
+    const uint8_t* a_ptr;
+    size_t a_len;
+    if (a_signed) {
+      const View<int8_t> a = typed_array<int8_t>(info, 0, "a");
+      a_ptr = reinterpret_cast<const uint8_t*>(a.data);
+      a_len = a.length;
+    } else {
+      const View<uint8_t> a = typed_array<uint8_t>(info, 0, "a");
+      a_ptr = a.data;
+      a_len = a.length;
+    }
+    if (a_len < (M - 1) * lda + B.K) length_error(env, "a", a_len, (M - 1) * lda + B.K, "(m - 1) * lda + k");
+    void* c_ptr;
+    size_t c_len;
+    switch (type) {
+      case OutType::s32: { const View<int32_t> c = typed_array<int32_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
+      case OutType::u8: { const View<uint8_t> c = typed_array<uint8_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
+      case OutType::s8: { const View<int8_t> c = typed_array<int8_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
+      default: { const View<float> c = typed_array<float>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
+    }
+    if (c_len < (M - 1) * ldc + B.N) length_error(env, "out", c_len, (M - 1) * ldc + B.N, "(m - 1) * ldc + n");
+
+    // Per-call multipliers and bias in the kernel's units (gemm.h's helpers, fp32, fixed order).
+    const bool per_channel = w_scales.size() > 1;
+    auto scales = std::make_shared<std::vector<float>>(w_scales.size());
+    auto biasf = std::make_shared<std::vector<float>>();
+    for (size_t n = 0; n < w_scales.size(); n++) {
+      (*scales)[n] = quantized_out ? gemm::requant_multiplier(a_scale, w_scales[n], out_scale)
+                                   : gemm::dequant_scale(a_scale, w_scales[n]);
+    }
+    if (bias && type != OutType::s32) {
+      biasf->resize(B.N);
+      for (size_t n = 0; n < B.N; n++) {
+        (*biasf)[n] = quantized_out ? gemm::requant_float_bias(bias[n], a_scale, w_scales[per_channel ? n : 0]) : bias[n];
+      }
+    }
+    gemm::Output out;
+    out.type = type;
+    out.c = c_ptr;
+    out.ldc = ldc;
+    out.scale = scales->data();
+    out.scale_per_channel = per_channel;
+    out.bias_f32 = biasf->empty() ? nullptr : biasf->data();
+    out.out_zp = out_zp;
+    out.qmin = qmin;
+    out.qmax = qmax;
+    out.relu = relu && type == OutType::f32;
+    const GemmKernels& k = gemm_kernels();
+    std::shared_ptr<gemm::PackedB> keep = packed_;
+    gemm::Options opt;
+    opt.exact_only = exact_only;
+    auto work = [k, keep, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, scales, biasf] {
+      run_split(M, keep->N, threads, [&](const gemm::Range& r) {
+        if (a_signed)
+          k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *keep, out, r, opt);
+        else
+          k.gemm_u8s8(a_ptr, lda, a_zp, *keep, out, r, opt);
+      });
+    };
+    return run_or_queue(env, async, std::move(work), {info[0], info[5], info[8], info[13], Value()}, info[5]);
+  }
+
+  // dynamic(x: Float32Array, ldx, m, perRow, reduceRange, weightScales, bias|null, relu, out, threads, async)
+  // fp32 in, fp32 out: x is quantized to uint8 on the fly (parameters from its range: per tensor
+  // or per row), multiplied exactly, and dequantized with the bias.
+  Napi::Value Dynamic(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const gemm::PackedB& B = *packed_;
+    const View<float> x = typed_array<float>(info, 0, "x");
+    const size_t ldx = (size_t)integer(info, 1, "ldx", 1, 1ll << 40);
+    const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
+    const bool per_row = boolean(info, 3, "perRow");
+    const bool reduce_range = boolean(info, 4, "reduceRange");
+    std::vector<float> w_scales = weight_scales(info, 5);
+    const float* bias = optional_bias(info, 6);
+    const bool relu = boolean(info, 7, "relu");
+    const View<float> y = typed_array<float>(info, 8, "out");
+    const int threads = (int)integer(info, 9, "threads", 1, 256);
+    const bool async = boolean(info, 10, "async");
+    if (ldx < B.K) length_error(env, "ldx", ldx, B.K, "k");
+    if (x.length < (M - 1) * ldx + B.K) length_error(env, "x", x.length, (M - 1) * ldx + B.K, "(m - 1) * ldx + k");
+    if (y.length < M * B.N) length_error(env, "out", y.length, M * B.N, "m * n");
+
+    std::shared_ptr<gemm::PackedB> keep = packed_;
+    const QuantKernels& qk = quant_kernels();
+    const GemmKernels& gk = gemm_kernels();
+    auto ws = std::make_shared<std::vector<float>>(std::move(w_scales));
+    auto work = [=] {
+      const size_t K = keep->K, N = keep->N;
+      // 1. ranges (validated before anything is written)
+      const size_t groups = per_row ? M : 1;
+      std::vector<quant::QuantParams> params(groups);
+      float gmin = 0, gmax = 0;
+      for (size_t m = 0; m < M; m++) {
+        float mn, mx;
+        qk.minmax(x.data + m * ldx, K, &mn, &mx);
+        if (!std::isfinite(mn) || !std::isfinite(mx)) {
+          throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(m) + " contains Infinity"};
+        }
+        if (per_row) {
+          params[m] = quant::choose_quant_params(mn, mx, false, false, reduce_range);
+        } else {
+          gmin = m == 0 ? mn : std::min(gmin, mn);
+          gmax = m == 0 ? mx : std::max(gmax, mx);
+        }
+      }
+      if (!per_row) params[0] = quant::choose_quant_params(gmin, gmax, false, false, reduce_range);
+      // 2. quantize rows (7-bit by default: the exact fast path then applies by construction)
+      std::vector<uint8_t> a(M * K);
+      for (size_t m = 0; m < M; m++) {
+        const quant::QuantParams& p = params[per_row ? m : 0];
+        qk.quantize_u8(x.data + m * ldx, a.data() + m * K, K, p.scale, p.zero_point, p.qmin, p.qmax);
+      }
+      const bool pc = ws->size() > 1;
+      gemm::Options opt;
+      if (!per_row) {
+        // 3a. one product with the dequantization fused
+        std::vector<float> sc(ws->size());
+        for (size_t n = 0; n < ws->size(); n++) sc[n] = gemm::dequant_scale(params[0].scale, (*ws)[n]);
+        gemm::Output out;
+        out.type = OutType::f32;
+        out.c = y.data;
+        out.ldc = N;
+        out.scale = sc.data();
+        out.scale_per_channel = pc;
+        out.bias_f32 = bias;
+        out.relu = relu;
+        run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a.data(), K, params[0].zero_point, *keep, out, r, opt); });
+        return;
+      }
+      // 3b. per row: exact int32 products with a_zp = 0, then each row's zero point and scale:
+      //     acc = acc0 - zp_m * (colsum[n] - K * b_zp[n])   (modulo 2^32, exact)
+      std::vector<int32_t> acc(M * N);
+      gemm::Output out;
+      out.type = OutType::s32;
+      out.c = acc.data();
+      out.ldc = N;
+      run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a.data(), K, 0, *keep, out, r, opt); });
+      for (size_t m = 0; m < M; m++) {
+        const quant::QuantParams& p = params[m];
+        for (size_t n = 0; n < N; n++) {
+          const uint32_t colterm = (uint32_t)keep->col_sum[n] - (uint32_t)K * (uint32_t)keep->b_zp[n];
+          const int32_t c = (int32_t)((uint32_t)acc[m * N + n] - (uint32_t)p.zero_point * colterm);
+          y.data[m * N + n] = gemm::dequant_one(c, gemm::dequant_scale(p.scale, (*ws)[pc ? n : 0]), bias ? bias[n] : 0.0f, relu);
+        }
+      }
+    };
+    return run_or_queue(env, async, std::move(work), {info[0], info[6], info[8], Value()}, info[8]);
+  }
+
+  std::shared_ptr<gemm::PackedB> packed_;
+  int64_t reported_ = 0;
+};
+
+// quantizeWeights(w: Float32Array, k, n, transposed, perChannel) -> { weights: Int8Array, scales: Float32Array }
+Napi::Value QuantizeWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const View<float> w = typed_array<float>(info, 0, "weights");
+  const size_t K = (size_t)integer(info, 1, "k", 1, 1 << 30), N = (size_t)integer(info, 2, "n", 1, 1 << 30);
+  const bool transposed = boolean(info, 3, "transposed"), per_channel = boolean(info, 4, "perChannel");
+  if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");
+  for (size_t i = 0; i < w.length; i++) {
+    if (!std::isfinite(w.data[i])) {
+      throw_range_error(env, "ERR_LOWBIT_NOT_FINITE", "weights must be finite: weights[" + str(i) + "] is " + std::to_string(w.data[i]));
+    }
+  }
+  Napi::Int8Array q = Napi::Int8Array::New(env, K * N);
+  Napi::Float32Array s = Napi::Float32Array::New(env, per_channel ? N : 1);
+  quant::quantize_weights_symmetric(w.data, K, N, transposed, per_channel, q.Data(), s.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("weights", q);
+  out.Set("scales", s);
+  return out;
+}
+
+}  // namespace
+
+void register_gemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("PackedLinear", PackedLinear::Define(env));
+  exports.Set("quantizeWeights", Napi::Function::New(env, QuantizeWeights, "quantizeWeights"));
+}
+
+}  // namespace napi
+}  // namespace lowbit
