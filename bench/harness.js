@@ -78,3 +78,21 @@ async function timeAsync(fn, { minTime = 0.05, reps = 7 } = {}) {
 }
 
 module.exports.timeAsync = timeAsync;
+
+/**
+ * Like compare(), for variants whose fn may be async (returns a Promise): rounds of every variant
+ * in turn, keeping each variant's best median. Returns Map name -> seconds per call.
+ */
+async function compareAsync(variants, opts = {}) {
+  const rounds = opts.rounds ?? 3;
+  const best = new Map(variants.map((v) => [v.name, Infinity]));
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const t = v.async ? await timeAsync(v.fn, opts) : timeIt(v.fn, opts);
+      best.set(v.name, Math.min(best.get(v.name), t));
+    }
+  }
+  return best;
+}
+
+module.exports.compareAsync = compareAsync;

@@ -4,6 +4,7 @@
 // with charts.
 //   --filter <name>   run only suites whose name contains <name>
 //   --quick           fewer sizes and shorter timings
+//   --full            every shape of the issue's lists (slow)
 //   --threads <n>     threads for the ops that take them (default 1)
 //   --json <file>     also write the results as JSON
 //   --report <file>   where to write the HTML report (default lowbit-bench.html; --no-report: none)
@@ -22,7 +23,7 @@ const value = (name) => {
 
 async function main() {
   const lowbit = require(path.join(__dirname, '..'));
-  const all = [require('./quantize')];
+  const all = [require('./quantize'), require('./gemm')];
   const suites = all.filter((s) => !value('filter') || s.name.includes(value('filter')));
   if (suites.length === 0) {
     console.error(`no suite matches --filter ${value('filter')}; suites: ${all.map((s) => s.name).join(', ')}`);
@@ -47,6 +48,7 @@ async function main() {
     const t0 = Date.now();
     const rows = await suite.run(lowbit, {
       quick: flag('quick'),
+      full: flag('full'),
       threads,
       onRow: (r) => process.stderr.write(`  ${suite.progress ? suite.progress(r) : JSON.stringify(r)}\n`),
     });

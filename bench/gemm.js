@@ -1,0 +1,121 @@
+// int8 GEMM: lowbit's exact path (full-range uint8 activations), its fast path (7-bit activations,
+// exact by construction) and the dynamic-quantization fp32 layer, against onnxruntime-node
+// (MatMulInteger u8u8 = its exact path, u8s8 = saturating, fp32 MatMul) when it is installed, all
+// measured in this run; FBGEMM's figures from shared/ANCHORS.md (same machine kind) for reference.
+'use strict';
+const { compareAsync, table } = require('./harness');
+const ort = require('./ort');
+const { barChart, htmlTable } = require('./report');
+
+// [M, N, K, FBGEMM GOPS from ANCHORS (PackedRequantizeAcc32, AVX2, 1 thread) or null]
+const FBGEMM = [
+  [156800, 4, 36, 13.1], [156800, 8, 36, 28.9], [156800, 16, 36, 43.4], [1, 128, 512, 4.2], [1, 1024, 256, 8.7],
+  [1, 2048, 512, 21.1], [1, 4096, 1024, 28.6], [6, 256, 1024, 79.9], [6, 256, 2048, 99.9], [6, 512, 512, 86.1],
+  [6, 1024, 256, 55.3], [6, 2048, 256, 64.7], [6, 2048, 512, 126.9], [6, 4096, 256, 64.7], [6, 4096, 1024, 153.5],
+  [6, 4096, 2048, 155.2], [10, 2048, 256, 89.2], [10, 4096, 1024, 163.4], [20, 2048, 256, 113.3], [20, 4096, 1024, 164.5],
+  [102, 1024, 512, 156.2], [102, 2323, 256, 131.6], [102, 512, 256, 130.7], [1, 800, 3200, 25.2], [1, 800, 8000, 27.9],
+  [16, 256, 1500, 119.5], [16, 256, 1567, 130.6],
+];
+// [M, N, K, onnxruntime-node u8u8 GOPS from ANCHORS]
+const ORT_SHAPES = [
+  [1, 1024, 1024, 49.1], [16, 1024, 1024, 118], [64, 1024, 1024, 135], [256, 1024, 1024, 137], [1024, 1024, 1024, 130],
+  [128, 4096, 1024, 134], [1, 4096, 4096, 46.1], [64, 512, 2048, 138], [32, 256, 64, 37.3], [1, 256, 512, 12.9], [256, 256, 1152, 137],
+];
+const QUICK = [[1, 1024, 1024], [16, 256, 1500], [64, 1024, 1024], [102, 1024, 512], [156800, 16, 36], [256, 256, 1152]];
+const DEFAULT = [...QUICK, [1, 4096, 1024], [20, 4096, 1024], [32, 256, 64], [128, 4096, 1024], [1024, 1024, 1024]];
+
+function lcg(seed) {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+function shapesFor({ quick, full }) {
+  const list = full ? [...FBGEMM.map((s) => s.slice(0, 3)), ...ORT_SHAPES.map((s) => s.slice(0, 3))] : quick ? QUICK : DEFAULT;
+  const seen = new Set();
+  return list.filter(([m, n, k]) => !seen.has(`${m}x${n}x${k}`) && seen.add(`${m}x${n}x${k}`));
+}
+
+async function run(lowbit, { quick = false, full = false, threads = 1, onRow = () => {} } = {}) {
+  const rows = [];
+  const minTime = quick ? 0.03 : 0.08;
+  for (const [M, N, K] of shapesFor({ quick, full })) {
+    const r = lcg(M * 31 + N * 7 + K);
+    const w = Int8Array.from({ length: K * N }, () => Math.floor(r() * 255) - 127);
+    const lin = lowbit.QuantizedLinear.fromInt8(w, { k: K, n: N, scale: 0.01 });
+    const aFull = Uint8Array.from({ length: M * K }, () => Math.floor(r() * 256));
+    const a7 = Uint8Array.from(aFull, (v) => v >> 1);
+    const out = new Uint8Array(M * N);
+    const q = { scale: 0.02, zeroPoint: 128, outScale: 1, outZeroPoint: 128, out, threads };
+    const ops = 2 * M * N * K;
+    const gops = (t) => ops / t / 1e9;
+    const row = { shape: `${M}x${N}x${K}`, M, N, K };
+    const variants = [
+      { name: 'exact', fn: () => lin.matmulQuantized(aFull, q) },
+      { name: 'fast', fn: () => lin.matmulQuantized(a7, { ...q, zeroPoint: 64 }) },
+    ];
+    if (M >= 16 && !quick) {
+      const x = Float32Array.from({ length: M * K }, () => r() * 2 - 1);
+      const y = new Float32Array(M * N);
+      const lf = lowbit.QuantizedLinear.fromFloat32(Float32Array.from(w, (v) => v * 0.01), { k: K, n: N });
+      variants.push({ name: 'dynamic', fn: () => lf.forward(x, { out: y, threads }) });
+    }
+    if (ort.available && threads === 1) {
+      for (const v of ['u8u8', 'u8s8', ...(M >= 16 && !quick ? ['f32'] : [])]) {
+        const mm = await ort.matmul(v, M, N, K, w);
+        variants.push({ name: 'ort_' + v, fn: mm.run, async: true });
+      }
+    }
+    const times = await compareAsync(variants, { minTime, rounds: quick ? 2 : 3, reps: 5 });
+    for (const [name, t] of times) row[name] = gops(t);
+    if (M === 1) row.exactUs = (ops / (row.exact * 1e9)) * 1e6;
+    const fb = FBGEMM.find(([m, n, k]) => m === M && n === N && k === K);
+    if (fb) row.fbgemm = fb[3];
+    const oa = ORT_SHAPES.find(([m, n, k]) => m === M && n === N && k === K);
+    if (oa) row.ortAnchor = oa[3];
+    rows.push(row);
+    onRow(row);
+  }
+  return rows;
+}
+
+const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
+const ratio = (a, b) => (a === undefined || b === undefined ? '-' : (a / b).toFixed(2) + 'x');
+
+function columns(rows) {
+  return [
+    ['shape MxNxK', 'lowbit exact', 'lowbit 7-bit', 'dyn fp32', 'ort u8u8', 'ort u8s8', 'ort fp32', 'exact/ort u8u8', '7-bit/ort u8s8', 'dyn/ort fp32', 'FBGEMM*', 'exact/FBGEMM*'],
+    rows.map((r) => [r.shape, f1(r.exact), f1(r.fast), f1(r.dynamic), f1(r.ort_u8u8), f1(r.ort_u8s8), f1(r.ort_f32),
+      ratio(r.exact, r.ort_u8u8), ratio(r.fast, r.ort_u8s8), ratio(r.dynamic, r.ort_f32), f1(r.fbgemm), ratio(r.exact, r.fbgemm)]),
+  ];
+}
+
+function format(rows) {
+  const [h, body] = columns(rows);
+  return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out). ' +
+    (ort.available ? 'onnxruntime-node measured in this run (session.run included).' : 'onnxruntime-node not installed: see bench/ort.js.') +
+    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.';
+}
+
+function report(rows) {
+  const [h, body] = columns(rows);
+  const series = [
+    { name: 'lowbit exact', values: rows.map((r) => r.exact) },
+    { name: 'lowbit 7-bit (exact)', values: rows.map((r) => r.fast) },
+  ];
+  if (rows.some((r) => r.ort_u8u8)) series.push({ name: 'onnxruntime u8u8', values: rows.map((r) => r.ort_u8u8) });
+  if (rows.some((r) => r.ort_u8s8)) series.push({ name: 'onnxruntime u8s8 (saturating)', values: rows.map((r) => r.ort_u8s8) });
+  if (rows.some((r) => r.fbgemm)) series.push({ name: 'FBGEMM (ANCHORS)', values: rows.map((r) => r.fbgemm) });
+  return {
+    id: 'gemm',
+    title: 'int8 GEMM (GOPS, one thread)',
+    html: barChart({
+      title: 'GOPS by shape against the hardware peaks (dashed)', yLabel: 'GOPS', categories: rows.map((r) => r.shape), series,
+      lines: [{ y: 165, label: 'vpmaddwd peak (exact int16), ANCHORS 165' }, { y: 197, label: 'vpmaddubsw idiom peak, ANCHORS 197' }],
+    }) + htmlTable(h, body),
+  };
+}
+
+module.exports = {
+  name: 'gemm', run, format, report,
+  progress: (r) => `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
+};
