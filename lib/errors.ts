@@ -14,6 +14,9 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_OUT_OF_RANGE'
   | 'ERR_LOWBIT_DETACHED'
   | 'ERR_LOWBIT_NOT_FINITE'
+  | 'ERR_LOWBIT_INDEX_OUT_OF_RANGE'
+  | 'ERR_LOWBIT_INVALID_OFFSETS'
+  | 'ERR_LOWBIT_CLOSED'
   | 'ERR_LOWBIT_ISA_UNSUPPORTED';
 
 /** A `TypeError` or `RangeError` thrown by lowbit, with its `code`. */

@@ -15,6 +15,12 @@ export const {
   dequantizeAsync,
   isLowbitError,
   QuantizedLinear,
+  EmbeddingTable,
+  embeddingBag,
+  embeddingBagAsync,
+  embeddingBags,
+  embeddingBagsAsync,
+  rowBytes,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -25,5 +25,7 @@ export type {
   MatmulQuantizedOptions,
   WeightLayout,
 } from './gemm';
+export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddingBagsAsync, rowBytes } from './embedding';
+export type { EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsOptions, OpenOptions, TableFormat, TableOptions } from './embedding';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';

@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lowbit::napi::register_cpu(env, exports);
   lowbit::napi::register_quant(env, exports);
   lowbit::napi::register_gemm(env, exports);
+  lowbit::napi::register_embedding(env, exports);
   return exports;
 }
 

@@ -9,6 +9,7 @@ namespace napi {
 void register_cpu(Napi::Env env, Napi::Object exports);
 void register_quant(Napi::Env env, Napi::Object exports);
 void register_gemm(Napi::Env env, Napi::Object exports);
+void register_embedding(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace lowbit

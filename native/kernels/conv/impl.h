@@ -212,11 +212,11 @@ inline float* dense_scratch(size_t floats) {
 
 // acc = A (kc x kMr, packed) x B (kc x NR, packed), then the epilogue on rows [r_lo, r_hi) and
 // the first `cols` columns of C (row stride ldc).
-template <class V, int NVB>
+// NR is the packed panel's row length (>= NVB * N: a narrow tail panel uses fewer vectors).
+template <class V, int NVB, int NR>
 LOWBIT_CONV_INLINE void gemm_micro(int kc, const float* A, const float* B, float* C, size_t ldc, int r_lo,
                                    int r_hi, int cols, bool first, bool last, const float* bias, bool relu) {
   using T = typename V::T;
-  constexpr int NR = NVB * V::N;
   T acc[kMr][NVB];
 #pragma GCC unroll 16
   for (int r = 0; r < kMr; r++)
@@ -263,8 +263,10 @@ void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const floa
   const ConvGeometry& g = L.geo;
   const int K = g.taps(), cog = g.cout_g(), cig = g.cin_g();
   const size_t P = L.out_pixels();
+  // Blocking (measured flat within noise for NC 96..768, MC 12..48 panels on Zen 3): the B block
+  // kKc x NC (192 KiB) in L2, one B panel kKc x NR (16 KiB) in L1, the A block MC x kKc in L2.
   const size_t NC = std::max<size_t>(NR, (size_t)(192 / NR) * NR);
-  constexpr int MC = 12 * kMr;
+  constexpr int MC = 24 * kMr;
   float* Bp = dense_scratch((size_t)kKc * NC);
   alignas(64) int32_t idx[NR];
   for (int b = 0; b < L.n; b++)
@@ -313,9 +315,14 @@ void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const floa
               const int cols = (int)std::min<size_t>(NR, nc - (size_t)j * NR);
               const float* Bj = Bp + (size_t)j * kc * NR;
               for (int m = mc0; m < mc1; m += kMr) {
-                gemm_micro<V, NVB>(kc, Ak + (size_t)m * kc, Bj, og + (size_t)m * P + p0 + (size_t)j * NR, P,
-                                   std::max(m_lo - m, 0), std::min(m_hi - m, kMr), cols, first, last,
-                                   bg ? bg + m : nullptr, relu);
+                float* C = og + (size_t)m * P + p0 + (size_t)j * NR;
+                const int r0 = std::max(m_lo - m, 0), r1 = std::min(m_hi - m, kMr);
+                if (NVB > 1 && cols <= V::N)  // narrow tail panel: one vector per row
+                  gemm_micro<V, 1, NR>(kc, Ak + (size_t)m * kc, Bj, C, P, r0, r1, cols, first, last,
+                                       bg ? bg + m : nullptr, relu);
+                else
+                  gemm_micro<V, NVB, NR>(kc, Ak + (size_t)m * kc, Bj, C, P, r0, r1, cols, first, last,
+                                         bg ? bg + m : nullptr, relu);
               }
             }
           }

@@ -1,0 +1,340 @@
+/**
+ * Quantized embedding-bag lookups (what DLRM-style recommendation models spend their time on):
+ * tables in fp32, fp16 or 8/4/2-bit rowwise-quantized rows, byte-compatible with FBGEMM and
+ * PyTorch, held in memory the caller owns (ArrayBuffer or SharedArrayBuffer, never copied) or
+ * mapped read-only from a file. Formats and formulas: native/kernels/embedding/README.md.
+ */
+import * as fs from 'node:fs';
+
+import { rangeError, typeError } from './errors';
+import { binding } from './native';
+import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
+
+/** Row formats: fp32, fp16, and rowwise quantized 8-bit (fp32 scale+bias), 4-bit and 2-bit (fp16 scale+bias). */
+export type TableFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'q2';
+const FORMATS: TableFormat[] = ['f32', 'f16', 'q8', 'q4', 'q2'];
+
+/** Bytes of one row of `dim` values in `format` (FBGEMM/PyTorch layout). */
+export function rowBytes(format: TableFormat, dim: number): number {
+  switch (format) {
+    case 'f32': return 4 * dim;
+    case 'f16': return 2 * dim;
+    case 'q8': return dim + 8;
+    case 'q4': return Math.ceil(dim / 2) + 4;
+    case 'q2': return Math.ceil(dim / 4) + 4;
+  }
+}
+
+interface NativeMapped {
+  readonly byteLength: number;
+  close(): void;
+}
+interface EmbeddingBinding {
+  MappedFile: new (path: string) => NativeMapped;
+  embeddingBags(lookups: object[], threads: number, async: boolean): unknown;
+  quantizeTable(values: Float32Array, rows: number, dim: number, format: number): Uint8Array;
+  dequantizeTable(table: Uint8Array | NativeMapped, offset: number, rows: number, dim: number, rowStride: number, format: number): Float32Array;
+}
+const native = binding as unknown as EmbeddingBinding;
+
+/** Options describing a table's rows. */
+export interface TableOptions {
+  /** Values per row (D). */
+  dim: number;
+  /** Row format. */
+  format: TableFormat;
+  /** Rows; default: all the bytes hold (which must then be a whole number of rows). */
+  rows?: number;
+  /** Bytes between rows; default {@link rowBytes}(format, dim). */
+  rowStride?: number;
+  /** Pruned tables: original id -> stored row, or -1 (skipped). Ids are then < remap.length. */
+  remap?: Int32Array;
+}
+
+/** Options of {@link EmbeddingTable.open}. */
+export interface OpenOptions extends TableOptions {
+  /** Byte offset of row 0 in the file; default 0. */
+  offset?: number;
+}
+
+/** An embedding table: rows of one format, in caller memory or a read-only file mapping. */
+export class EmbeddingTable {
+  /** Rows stored. */
+  readonly rows: number;
+  /** Values per row. */
+  readonly dim: number;
+  /** Row format. */
+  readonly format: TableFormat;
+  /** Bytes between rows. */
+  readonly rowStride: number;
+  /** The remap of a pruned table, or null. */
+  readonly remap: Int32Array | null;
+  readonly #source: Uint8Array | NativeMapped;
+  readonly #offset: number;
+  #closed = false;
+
+  private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions) {
+    const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
+    if (!FORMATS.includes(o.format)) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
+    }
+    const minStride = rowBytes(o.format, dim);
+    const stride = o.rowStride === undefined ? minStride : checkInt(o.rowStride, 'options.rowStride', minStride, 2 ** 40);
+    let rows: number;
+    if (o.rows === undefined) {
+      if (bytes % stride !== 0) {
+        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length ${bytes} is not a whole number of ${stride}-byte rows (give options.rows)`);
+      }
+      rows = bytes / stride;
+    } else {
+      rows = checkInt(o.rows, 'options.rows', 0, 2 ** 48);
+      if (rows * stride !== bytes) {
+        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length must be rows * rowStride = ${rows * stride}, got ${bytes}`);
+      }
+    }
+    this.rows = rows;
+    this.dim = dim;
+    this.format = o.format;
+    this.rowStride = stride;
+    this.remap = o.remap === undefined ? null : checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]);
+    this.#source = source;
+    this.#offset = offset;
+  }
+
+  /**
+   * Wraps rows already in memory (an ArrayBuffer, a SharedArrayBuffer shared with worker_threads,
+   * or a view of one). Nothing is copied: the table reads the caller's bytes.
+   */
+  static fromBuffer(buffer: ArrayBufferLike | ArrayBufferView, options: TableOptions): EmbeddingTable {
+    let bytes: Uint8Array;
+    if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    else if (buffer instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer)) bytes = new Uint8Array(buffer);
+    else throw typeError('ERR_LOWBIT_INVALID_TYPE', `buffer must be an ArrayBuffer, SharedArrayBuffer or a view of one, got ${describe(buffer)}`);
+    const o = requireOptions(options);
+    return new EmbeddingTable(bytes, 0, bytes.byteLength, o);
+  }
+
+  /**
+   * Quantizes fp32 rows [rows, dim] into a new table of `format` (FBGEMM's rowwise formulas).
+   * `shared: true` puts the rows in a SharedArrayBuffer (to hand to worker_threads).
+   */
+  static fromFloat32(values: Float32Array, options: { dim: number; format: TableFormat; remap?: Int32Array; shared?: boolean }): EmbeddingTable {
+    const v = checkArray<Float32Array>(values, 'values', [Float32Array]);
+    const o = requireOptions(options) as TableOptions & { shared?: boolean };
+    const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
+    if (v.length % dim !== 0) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `values.length must be a multiple of dim (${dim}), got ${v.length}`);
+    if (!FORMATS.includes(o.format)) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
+    }
+    let rows = native.quantizeTable(v, v.length / dim, dim, FORMATS.indexOf(o.format));
+    if (checkBool(o.shared, 'options.shared', false)) {
+      const sab = new Uint8Array(new SharedArrayBuffer(rows.byteLength));
+      sab.set(rows);
+      rows = sab;
+    }
+    return new EmbeddingTable(rows, 0, rows.byteLength, { dim, format: o.format, remap: o.remap });
+  }
+
+  /**
+   * Maps a file of rows read-only (nothing is read or copied until lookups touch rows), so a
+   * table larger than the JS heap, or than RAM, can serve lookups. `close()` unmaps it.
+   */
+  static open(path: string, options: OpenOptions): EmbeddingTable {
+    if (typeof path !== 'string') throw typeError('ERR_LOWBIT_INVALID_TYPE', `path must be a string, got ${describe(path)}`);
+    const o = requireOptions(options) as OpenOptions;
+    const offset = o.offset === undefined ? 0 : checkInt(o.offset, 'options.offset', 0, 2 ** 53);
+    let size: number;
+    try {
+      size = fs.statSync(path).size;
+    } catch (e) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `cannot open ${path}: ${(e as Error).message}`);
+    }
+    if (offset > size) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.offset ${offset} is past the end of ${path} (${size} bytes)`);
+    const mapped = new native.MappedFile(path);
+    try {
+      return new EmbeddingTable(mapped, offset, mapped.byteLength - offset, o);
+    } catch (e) {
+      mapped.close();
+      throw e;
+    }
+  }
+
+  /** The rows' bytes (for tables in memory; null for mapped files). Writing them changes the table. */
+  get bytes(): Uint8Array | null {
+    return this.#source instanceof Uint8Array ? this.#source : null;
+  }
+
+  /** Releases a file mapping now (calls already running keep it until they finish). */
+  close(): void {
+    if (!(this.#source instanceof Uint8Array)) this.#source.close();
+    this.#closed = true;
+  }
+
+  /** Dequantizes every row to fp32 [rows, dim]. */
+  toFloat32(): Float32Array {
+    return native.dequantizeTable(this.#source, this.#offset, this.rows, this.dim, this.rowStride, FORMATS.indexOf(this.format));
+  }
+
+  /** @internal The fields of a native lookup request for this table. */
+  _request(): { table: Uint8Array | NativeMapped; tableOffset: number; rows: number; dim: number; rowStride: number; format: number; remap: Int32Array | null } {
+    if (this.#closed) throw rangeError('ERR_LOWBIT_CLOSED', 'the table was closed');
+    return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.remap };
+  }
+}
+
+function requireOptions(options: unknown): TableOptions {
+  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with dim and format, got undefined');
+  return checkOptions<TableOptions>(options, 'options') as TableOptions;
+}
+
+/** One table's lookups for a batch. */
+export interface EmbeddingBagLookup {
+  /** The table. */
+  table: EmbeddingTable;
+  /** Row ids, Int32Array or BigInt64Array. */
+  indices: Int32Array | BigInt64Array;
+  /** Start of each bag in `indices` (PyTorch style; Int32Array or BigInt64Array). Give this or `lengths`. */
+  offsets?: Int32Array | BigInt64Array;
+  /** `offsets` has one more entry, equal to indices.length (PyTorch's include_last_offset). */
+  includeLastOffset?: boolean;
+  /** Number of ids per bag (instead of offsets). */
+  lengths?: Int32Array | BigInt64Array;
+  /** One weight per index (per_sample_weights). */
+  perSampleWeights?: Float32Array;
+  /** Pooling; default `'sum'`. `'mean'` divides by the bag length (pruned ids included); empty bags give zeros. */
+  mode?: 'sum' | 'mean';
+}
+
+/** Options of {@link embeddingBag}. */
+export interface EmbeddingBagOptions extends Omit<EmbeddingBagLookup, 'table'> {
+  /** Output of bags × dim floats; allocated when absent. */
+  out?: Float32Array;
+  /** Threads; default 1. */
+  threads?: number;
+}
+
+/** Options of {@link embeddingBags}. */
+export interface EmbeddingBagsOptions {
+  /** Output [bags, Σ dim] (each bag's rows of every table side by side, DLRM style); allocated when absent. */
+  out?: Float32Array;
+  /** Threads; default 1. */
+  threads?: number;
+}
+
+function lookupRequest(l: EmbeddingBagLookup, where: string, out: Float32Array, outOffset: number, outStride: number) {
+  if (!(l.table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `${where}.table must be an EmbeddingTable, got ${describe(l.table)}`);
+  const indices = checkArray<Int32Array | BigInt64Array>(l.indices, `${where}.indices`, [Int32Array, BigInt64Array]);
+  if ((l.offsets === undefined) === (l.lengths === undefined)) {
+    throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where} must have exactly one of offsets and lengths`);
+  }
+  const includeLast = checkBool(l.includeLastOffset, `${where}.includeLastOffset`, false);
+  if (l.lengths !== undefined && includeLast) throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.includeLastOffset applies to offsets, not lengths`);
+  const offsets = checkArray<Int32Array | BigInt64Array>(l.offsets ?? l.lengths, `${where}.${l.offsets ? 'offsets' : 'lengths'}`, [Int32Array, BigInt64Array]);
+  const weights = l.perSampleWeights === undefined ? null : checkArray<Float32Array>(l.perSampleWeights, `${where}.perSampleWeights`, [Float32Array]);
+  if (l.mode !== undefined && l.mode !== 'sum' && l.mode !== 'mean') {
+    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.mode must be 'sum' or 'mean', got ${describe(l.mode)}`);
+  }
+  return {
+    ...l.table._request(),
+    indices,
+    offsets,
+    form: l.lengths !== undefined ? 2 : includeLast ? 1 : 0,
+    weights,
+    pooling: l.mode === 'mean' ? 1 : 0,
+    out,
+    outOffset,
+    outStride,
+  };
+}
+
+function bagCount(l: EmbeddingBagLookup): number {
+  const n = (l.offsets ?? l.lengths)?.length ?? 0;
+  return l.offsets !== undefined && l.includeLastOffset ? n - 1 : n;
+}
+
+function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions) {
+  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with indices and offsets or lengths, got undefined');
+  const o = checkOptions<EmbeddingBagOptions>(options, 'options') as EmbeddingBagOptions;
+  const lookup = { ...o, table };
+  const bags = Math.max(0, bagCount(lookup));
+  if (!(table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `table must be an EmbeddingTable, got ${describe(table)}`);
+  let out: Float32Array;
+  if (o.out !== undefined) {
+    out = checkArray<Float32Array>(o.out, 'options.out', [Float32Array]);
+    if (out.length !== bags * table.dim) {
+      throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be bags * dim = ${bags * table.dim}, got ${out.length}`);
+    }
+  } else {
+    out = new Float32Array(bags * table.dim);
+  }
+  const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
+  return { req: [lookupRequest(lookup, 'lookup', out, 0, table.dim)], out, threads };
+}
+
+/**
+ * Sums (or averages) the rows of each bag: out[b] = Σ_{i in bag b} w_i · row(indices[i]).
+ * Bad input (an index out of range or negative, offsets not non-decreasing or not ending at the
+ * index count, lengths not summing to it) throws a RangeError naming the bag and position, and
+ * writes nothing.
+ * @returns bags × dim floats (`options.out` when given).
+ */
+export function embeddingBag(table: EmbeddingTable, options: EmbeddingBagOptions): Float32Array {
+  const p = prepareOne(table, options);
+  native.embeddingBags(p.req, p.threads, false);
+  return p.out;
+}
+
+/** {@link embeddingBag} off the main thread (validation happens before it returns). */
+export async function embeddingBagAsync(table: EmbeddingTable, options: EmbeddingBagOptions): Promise<Float32Array> {
+  const p = prepareOne(table, options);
+  await native.embeddingBags(p.req, p.threads, true);
+  return p.out;
+}
+
+function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOptions | undefined) {
+  if (!Array.isArray(lookups) || lookups.length === 0) {
+    throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups must be a non-empty array, got ${describe(lookups)}`);
+  }
+  const o = checkOptions<EmbeddingBagsOptions>(options, 'options');
+  const bags = bagCount(lookups[0]);
+  let width = 0;
+  lookups.forEach((l, i) => {
+    if (l === null || typeof l !== 'object') throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups[${i}] must be an object`);
+    if (!(l.table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups[${i}].table must be an EmbeddingTable, got ${describe(l.table)}`);
+    if (bagCount(l) !== bags) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `lookups[${i}] has ${bagCount(l)} bags, lookups[0] has ${bags}: every table must see the same batch`);
+    width += l.table.dim;
+  });
+  let out: Float32Array;
+  if (o.out !== undefined) {
+    out = checkArray<Float32Array>(o.out, 'options.out', [Float32Array]);
+    if (out.length !== bags * width) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be bags * Σ dim = ${bags * width}, got ${out.length}`);
+  } else {
+    out = new Float32Array(Math.max(0, bags) * width);
+  }
+  let col = 0;
+  const req = lookups.map((l, i) => {
+    const r = lookupRequest(l, `lookups[${i}]`, out, col, width);
+    col += l.table.dim;
+    return r;
+  });
+  const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
+  return { req, out, threads };
+}
+
+/**
+ * The lookups of many tables for one batch in one native call (a DLRM request touches tens of
+ * tables): out is [bags, Σ dim], bag b's pooled rows of lookups[0], lookups[1], ... side by side.
+ * Every lookup is validated before anything is written.
+ */
+export function embeddingBags(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions): Float32Array {
+  const p = prepareMany(lookups, options);
+  native.embeddingBags(p.req, p.threads, false);
+  return p.out;
+}
+
+/** {@link embeddingBags} off the main thread. */
+export async function embeddingBagsAsync(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions): Promise<Float32Array> {
+  const p = prepareMany(lookups, options);
+  await native.embeddingBags(p.req, p.threads, true);
+  return p.out;
+}

@@ -1,0 +1,148 @@
+#include "kernels/conv/model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+namespace lowbit {
+namespace conv {
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Virtual pixels a sparse channel really computes over a plane of q virtual pixels.
+double sparse_pixels(double q, int tile, int vec) {
+  const double full = std::floor(q / tile) * tile;
+  const double rest = q - full;
+  return full + std::ceil(rest / vec) * vec;
+}
+
+}  // namespace
+
+Prediction PerfModel::predict(const SparseConvWeights& w, const ConvLayout& L) const {
+  const ConvGeometry& g = L.geo;
+  Prediction p;
+  const double P = (double)L.out_pixels(), Q = (double)L.q_virtual;
+  const double copy_s = L.direct ? 0.0 : (double)L.padded_floats * 4 / copy_bytes_per_s;
+  // dense: FLOPs with rows rounded to kMr and pixels to the microkernel's panel
+  const double m_eff = std::ceil(g.cout_g() / (double)kMr) * kMr * g.groups;
+  const double p_eff = std::ceil(P / gemm_nr) * gemm_nr;
+  p.dense_s = 2.0 * m_eff * g.taps() * p_eff * L.n / dense_flops_per_s + copy_s;
+  // sparse: nonzeros x computed pixels, plus a fixed cost per (channel, tile)
+  const double px = sparse_pixels(Q, tile_pixels, 8);
+  const double tiles = std::ceil(Q / tile_pixels) * g.cout * L.n;
+  const double rate = (g.kh == 1 && g.kw == 1) ? sparse_1x1_macs_per_s : sparse_macs_per_s;
+  p.sparse_s = (double)w.nnz() * px * L.n / rate + tiles * sparse_tile_s + copy_s;
+  p.use_sparse = p.sparse_s * margin < p.dense_s;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "sparsity %.1f%%: predicted sparse %.3f ms, dense %.3f ms -> %s (%.2fx)",
+                w.sparsity() * 100, p.sparse_s * 1e3, p.dense_s * 1e3, p.use_sparse ? "sparse" : "dense",
+                p.use_sparse ? p.dense_s / p.sparse_s : p.sparse_s / p.dense_s);
+  p.explain = buf;
+  return p;
+}
+
+std::string PerfModel::describe() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "dense %.1f GFLOPS, sparse %.1f GMAC/s (1x1: %.1f) + %.0f ns per tile, copy %.1f GB/s",
+                dense_flops_per_s * 1e-9, sparse_macs_per_s * 1e-9, sparse_1x1_macs_per_s * 1e-9,
+                sparse_tile_s * 1e9, copy_bytes_per_s * 1e-9);
+  return buf;
+}
+
+namespace {
+
+// Deterministic weights with a given fraction of exact zeros (no <random> engine state needed).
+std::vector<float> calib_weights(size_t n, double sparsity, uint32_t seed) {
+  std::vector<float> w(n);
+  uint32_t s = seed;
+  for (auto& v : w) {
+    s = s * 1664525u + 1013904223u;
+    const double u = (s >> 8) * (1.0 / 16777216.0);
+    v = u < sparsity ? 0.0f : (float)(u - 0.5) + 0.75f;
+  }
+  return w;
+}
+
+template <typename Fn>
+double best_time(Fn fn, int reps) {
+  double best = 1e30;
+  for (int r = 0; r < reps; r++) {
+    const double t0 = now();
+    fn();
+    best = std::min(best, now() - t0);
+  }
+  return best;
+}
+
+struct CalibLayer {
+  ConvGeometry g;
+  ConvLayout L;
+  std::vector<float> in, padded, out;
+  CalibLayer(int cin, int cout, int k, int hw) {
+    g.cin = cin, g.cout = cout, g.kh = g.kw = k, g.pad_h = g.pad_w = k / 2;
+    make_layout(g, 1, hw, hw, &L);
+    in = calib_weights(L.in_floats(), 0.0, 7);
+    padded.assign(L.padded_floats, 0.0f);
+    out.assign(L.out_floats(), 0.0f);
+    pad_input(L, in.data(), padded.data());
+  }
+};
+
+}  // namespace
+
+PerfModel calibrate(const ConvKernels& k) {
+  PerfModel m;
+  // Layers with the working sets of real ones (input beyond L2 for the 1x1), small enough that
+  // the whole calibration takes ~20 ms. Every variant runs once per round, interleaved, and keeps
+  // its best round, so that a noisy neighbour disturbs all of them alike.
+  CalibLayer a(128, 66, 3, 28), c(512, 64, 1, 28);
+  const std::vector<float> wa = calib_weights((size_t)a.g.cout * a.g.taps(), 0.0, 3);
+  const DenseConvWeights dw = DenseConvWeights::pack(a.g, wa.data());
+  const double sp[3] = {0.5, 0.95, 0.5};
+  SparseConvWeights sw[3];
+  std::shared_ptr<const SparseBinding> bd[3];
+  for (int i = 0; i < 3; i++) {
+    CalibLayer& l = i < 2 ? a : c;
+    const std::vector<float> w = calib_weights((size_t)l.g.cout * l.g.taps(), sp[i], 11 + i);
+    sw[i] = SparseConvWeights::from_dense(l.g, w.data());
+    bd[i] = sw[i].bind(1, l.L.h, l.L.w);
+  }
+  double t_dense = 1e30, t_sp[3] = {1e30, 1e30, 1e30}, t_copy = 1e30;
+  for (int r = 0; r < 5; r++) {
+    t_dense = std::min(t_dense, best_time([&] {
+      k.dense_conv_f32(dw, a.L, a.padded.data(), nullptr, false, a.out.data(), 0, a.g.cout);
+    }, 1));
+    for (int i = 0; i < 3; i++) {
+      CalibLayer& l = i < 2 ? a : c;
+      t_sp[i] = std::min(t_sp[i], best_time([&] {
+        k.sparse_conv_f32(*bd[i], l.padded.data(), nullptr, false, l.out.data(), 0, l.g.cout);
+      }, 1));
+    }
+    t_copy = std::min(t_copy, best_time([&] { pad_input(a.L, a.in.data(), a.padded.data()); }, 1));
+  }
+  const double p_eff = std::ceil(a.L.out_pixels() / (double)m.gemm_nr) * m.gemm_nr;
+  m.dense_flops_per_s = 2.0 * a.g.cout * a.g.taps() * p_eff / t_dense;
+  // 3x3 at two sparsities: the per-MAC rate and the per-tile cost.
+  const double q = (double)a.L.q_virtual;
+  const double px = sparse_pixels(q, m.tile_pixels, 8), tiles = std::ceil(q / m.tile_pixels) * a.g.cout;
+  const double n1 = (double)sw[0].nnz(), n2 = (double)sw[1].nnz();
+  const double per_mac = std::max((t_sp[0] - t_sp[1]) / ((n1 - n2) * px), 1e-13);
+  m.sparse_macs_per_s = 1.0 / per_mac;
+  m.sparse_tile_s = std::max(0.0, (t_sp[1] - n2 * px * per_mac) / tiles);
+  // 1x1: the same per-tile cost, its own per-MAC rate.
+  const double q3 = (double)c.L.q_virtual, px3 = sparse_pixels(q3, m.tile_pixels, 8);
+  const double rest = std::max(t_sp[2] - std::ceil(q3 / m.tile_pixels) * c.g.cout * m.sparse_tile_s, t_sp[2] * 0.5);
+  m.sparse_1x1_macs_per_s = (double)sw[2].nnz() * px3 / rest;
+  m.copy_bytes_per_s = (double)a.L.padded_floats * 4 / t_copy;
+  return m;
+}
+
+}  // namespace conv
+}  // namespace lowbit

@@ -1,0 +1,48 @@
+// A performance model that chooses between the sparse and the dense fp32 convolution per layer.
+//
+// Why a model and not a fixed sparsity threshold: the break-even sparsity moves with the layer
+// (a 7x7 image wastes a larger share of each sparse register tile; a 1x1 layer's dense GEMM packs
+// cheaply; few output channels leave the dense microkernel's rows idle). The model predicts both
+// times from counts the layer fixes (dense FLOPs with the GEMM's tile rounding, nonzeros times the
+// virtual pixels the sparse tiles really compute, tiles, bytes copied) and from rates measured
+// once on the running CPU by calibrate() (a few milliseconds). It is deliberately simple: each
+// time = work / rate + count * fixed cost.
+#pragma once
+
+#include <string>
+
+#include "cpu/dispatch.h"
+#include "kernels/conv/conv.h"
+
+namespace lowbit {
+namespace conv {
+
+struct Prediction {
+  double dense_s = 0, sparse_s = 0;  // predicted seconds for one call (batch included)
+  bool use_sparse = false;
+  std::string explain;  // one line: both predictions, the sparsity and the reason
+};
+
+struct PerfModel {
+  // Rates (calibrated; the defaults are Zen 3 AVX2 figures so an uncalibrated model is sane).
+  double dense_flops_per_s = 85e9;    // dense GEMM on full tiles, including B packing
+  double sparse_macs_per_s = 17.5e9;   // nonzero x computed-pixel multiply-adds per second (k > 1)
+  double sparse_1x1_macs_per_s = 13.7e9;  // the same for 1x1 layers (no reuse between taps in L1)
+  double sparse_tile_s = 40e-9;       // fixed cost of one (channel, pixel tile): setup and stores
+  double copy_bytes_per_s = 10e9;     // pad_input
+  // Sparse is chosen only when predicted faster by this factor: near break-even the model's error
+  // (~10%) could pick the slower kernel, and dense is the safe side.
+  double margin = 1.1;
+  int tile_pixels = 64;               // the sparse kernel's pixel tile on the calibrated ISA
+  int gemm_nr = 16;                   // the dense microkernel's pixel panel
+
+  Prediction predict(const SparseConvWeights& w, const ConvLayout& layout) const;
+  std::string describe() const;
+};
+
+// Times a dense and three sparse convolutions with `k` (~20 ms in all, interleaved, best of 5
+// rounds) and fits the rates. The caller caches the result per ISA.
+PerfModel calibrate(const ConvKernels& k);
+
+}  // namespace conv
+}  // namespace lowbit

@@ -1,0 +1,355 @@
+// Embedding-bag binding: lookups over tables the caller owns (any ArrayBuffer or SharedArrayBuffer
+// view, never copied) or files mapped read-only (MappedFile), one table or many in one call.
+//
+// Every request of a call is validated before any output is written: a bad index, offset or
+// length throws a RangeError naming the lookup, the bag and the position, and leaves every output
+// untouched. The kernels then run on (request, bag range) work items across the threads.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "kernels/embedding/embedding.h"
+#include "napi/args.h"
+#include "napi/async.h"
+#include "napi/exports.h"
+
+#if defined(_WIN32)
+#define NOMINMAX
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+namespace emb = embedding;
+
+// A read-only mapping of a whole file. Shared by the JS object and every call in flight, so
+// close() (or GC) while a Promise is pending cannot unmap memory a worker still reads.
+class Mapping {
+ public:
+  static std::shared_ptr<Mapping> open(const std::string& path, std::string* error) {
+    auto m = std::shared_ptr<Mapping>(new Mapping());
+#if defined(_WIN32)
+    HANDLE f = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (f == INVALID_HANDLE_VALUE) {
+      *error = "cannot open " + path;
+      return nullptr;
+    }
+    LARGE_INTEGER size;
+    GetFileSizeEx(f, &size);
+    m->size_ = (size_t)size.QuadPart;
+    if (m->size_ > 0) {
+      HANDLE map = CreateFileMappingA(f, nullptr, PAGE_READONLY, 0, 0, nullptr);
+      m->data_ = map ? static_cast<const uint8_t*>(MapViewOfFile(map, FILE_MAP_READ, 0, 0, 0)) : nullptr;
+      if (map) CloseHandle(map);
+    }
+    CloseHandle(f);
+#else
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) {
+      *error = "cannot open " + path;
+      return nullptr;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      ::close(fd);
+      *error = "cannot stat " + path;
+      return nullptr;
+    }
+    m->size_ = (size_t)st.st_size;
+    if (m->size_ > 0) {
+      void* p = mmap(nullptr, m->size_, PROT_READ, MAP_SHARED, fd, 0);
+      m->data_ = p == MAP_FAILED ? nullptr : static_cast<const uint8_t*>(p);
+    }
+    ::close(fd);
+#endif
+    if (m->size_ > 0 && m->data_ == nullptr) {
+      *error = "cannot map " + path;
+      return nullptr;
+    }
+    return m;
+  }
+  ~Mapping() {
+    if (!data_) return;
+#if defined(_WIN32)
+    UnmapViewOfFile(data_);
+#else
+    munmap(const_cast<uint8_t*>(data_), size_);
+#endif
+  }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  Mapping() = default;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class MappedFile : public Napi::ObjectWrap<MappedFile> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "MappedFile",
+                       {InstanceAccessor<&MappedFile::Size>("byteLength"), InstanceMethod<&MappedFile::Close>("close")});
+  }
+  explicit MappedFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappedFile>(info) {
+    if (!info[0].IsString()) throw_type_error(info.Env(), "ERR_LOWBIT_INVALID_TYPE", "path must be a string, got " + describe(info[0]));
+    std::string error;
+    mapping_ = Mapping::open(info[0].As<Napi::String>().Utf8Value(), &error);
+    if (!mapping_) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", error);
+  }
+  std::shared_ptr<Mapping> mapping() const { return mapping_; }
+
+ private:
+  Napi::Value Size(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), mapping_ ? (double)mapping_->size() : 0.0);
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    mapping_.reset();
+    return info.Env().Undefined();
+  }
+  std::shared_ptr<Mapping> mapping_;
+};
+
+struct Prepared {
+  std::vector<emb::Request> requests;
+  std::vector<std::shared_ptr<Mapping>> mappings;  // kept alive for the call
+  std::vector<Napi::Value> keep;                   // JS values to keep alive (async)
+};
+
+template <typename T>
+const T* optional_array(const Napi::Object& o, const char* key, const std::string& name, size_t* length) {
+  Napi::Value v = o.Get(key);
+  if (v.IsNull() || v.IsUndefined()) {
+    *length = 0;
+    return nullptr;
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTraits<T>::type) {
+    throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be a " + TypedArrayTraits<T>::name + ", got " + describe(v));
+  }
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ArrayBuffer().IsDetached()) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
+  *length = ta.ElementLength();
+  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+}
+
+// An Int32Array or BigInt64Array: pointer, element type, length.
+const void* int_array(const Napi::Object& o, const char* key, const std::string& name, emb::IntType* type, size_t* length, bool optional) {
+  Napi::Value v = o.Get(key);
+  if (optional && (v.IsNull() || v.IsUndefined())) {
+    *length = 0;
+    return nullptr;
+  }
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() == napi_int32_array || ta.TypedArrayType() == napi_bigint64_array) {
+      if (ta.ArrayBuffer().IsDetached()) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
+      *type = ta.TypedArrayType() == napi_int32_array ? emb::IntType::i32 : emb::IntType::i64;
+      *length = ta.ElementLength();
+      return static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    }
+  }
+  throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be an Int32Array or BigInt64Array, got " + describe(v));
+}
+
+int64_t int_field(const Napi::Object& o, const char* key, const std::string& name, int64_t lo, int64_t hi) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be a number, got " + describe(v));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == std::floor(d)) || d < (double)lo || d > (double)hi) {
+    throw_range_error(o.Env(), "ERR_LOWBIT_OUT_OF_RANGE",
+                      name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(d));
+  }
+  return (int64_t)d;
+}
+
+std::string describe_status(const emb::Status& s, const std::string& where) {
+  std::string msg = where + ": " + emb::error_message(s.error);
+  if (s.bag >= 0) msg += " (bag " + std::to_string(s.bag) + ", position " + std::to_string(s.position) + ", value " + std::to_string(s.value) + ")";
+  return msg;
+}
+
+// requests: array of { table: Uint8Array | MappedFile, tableOffset, rows, dim, rowStride, format,
+//   remap: Int32Array|null, indices, offsets (or lengths), form, weights: Float32Array|null,
+//   pooling, out: Float32Array, outOffset, outStride }
+Prepared prepare(Napi::Env env, const Napi::Array& list) {
+  Prepared p;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    const std::string where = list.Length() == 1 ? std::string("lookup") : "lookups[" + std::to_string(i) + "]";
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + " must be an object");
+    Napi::Object o = item.As<Napi::Object>();
+    emb::Request r;
+    // table bytes
+    Napi::Value t = o.Get("table");
+    const uint8_t* base;
+    size_t size;
+    if (t.IsTypedArray() && t.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      Napi::Uint8Array u = t.As<Napi::Uint8Array>();
+      if (u.ArrayBuffer().IsDetached()) throw_type_error(env, "ERR_LOWBIT_DETACHED", where + ".table is backed by a detached ArrayBuffer");
+      base = u.Data();
+      size = u.ByteLength();
+    } else if (t.IsObject() && t.As<Napi::Object>().InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value())) {
+      std::shared_ptr<Mapping> m = MappedFile::Unwrap(t.As<Napi::Object>())->mapping();
+      if (!m) throw_range_error(env, "ERR_LOWBIT_CLOSED", where + ".table was closed");
+      base = m->data();
+      size = m->size();
+      p.mappings.push_back(m);
+    } else {
+      throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".table must be a Uint8Array or a mapped file, got " + describe(t));
+    }
+    const int64_t offset = int_field(o, "tableOffset", where + ".tableOffset", 0, (int64_t)size);
+    r.table.rows = int_field(o, "rows", where + ".rows", 0, 1ll << 48);
+    r.table.dim = int_field(o, "dim", where + ".dim", 1, 1 << 24);
+    r.table.format = (emb::Format)int_field(o, "format", where + ".format", 0, 4);
+    r.table.row_stride = int_field(o, "rowStride", where + ".rowStride", emb::row_bytes(r.table.format, r.table.dim), 1ll << 40);
+    const uint64_t need = (uint64_t)r.table.rows * (uint64_t)r.table.row_stride;
+    if ((uint64_t)size - (uint64_t)offset < need) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                        where + ".table holds " + std::to_string(size - offset) + " bytes, rows * rowStride needs " + std::to_string(need));
+    }
+    r.table.data = base + offset;
+    size_t remap_len;
+    r.table.remap = optional_array<int32_t>(o, "remap", where + ".remap", &remap_len);
+    r.table.remap_size = (int64_t)remap_len;
+    size_t n_idx, n_off, n_w;
+    r.bags.indices = int_array(o, "indices", where + ".indices", &r.bags.index_type, &n_idx, false);
+    r.bags.num_indices = (int64_t)n_idx;
+    r.bags.offsets = int_array(o, "offsets", where + ".offsets", &r.bags.offset_type, &n_off, false);
+    r.bags.form = (emb::BagForm)int_field(o, "form", where + ".form", 0, 2);
+    r.bags.num_bags = r.bags.form == emb::BagForm::offsets_include_last ? (int64_t)n_off - 1 : (int64_t)n_off;
+    if (r.bags.num_bags < 0) throw_range_error(env, "ERR_LOWBIT_INVALID_OFFSETS", where + ".offsets must hold at least 1 entry with includeLastOffset");
+    r.bags.weights = optional_array<float>(o, "weights", where + ".weights", &n_w);
+    if (r.bags.weights && n_w != n_idx) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                        where + ".perSampleWeights.length must equal indices.length (" + std::to_string(n_idx) + "), got " + std::to_string(n_w));
+    }
+    r.bags.pooling = (emb::Pooling)int_field(o, "pooling", where + ".pooling", 0, 1);
+    size_t n_out;
+    float* out = const_cast<float*>(optional_array<float>(o, "out", where + ".out", &n_out));
+    if (!out && n_out == 0 && !o.Get("out").IsTypedArray()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".out must be a Float32Array");
+    const int64_t out_offset = int_field(o, "outOffset", where + ".outOffset", 0, (int64_t)n_out);
+    r.out_stride = int_field(o, "outStride", where + ".outStride", r.table.dim, 1ll << 40);
+    const uint64_t out_need = r.bags.num_bags == 0 ? 0 : (uint64_t)out_offset + (uint64_t)(r.bags.num_bags - 1) * r.out_stride + r.table.dim;
+    if (out_need > n_out) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".out holds " + std::to_string(n_out) + " floats, the bags need " + std::to_string(out_need));
+    }
+    r.out = out ? out + out_offset : out;
+    const emb::Status s = emb::validate(r);
+    if (!s.ok()) {
+      const bool structure = s.error != emb::Error::index_negative && s.error != emb::Error::index_out_of_range && s.error != emb::Error::remap_out_of_range;
+      throw_range_error(env, structure ? "ERR_LOWBIT_INVALID_OFFSETS" : "ERR_LOWBIT_INDEX_OUT_OF_RANGE", describe_status(s, where));
+    }
+    p.requests.push_back(r);
+    p.keep.push_back(o);
+  }
+  return p;
+}
+
+// Work items of about equal lookup counts: (request, bag range).
+struct Item {
+  size_t request;
+  int64_t begin, end;
+};
+
+std::vector<Item> split(const std::vector<emb::Request>& reqs, int threads) {
+  int64_t total = 0;
+  for (const auto& r : reqs) total += r.bags.num_indices + r.bags.num_bags;
+  const int64_t target = std::max<int64_t>(1, total / (threads * 4));
+  std::vector<Item> items;
+  for (size_t i = 0; i < reqs.size(); i++) {
+    const emb::Bags& b = reqs[i].bags;
+    if (threads <= 1 || b.num_indices + b.num_bags <= target) {
+      if (b.num_bags > 0) items.push_back({i, 0, b.num_bags});
+      continue;
+    }
+    const int64_t per = std::max<int64_t>(1, b.num_bags * target / (b.num_indices + b.num_bags));
+    for (int64_t s = 0; s < b.num_bags; s += per) items.push_back({i, s, std::min(b.num_bags, s + per)});
+  }
+  return items;
+}
+
+// embeddingBags(requests: object[], threads, async)
+Napi::Value EmbeddingBags(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", "lookups must be an array, got " + describe(info[0]));
+  const int threads = (int)integer(info, 1, "threads", 1, 256);
+  const bool async = boolean(info, 2, "async");
+  auto prepared = std::make_shared<Prepared>(prepare(env, info[0].As<Napi::Array>()));
+  const EmbeddingKernels& k = embedding_kernels();
+  std::vector<Napi::Value> keep = prepared->keep;
+  keep.push_back(info[0]);
+  auto work = [k, prepared, threads] {
+    const std::vector<Item> items = split(prepared->requests, threads);
+    parallel_for(items.size(), threads, [&](size_t i) {
+      const Item& it = items[i];
+      k.embedding_bag(prepared->requests[it.request], it.begin, it.end);
+    });
+  };
+  prepared->keep.clear();
+  return run_or_queue(env, async, std::move(work), keep, info[0]);
+}
+
+// quantizeTable(values: Float32Array, rows, dim, format) -> Uint8Array
+Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const View<float> v = typed_array<float>(info, 0, "values");
+  const int64_t rows = integer(info, 1, "rows", 0, 1ll << 40), dim = integer(info, 2, "dim", 1, 1 << 24);
+  const emb::Format f = (emb::Format)integer(info, 3, "format", 0, 4);
+  if ((int64_t)v.length != rows * dim) {
+    throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "values.length must be rows * dim = " + std::to_string(rows * dim) + ", got " + std::to_string(v.length));
+  }
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * emb::row_bytes(f, dim)));
+  emb::quantize_table(f, v.data, rows, dim, out.Data());
+  return out;
+}
+
+// dequantizeTable(table: Uint8Array | MappedFile, offset, rows, dim, rowStride, format) -> Float32Array
+Napi::Value DequantizeTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object req = Napi::Object::New(env);
+  req.Set("table", info[0]);
+  req.Set("tableOffset", info[1]);
+  req.Set("rows", info[2]);
+  req.Set("dim", info[3]);
+  req.Set("rowStride", info[4]);
+  req.Set("format", info[5]);
+  req.Set("indices", Napi::Int32Array::New(env, 0));
+  req.Set("offsets", Napi::Int32Array::New(env, 0));
+  req.Set("form", 0);
+  req.Set("pooling", 0);
+  req.Set("out", Napi::Float32Array::New(env, 0));
+  req.Set("outOffset", 0);
+  req.Set("outStride", info[3]);
+  Napi::Array list = Napi::Array::New(env, 1);
+  list.Set(0u, req);
+  Prepared p = prepare(env, list);
+  const emb::Table& t = p.requests[0].table;
+  Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)(t.rows * t.dim));
+  emb::dequantize_table(t.format, t.data, t.rows, t.dim, t.row_stride, out.Data());
+  return out;
+}
+
+}  // namespace
+
+void register_embedding(Napi::Env env, Napi::Object exports) {
+  Napi::Function mapped = MappedFile::Define(env);
+  auto* ctor = new Napi::FunctionReference(Napi::Persistent(mapped));
+  env.SetInstanceData<Napi::FunctionReference>(ctor);
+  exports.Set("MappedFile", mapped);
+  exports.Set("embeddingBags", Napi::Function::New(env, EmbeddingBags, "embeddingBags"));
+  exports.Set("quantizeTable", Napi::Function::New(env, QuantizeTable, "quantizeTable"));
+  exports.Set("dequantizeTable", Napi::Function::New(env, DequantizeTable, "dequantizeTable"));
+}
+
+}  // namespace napi
+}  // namespace lowbit
