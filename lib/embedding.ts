@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
+import { checkArray, checkBool, checkInt, checkOptions, describe, isTyped } from './validate';
 
 /** Row formats: fp32, fp16, and rowwise quantized 8-bit (fp32 scale+bias), 4-bit and 2-bit (fp16 scale+bias). */
 export type TableFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'q2';
@@ -108,7 +108,7 @@ export class EmbeddingTable {
   static fromBuffer(buffer: ArrayBufferLike | ArrayBufferView, options: TableOptions): EmbeddingTable {
     let bytes: Uint8Array;
     if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    else if (buffer instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer)) bytes = new Uint8Array(buffer);
+    else if (['[object ArrayBuffer]', '[object SharedArrayBuffer]'].includes(Object.prototype.toString.call(buffer))) bytes = new Uint8Array(buffer as ArrayBufferLike);
     else throw typeError('ERR_LOWBIT_INVALID_TYPE', `buffer must be an ArrayBuffer, SharedArrayBuffer or a view of one, got ${describe(buffer)}`);
     const o = requireOptions(options);
     return new EmbeddingTable(bytes, 0, bytes.byteLength, o);
@@ -161,12 +161,12 @@ export class EmbeddingTable {
 
   /** The rows' bytes (for tables in memory; null for mapped files). Writing them changes the table. */
   get bytes(): Uint8Array | null {
-    return this.#source instanceof Uint8Array ? this.#source : null;
+    return isTyped(this.#source, Uint8Array) ? (this.#source as Uint8Array) : null;
   }
 
   /** Releases a file mapping now (calls already running keep it until they finish). */
   close(): void {
-    if (!(this.#source instanceof Uint8Array)) this.#source.close();
+    if (!isTyped(this.#source, Uint8Array)) (this.#source as NativeMapped).close();
     this.#closed = true;
   }
 

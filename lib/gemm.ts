@@ -6,7 +6,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe } from './validate';
+import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
 
 /** Native packed weights (internal). */
 interface NativePackedLinear {
@@ -361,7 +361,7 @@ export class QuantizedLinear {
     const o = checkOptions<MatmulQuantizedOptions>(options, 'options');
     const lda = toInt(o.lda, 'options.lda', this.k, 2 ** 40, this.k);
     const m = rows(arr.length, lda, this.k, o.m, 'a', 'lda');
-    const signed = arr instanceof Int8Array;
+    const signed = isTyped(arr, Int8Array);
     const zeroPoint = toInt(o.zeroPoint, 'options.zeroPoint', signed ? -128 : 0, signed ? 127 : 255, 0);
     const threads = toInt(o.threads, 'options.threads', 1, 256, 1);
     if (o.kernel !== undefined && o.kernel !== 'auto' && o.kernel !== 'exact') {
@@ -401,11 +401,11 @@ export class QuantizedLinear {
     if (o.dtype !== undefined && o.dtype !== 'uint8' && o.dtype !== 'int8') {
       throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.dtype must be 'uint8' or 'int8', got ${describe(o.dtype)}`);
     }
-    const signedOut = o.out !== undefined ? o.out instanceof Int8Array : o.dtype === 'int8';
+    const signedOut = o.out !== undefined ? isTyped(o.out, Int8Array) : o.dtype === 'int8';
     const out = this.#out<Uint8Array | Int8Array>(o.out, c.m, [Uint8Array, Int8Array], () =>
       signedOut ? new Int8Array(c.m * this.n) : new Uint8Array(c.m * this.n),
     );
-    if (o.dtype !== undefined && (o.dtype === 'int8') !== out instanceof Int8Array) {
+    if (o.dtype !== undefined && (o.dtype === 'int8') !== isTyped(out, Int8Array)) {
       throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${o.dtype}'`);
     }
     const lo = signedOut ? -128 : 0;

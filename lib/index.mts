@@ -21,6 +21,8 @@ export const {
   embeddingBags,
   embeddingBagsAsync,
   rowBytes,
+  Conv2d,
+  pruneWeights,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

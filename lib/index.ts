@@ -27,5 +27,7 @@ export type {
 } from './gemm';
 export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddingBagsAsync, rowBytes } from './embedding';
 export type { EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsOptions, OpenOptions, TableFormat, TableOptions } from './embedding';
+export { Conv2d, pruneWeights } from './conv';
+export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';

@@ -8,7 +8,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkLength, checkOptions, checkScale, describe } from './validate';
+import { checkArray, checkBool, checkInt, checkLength, checkOptions, checkScale, describe, isTyped } from './validate';
 
 /** The 8-bit integer types lowbit quantizes to. */
 export type QuantDtype = 'uint8' | 'int8';
@@ -77,7 +77,7 @@ function resolveQuantize(x: unknown, options: unknown): Resolved {
   let out: Uint8Array | Int8Array;
   if (o.out !== undefined) {
     out = checkArray<Uint8Array | Int8Array>(o.out, 'options.out', [Uint8Array, Int8Array]);
-    const outType: QuantDtype = out instanceof Int8Array ? 'int8' : 'uint8';
+    const outType: QuantDtype = isTyped(out, Int8Array) ? 'int8' : 'uint8';
     if (o.dtype !== undefined && o.dtype !== outType) {
       throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${o.dtype}'`);
     }
@@ -85,7 +85,7 @@ function resolveQuantize(x: unknown, options: unknown): Resolved {
   } else {
     out = o.dtype === 'int8' ? new Int8Array(xs.length) : new Uint8Array(xs.length);
   }
-  const signed = out instanceof Int8Array;
+  const signed = isTyped(out, Int8Array);
   const lo = signed ? -128 : 0;
   const hi = signed ? 127 : 255;
   const scale = checkScale(o.scale, 'options.scale');
@@ -137,7 +137,7 @@ function resolveDequantize(q: unknown, options: unknown): { q: Uint8Array | Int8
     throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with scale and zeroPoint, got undefined');
   }
   const o = checkOptions<DequantizeOptions>(options, 'options');
-  const signed = qs instanceof Int8Array;
+  const signed = isTyped(qs, Int8Array);
   const scale = checkScale(o.scale, 'options.scale');
   if (typeof o.zeroPoint !== 'number') {
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.zeroPoint must be a number, got ${describe(o.zeroPoint)}`);

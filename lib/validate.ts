@@ -4,6 +4,7 @@ import { rangeError, typeError } from './errors';
 
 type TypedArrayCtor =
   | Float32ArrayConstructor
+  | Float64ArrayConstructor
   | Uint8ArrayConstructor
   | Int8ArrayConstructor
   | Int32ArrayConstructor
@@ -32,9 +33,24 @@ function isDetached(view: ArrayBufferView): boolean {
   }
 }
 
+/**
+ * The TypedArray type of a value ('Float32Array', ...) or null. By the internal tag, not
+ * instanceof: arrays from another realm (vm contexts, test sandboxes, the addon) still match.
+ */
+export function typedArrayName(value: unknown): string | null {
+  if (!ArrayBuffer.isView(value)) return null;
+  const tag = Object.prototype.toString.call(value).slice(8, -1);
+  return tag === 'DataView' ? null : tag;
+}
+
+/** True if `value` is a TypedArray of the constructor's type (cross-realm safe). */
+export function isTyped(value: unknown, ctor: TypedArrayCtor): boolean {
+  return typedArrayName(value) === ctor.name;
+}
+
 /** Checks that `value` is an instance of one of `ctors` and not detached; returns it typed. */
 export function checkArray<T extends ArrayBufferView>(value: unknown, name: string, ctors: TypedArrayCtor[]): T {
-  if (!ctors.some((c) => value instanceof c)) {
+  if (!ctors.some((c) => isTyped(value, c))) {
     const want = ctors.map((c) => c.name).join(' or ');
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a ${want}, got ${describe(value)}`);
   }

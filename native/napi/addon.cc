@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lowbit::napi::register_quant(env, exports);
   lowbit::napi::register_gemm(env, exports);
   lowbit::napi::register_embedding(env, exports);
+  lowbit::napi::register_conv(env, exports);
   return exports;
 }
 

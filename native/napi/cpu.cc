@@ -49,6 +49,7 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
   kernels.Set("quantize", isa_name(quant_kernels(active).isa));
   kernels.Set("gemm", isa_name(gemm_kernels(active).isa));
   kernels.Set("embeddingBag", isa_name(embedding_kernels(active).isa));
+  kernels.Set("conv", isa_name(conv_kernels(active).isa));
   out.Set("kernels", kernels);
   return out;
 }

@@ -290,10 +290,12 @@ LOWBIT_TEST(conv_model_choices) {
     }
   }
 #if defined(__x86_64__) || defined(_M_X64)
-  // Calibration runs and gives finite, positive rates (a ~20 ms measurement; x86 only, not under qemu).
+  // Calibration runs and gives finite, positive rates (a ~20 ms measurement; x86 only). No lower
+  // bound on the rates: CI also runs this on an emulated CPU without AVX, hundreds of times slower.
   const PerfModel m = calibrate(conv_kernels());
-  LOWBIT_CHECK(m.dense_flops_per_s > 1e8 && m.sparse_macs_per_s > 1e8 && m.sparse_1x1_macs_per_s > 1e8 &&
-                   std::isfinite(m.sparse_tile_s) && m.copy_bytes_per_s > 1e7,
+  LOWBIT_CHECK(m.dense_flops_per_s > 0 && m.sparse_macs_per_s > 0 && m.sparse_1x1_macs_per_s > 0 &&
+                   std::isfinite(m.dense_flops_per_s) && std::isfinite(m.sparse_macs_per_s) &&
+                   std::isfinite(m.sparse_tile_s) && m.sparse_tile_s >= 0 && m.copy_bytes_per_s > 0,
                m.describe());
 #endif
 }

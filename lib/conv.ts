@@ -1,0 +1,245 @@
+/**
+ * fp32 2-D convolution (NCHW) of pruned networks: direct sparse convolution (the zeros of the
+ * weights cost nothing), a dense baseline, and a performance model that picks the faster one per
+ * layer and input shape. The math and layouts: native/kernels/conv/README.md.
+ */
+import { rangeError, typeError } from './errors';
+import { binding } from './native';
+import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
+
+interface NativeConvLayer {
+  readonly nnz: number;
+  readonly byteLength: number;
+  forward(input: Float32Array, n: number, h: number, w: number, out: Float32Array, threads: number, async: boolean): unknown;
+  explain(n: number, h: number, w: number): ConvExplanation;
+  outputShape(n: number, h: number, w: number): [number, number, number, number];
+}
+interface ConvBinding {
+  ConvLayer: new (weights: Float32Array, geometry: Int32Array, bias: Float32Array | null, relu: boolean, mode: number) => NativeConvLayer;
+  pruneMagnitude(w: Float32Array, rows: number, cols: number, sparsity: number, blockRows: number, blockCols: number): Float32Array;
+}
+const native = binding as unknown as ConvBinding;
+
+/** Which kernel a layer runs: chosen per input shape by the performance model, or fixed. */
+export type ConvMode = 'auto' | 'sparse' | 'dense';
+
+/** A size given once for both axes, or as [height, width]. */
+export type Pair = number | [number, number];
+
+/** Options of {@link Conv2d}. */
+export interface Conv2dOptions {
+  /** Input channels. */
+  inChannels: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Kernel size. */
+  kernelSize: Pair;
+  /** Stride; default 1. */
+  stride?: Pair;
+  /** Zero padding on each side; default 0 (must be smaller than the kernel's extent). */
+  padding?: Pair;
+  /** Dilation; default 1. */
+  dilation?: Pair;
+  /** Groups (dividing both channel counts); default 1. */
+  groups?: number;
+  /** Bias of outChannels values. */
+  bias?: Float32Array;
+  /** Fused ReLU. */
+  relu?: boolean;
+  /** Default `'auto'`. */
+  mode?: ConvMode;
+}
+
+/** Input shape of one call. */
+export interface ConvInputShape {
+  /** Batch; default 1. */
+  n?: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+}
+
+/** Options of {@link Conv2d.forward}. */
+export interface ConvForwardOptions extends ConvInputShape {
+  /** Output [n, outChannels, oh, ow]; allocated when absent. */
+  out?: Float32Array;
+  /** Threads; default 1 (work is split by nonzeros for the sparse kernel). */
+  threads?: number;
+}
+
+/** What {@link Conv2d.explain} returns. */
+export interface ConvExplanation {
+  /** The kernel a call with this shape runs. */
+  kernel: 'sparse' | 'dense';
+  /** Fraction of zero weights. */
+  sparsity: number;
+  /** The model's predictions (auto mode only), milliseconds. */
+  predictedSparseMs?: number;
+  /** The model's predictions (auto mode only), milliseconds. */
+  predictedDenseMs?: number;
+  /** One line: why this kernel. */
+  reason: string;
+}
+
+/** Options of {@link pruneWeights}. */
+export interface PruneOptions {
+  /** Fraction of weights to zero, in [0, 1]. */
+  sparsity: number;
+  /** Rows of the matrix view (output channels); the rest of the length is columns. */
+  rows: number;
+  /** Prune whole blocks of [rows, cols] (ranked by Σ|w|); default [1, 1] (unstructured). */
+  block?: [number, number];
+}
+
+function pair(v: unknown, name: string, fallback: number, lo: number): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  if (typeof v === 'number') {
+    const x = checkInt(v, name, lo, 1 << 20);
+    return [x, x];
+  }
+  if (Array.isArray(v) && v.length === 2) return [checkInt(v[0], `${name}[0]`, lo, 1 << 20), checkInt(v[1], `${name}[1]`, lo, 1 << 20)];
+  throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number or [height, width], got ${describe(v)}`);
+}
+
+/** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
+export class Conv2d {
+  /** Input channels. */
+  readonly inChannels: number;
+  /** Output channels. */
+  readonly outChannels: number;
+  /** [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** [sh, sw]. */
+  readonly stride: [number, number];
+  /** [ph, pw]. */
+  readonly padding: [number, number];
+  /** [dh, dw]. */
+  readonly dilation: [number, number];
+  /** Groups. */
+  readonly groups: number;
+  /** The kernel choice. */
+  readonly mode: ConvMode;
+  readonly #layer: NativeConvLayer;
+
+  /**
+   * Builds a layer from dense fp32 weights [outChannels][inChannels / groups][kh][kw] (PyTorch and
+   * ONNX order). Exact zeros are dropped for the sparse kernel.
+   */
+  constructor(weights: Float32Array, options: Conv2dOptions) {
+    const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
+    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
+    const o = checkOptions<Conv2dOptions>(options, 'options') as Conv2dOptions;
+    this.inChannels = checkInt(o.inChannels, 'options.inChannels', 1, 1 << 24);
+    this.outChannels = checkInt(o.outChannels, 'options.outChannels', 1, 1 << 24);
+    this.kernelSize = pair(o.kernelSize, 'options.kernelSize', 0, 1);
+    this.stride = pair(o.stride, 'options.stride', 1, 1);
+    this.padding = pair(o.padding, 'options.padding', 0, 0);
+    this.dilation = pair(o.dilation, 'options.dilation', 1, 1);
+    this.groups = o.groups === undefined ? 1 : checkInt(o.groups, 'options.groups', 1, 1 << 24);
+    if (this.inChannels % this.groups !== 0 || this.outChannels % this.groups !== 0) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.groups (${this.groups}) must divide inChannels (${this.inChannels}) and outChannels (${this.outChannels})`);
+    }
+    for (let a = 0; a < 2; a++) {
+      const extent = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
+      if (this.padding[a] >= extent) {
+        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.padding (${this.padding[a]}) must be smaller than the kernel extent (${extent})`);
+      }
+    }
+    const mode = o.mode ?? 'auto';
+    if (mode !== 'auto' && mode !== 'sparse' && mode !== 'dense') {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
+    }
+    this.mode = mode;
+    const bias = o.bias === undefined ? null : checkArray<Float32Array>(o.bias, 'options.bias', [Float32Array]);
+    const geometry = Int32Array.of(this.inChannels, this.outChannels, ...this.kernelSize, ...this.stride, ...this.padding, ...this.dilation, this.groups);
+    this.#layer = new native.ConvLayer(w, geometry, bias, checkBool(o.relu, 'options.relu', false), ['auto', 'sparse', 'dense'].indexOf(mode));
+  }
+
+  /** Nonzero weights. */
+  get nnz(): number {
+    return this.#layer.nnz;
+  }
+
+  /** Fraction of zero weights. */
+  get sparsity(): number {
+    return 1 - this.#layer.nnz / ((this.outChannels * this.inChannels / this.groups) * this.kernelSize[0] * this.kernelSize[1]);
+  }
+
+  /** Native memory held (reported to V8). */
+  get byteLength(): number {
+    return this.#layer.byteLength;
+  }
+
+  /** [n, outChannels, oh, ow] for an input shape. */
+  outputShape(shape: ConvInputShape): [number, number, number, number] {
+    const s = this.#shape(shape);
+    return this.#layer.outputShape(s.n, s.h, s.w);
+  }
+
+  /** Which kernel runs for this input shape, the model's predictions and why. */
+  explain(shape: ConvInputShape): ConvExplanation {
+    const s = this.#shape(shape);
+    return this.#layer.explain(s.n, s.h, s.w);
+  }
+
+  /** Convolves input [n, inChannels, h, w]; returns [n, outChannels, oh, ow]. */
+  forward(input: Float32Array, options: ConvForwardOptions): Float32Array {
+    const p = this.#prepare(input, options);
+    this.#layer.forward(p.x, p.n, p.h, p.w, p.out, p.threads, false);
+    return p.out;
+  }
+
+  /** {@link Conv2d.forward} off the main thread. */
+  async forwardAsync(input: Float32Array, options: ConvForwardOptions): Promise<Float32Array> {
+    const p = this.#prepare(input, options);
+    await this.#layer.forward(p.x, p.n, p.h, p.w, p.out, p.threads, true);
+    return p.out;
+  }
+
+  #shape(shape: unknown): { n: number; h: number; w: number } {
+    if (shape === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'the input shape must be an object with h and w, got undefined');
+    const o = checkOptions<ConvInputShape>(shape, 'options');
+    return {
+      n: o.n === undefined ? 1 : checkInt(o.n, 'options.n', 1, 1 << 20),
+      h: checkInt(o.h, 'options.h', 1, 1 << 20),
+      w: checkInt(o.w, 'options.w', 1, 1 << 20),
+    };
+  }
+
+  #prepare(input: unknown, options: ConvForwardOptions) {
+    const x = checkArray<Float32Array>(input, 'input', [Float32Array]);
+    const s = this.#shape(options);
+    const need = s.n * this.inChannels * s.h * s.w;
+    if (x.length !== need) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `input.length must be n * inChannels * h * w = ${need}, got ${x.length}`);
+    const [, c, oh, ow] = this.#layer.outputShape(s.n, s.h, s.w);
+    let out: Float32Array;
+    if (options.out !== undefined) {
+      out = checkArray<Float32Array>(options.out, 'options.out', [Float32Array]);
+      if (out.length !== s.n * c * oh * ow) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be ${s.n * c * oh * ow}, got ${out.length}`);
+    } else {
+      out = new Float32Array(s.n * c * oh * ow);
+    }
+    const threads = options.threads === undefined ? 1 : checkInt(options.threads, 'options.threads', 1, 256);
+    return { x, ...s, out, threads };
+  }
+}
+
+/**
+ * Magnitude pruning: zeroes the `sparsity` fraction of weights (or blocks) of smallest magnitude,
+ * viewing them as a matrix of `rows` (output channels) × the rest. Ties go to the earlier position,
+ * so the result is deterministic. Returns a new array.
+ */
+export function pruneWeights(weights: Float32Array, options: PruneOptions): Float32Array {
+  const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
+  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with sparsity and rows, got undefined');
+  const o = checkOptions<PruneOptions>(options, 'options') as PruneOptions;
+  if (typeof o.sparsity !== 'number' || !(o.sparsity >= 0 && o.sparsity <= 1)) {
+    throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.sparsity must be a number in [0, 1], got ${describe(o.sparsity)}`);
+  }
+  const rows = checkInt(o.rows, 'options.rows', 1, 2 ** 30);
+  if (w.length % rows !== 0) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length (${w.length}) must be a multiple of options.rows (${rows})`);
+  const cols = w.length / rows;
+  const [br, bc] = o.block === undefined ? [1, 1] : [checkInt(o.block[0], 'options.block[0]', 1, rows), checkInt(o.block[1], 'options.block[1]', 1, cols)];
+  return native.pruneMagnitude(w, rows, cols, o.sparsity, br, bc);
+}

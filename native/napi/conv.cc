@@ -1,0 +1,228 @@
+// fp32 convolution binding: ConvLayer holds a layer's weights as sparse CSR (zeros dropped) and/or
+// packed dense panels, and runs the kernel the mode asks for ('auto' asks the performance model,
+// calibrated once per ISA on the running CPU).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "kernels/conv/conv.h"
+#include "kernels/conv/model.h"
+#include "napi/args.h"
+#include "napi/async.h"
+#include "napi/exports.h"
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+enum class Mode { auto_, sparse, dense };
+
+const conv::PerfModel& model_for(Isa isa) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<conv::PerfModel>> models;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& m = models[(int)isa];
+  if (!m) m.reset(new conv::PerfModel(conv::calibrate(conv_kernels(isa))));
+  return *m;
+}
+
+class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ConvLayer",
+                       {InstanceAccessor<&ConvLayer::Nnz>("nnz"), InstanceAccessor<&ConvLayer::Bytes>("byteLength"),
+                        InstanceMethod<&ConvLayer::Forward>("forward"), InstanceMethod<&ConvLayer::Explain>("explain"),
+                        InstanceMethod<&ConvLayer::OutShape>("outputShape")});
+  }
+
+  // new ConvLayer(weights: Float32Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
+  //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense)
+  explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
+    Napi::Env env = info.Env();
+    const View<float> w = typed_array<float>(info, 0, "weights");
+    const View<int32_t> g = typed_array<int32_t>(info, 1, "geometry");
+    if (g.length != 11) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "geometry must hold 11 values");
+    geo_ = conv::ConvGeometry{g.data[0], g.data[1], g.data[2], g.data[3], g.data[4], g.data[5],
+                              g.data[6], g.data[7], g.data[8], g.data[9], g.data[10]};
+    const std::string why = conv::validate_geometry(geo_);
+    if (!why.empty()) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", why);
+    const size_t count = (size_t)geo_.cout * geo_.taps();
+    if (w.length != count) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                        "weights.length must be outChannels * inChannels / groups * kh * kw = " + std::to_string(count) +
+                            ", got " + std::to_string(w.length));
+    }
+    for (size_t i = 0; i < count; i++) {
+      if (!std::isfinite(w.data[i])) {
+        throw_range_error(env, "ERR_LOWBIT_NOT_FINITE", "weights must be finite: weights[" + std::to_string(i) + "] is not");
+      }
+    }
+    if (!info[2].IsNull() && !info[2].IsUndefined()) {
+      const View<float> b = typed_array<float>(info, 2, "bias");
+      if (b.length != (size_t)geo_.cout) {
+        throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "bias.length must be outChannels = " + std::to_string(geo_.cout) + ", got " + std::to_string(b.length));
+      }
+      bias_ = std::make_shared<std::vector<float>>(b.data, b.data + b.length);
+    }
+    relu_ = boolean(info, 3, "relu");
+    mode_ = (Mode)integer(info, 4, "mode", 0, 2);
+    if (mode_ != Mode::dense) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
+    if (mode_ != Mode::sparse) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
+    if (!sparse_) nnz_ = count - (size_t)std::count_if(w.data, w.data + count, [](float v) { return v == 0.0f; });
+    else nnz_ = sparse_->nnz();
+    reported_ = (int64_t)((sparse_ ? sparse_->memory_bytes() : 0) + (dense_ ? dense_->memory_bytes() : 0));
+    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+  }
+
+  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+
+ private:
+  Napi::Value Nnz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)nnz_); }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
+
+  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) {
+    const int n = (int)integer(info, i, "n", 1, 1 << 20), h = (int)integer(info, i + 1, "h", 1, 1 << 20),
+              w = (int)integer(info, i + 2, "w", 1, 1 << 20);
+    conv::ConvLayout l;
+    const std::string why = conv::make_layout(geo_, n, h, w, &l);
+    if (!why.empty()) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", why);
+    return l;
+  }
+
+  // Which kernel runs for this layout (and the model's prediction when auto).
+  bool use_sparse(const conv::ConvLayout& l, conv::Prediction* pred) {
+    if (mode_ == Mode::sparse) return true;
+    if (mode_ == Mode::dense) return false;
+    *pred = model_for(active_isa()).predict(*sparse_, l);
+    return pred->use_sparse;
+  }
+
+  // outputShape(n, h, w) -> [n, cout, oh, ow]
+  Napi::Value OutShape(const Napi::CallbackInfo& info) {
+    const conv::ConvLayout l = layout(info, 0);
+    Napi::Array a = Napi::Array::New(info.Env(), 4);
+    a.Set(0u, l.n);
+    a.Set(1u, geo_.cout);
+    a.Set(2u, l.oh);
+    a.Set(3u, l.ow);
+    return a;
+  }
+
+  // explain(n, h, w) -> { kernel, sparsity, predictedSparseMs, predictedDenseMs, reason }
+  Napi::Value Explain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const conv::ConvLayout l = layout(info, 0);
+    Napi::Object out = Napi::Object::New(env);
+    const double total = (double)geo_.cout * geo_.taps();
+    out.Set("sparsity", 1.0 - (double)nnz_ / total);
+    if (mode_ == Mode::auto_) {
+      conv::Prediction p;
+      const bool sparse = use_sparse(l, &p);
+      out.Set("kernel", sparse ? "sparse" : "dense");
+      out.Set("predictedSparseMs", p.sparse_s * 1e3);
+      out.Set("predictedDenseMs", p.dense_s * 1e3);
+      out.Set("reason", p.explain);
+    } else {
+      out.Set("kernel", mode_ == Mode::sparse ? "sparse" : "dense");
+      out.Set("reason", std::string("mode '") + (mode_ == Mode::sparse ? "sparse" : "dense") + "' was requested");
+    }
+    return out;
+  }
+
+  // forward(input: Float32Array, n, h, w, out: Float32Array, threads, async)
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const View<float> x = typed_array<float>(info, 0, "input");
+    conv::ConvLayout l = layout(info, 1);
+    const View<float> y = typed_array<float>(info, 4, "out");
+    const int threads = (int)integer(info, 5, "threads", 1, 256);
+    const bool async = boolean(info, 6, "async");
+    if (x.length != l.in_floats()) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "input.length must be n * inChannels * h * w = " + std::to_string(l.in_floats()) + ", got " + std::to_string(x.length));
+    }
+    if (y.length != l.out_floats()) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "out.length must be n * outChannels * oh * ow = " + std::to_string(l.out_floats()) + ", got " + std::to_string(y.length));
+    }
+    conv::Prediction pred;
+    const bool sparse = use_sparse(l, &pred);
+    std::shared_ptr<const conv::SparseBinding> binding;
+    if (sparse) {
+      std::string err;
+      binding = sparse_->bind(l.n, l.h, l.w, &err);
+      if (!binding) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", err);
+    }
+    const ConvKernels k = conv_kernels();
+    auto sp = sparse_;
+    auto dn = dense_;
+    auto bias = bias_;
+    const bool relu = relu_;
+    const int cout = geo_.cout;
+    auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
+    auto work = [=] {
+      std::vector<float> padded;
+      const float* in = x.data;
+      if (!lay->direct) {
+        padded.resize(lay->padded_floats);
+        conv::pad_input(*lay, x.data, padded.data());
+        in = padded.data();
+      }
+      const float* b = bias ? bias->data() : nullptr;
+      std::vector<int> bounds;
+      if (sparse) {
+        conv::split_by_nonzeros(*sp, threads, &bounds);
+      } else {
+        for (int t = 0; t <= threads; t++) bounds.push_back((int)((int64_t)cout * t / threads));
+      }
+      parallel_for((size_t)threads, threads, [&](size_t t) {
+        const int lo = bounds[t], hi = bounds[t + 1];
+        if (lo >= hi) return;
+        if (sparse)
+          k.sparse_conv_f32(*binding, in, b, relu, y.data, lo, hi);
+        else
+          k.dense_conv_f32(*dn, *lay, in, b, relu, y.data, lo, hi);
+      });
+    };
+    return run_or_queue(env, async, std::move(work), {info[0], info[4], Value()}, info[4]);
+  }
+
+  conv::ConvGeometry geo_;
+  std::shared_ptr<conv::SparseConvWeights> sparse_;
+  std::shared_ptr<conv::DenseConvWeights> dense_;
+  std::shared_ptr<std::vector<float>> bias_;
+  bool relu_ = false;
+  Mode mode_ = Mode::auto_;
+  size_t nnz_ = 0;
+  int64_t reported_ = 0;
+};
+
+// pruneMagnitude(weights: Float32Array, rows, cols, sparsity, blockRows, blockCols) -> Float32Array
+Napi::Value PruneMagnitude(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const View<float> w = typed_array<float>(info, 0, "weights");
+  const int rows = (int)integer(info, 1, "rows", 1, 1 << 30), cols = (int)integer(info, 2, "cols", 1, 1 << 30);
+  const double sparsity = number(info, 3, "sparsity");
+  if (!(sparsity >= 0 && sparsity <= 1)) throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "sparsity must be in [0, 1], got " + std::to_string(sparsity));
+  const int br = (int)integer(info, 4, "blockRows", 1, rows), bc = (int)integer(info, 5, "blockCols", 1, cols);
+  if (w.length != (size_t)rows * cols) {
+    throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "weights.length must be rows * cols = " + std::to_string((size_t)rows * cols) + ", got " + std::to_string(w.length));
+  }
+  Napi::Float32Array out = Napi::Float32Array::New(env, w.length);
+  conv::prune_magnitude(w.data, rows, cols, sparsity, out.Data(), br, bc);
+  return out;
+}
+
+}  // namespace
+
+void register_conv(Napi::Env env, Napi::Object exports) {
+  exports.Set("ConvLayer", ConvLayer::Define(env));
+  exports.Set("pruneMagnitude", Napi::Function::New(env, PruneMagnitude, "pruneMagnitude"));
+}
+
+}  // namespace napi
+}  // namespace lowbit
