@@ -1,0 +1,146 @@
+// Embedding bag: lowbit's 8-bit and 4-bit lookups in FBGEMM's benchmark configuration (batch 10,
+// pooling ~100) and a DLRM-like batch, in Mrows/s and GB/s of table bytes read; one and two
+// threads; against onnxruntime-node Gather + ReduceSum on an fp32 table of the same content when
+// it is installed. FBGEMM's figures from shared/ANCHORS.md are shown for reference.
+'use strict';
+const crypto = require('node:crypto');
+const { compareAsync, table } = require('./harness');
+const ort = require('./ort');
+const { lineChart, htmlTable } = require('./report');
+
+// FBGEMM EmbeddingSpMDM, 1 thread, cold rows (ANCHORS), Mrows/s
+const FBGEMM_COLD = { q8: { 32: 72.6, 64: 55.9, 128: 34.5, 256: 21.3, 512: 9.7 }, q4: { 32: 89.8, 64: 53.2, 128: 37.9, 256: 15.2 } };
+
+// Rows of random codes with a valid scale and bias (quantizing fp32 rows would cost minutes).
+function randomTable(lowbit, format, rows, dim) {
+  const rb = lowbit.rowBytes(format, dim);
+  const bytes = new Uint8Array(rows * rb);
+  for (let off = 0; off < bytes.length; off += 1 << 30) crypto.randomFillSync(bytes, off, Math.min(1 << 30, bytes.length - off));
+  const dv = new DataView(bytes.buffer);
+  const codeBytes = format === 'q8' ? dim : format === 'q4' ? Math.ceil(dim / 2) : Math.ceil(dim / 4);
+  for (let r = 0; r < rows; r++) {
+    const o = r * rb + codeBytes;
+    if (format === 'q8') {
+      dv.setFloat32(o, 0.01, true);
+      dv.setFloat32(o + 4, -1, true);
+    } else {
+      dv.setUint16(o, 0x211f, true); // fp16 0.01
+      dv.setUint16(o + 2, 0xbc00, true); // fp16 -1
+    }
+  }
+  return lowbit.EmbeddingTable.fromBuffer(bytes, { dim, format });
+}
+
+function lcg(seed) {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+// FBGEMM's batch: 10 bags, lengths uniform in [1, 199] (average 100).
+function batch(rows, bags, avg, seed, hot = 0) {
+  const r = lcg(seed);
+  const lengths = Int32Array.from({ length: bags }, () => 1 + Math.floor(r() * (2 * avg - 1)));
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const span = hot > 0 ? hot : rows;
+  const indices = BigInt64Array.from({ length: total }, () => BigInt(Math.floor(r() * span)));
+  return { lengths, indices, total };
+}
+
+async function run(lowbit, { quick = false, full = false, threads = 1, onRow = () => {} } = {}) {
+  const rowsOut = [];
+  const rows = full ? 4_000_000 : quick ? 250_000 : 1_000_000;
+  const dims = quick ? [64, 128] : [32, 64, 128, 256];
+  const minTime = quick ? 0.03 : 0.06;
+  for (const format of ['q8', 'q4']) {
+    for (const dim of dims) {
+      const t = randomTable(lowbit, format, rows, dim);
+      const rb = lowbit.rowBytes(format, dim);
+      // many batches of random indices so that rows are cold (not in cache) on each call
+      const cold = Array.from({ length: 64 }, (_, i) => batch(rows, 10, 100, i + dim));
+      const warm = batch(rows, 10, 100, 7, 2000);
+      let c = 0;
+      const variants = [
+        { name: 'cold', fn: () => { const b = cold[c++ % cold.length]; lowbit.embeddingBag(t, { indices: b.indices, lengths: b.lengths }); } },
+        { name: 'warm', fn: () => lowbit.embeddingBag(t, { indices: warm.indices, lengths: warm.lengths }) },
+      ];
+      // a long stream (the gather limit's setup): 20000 bags of 20, one and two threads
+      const nb = quick ? 5000 : 20000;
+      const rs = lcg(99 + dim);
+      const stream = { lengths: new Int32Array(nb).fill(20), indices: BigInt64Array.from({ length: 20 * nb }, () => BigInt(Math.floor(rs() * rows))) };
+      const streamLookups = stream.indices.length;
+      const out = new Float32Array(stream.lengths.length * dim);
+      variants.push({ name: 'stream', fn: () => lowbit.embeddingBag(t, { indices: stream.indices, lengths: stream.lengths, out }) });
+      variants.push({ name: 'stream2', fn: () => lowbit.embeddingBag(t, { indices: stream.indices, lengths: stream.lengths, out, threads: 2 }) });
+      const times = await compareAsync(variants, { minTime, rounds: 2, reps: 5 });
+      const mrows = (n, s) => n / s / 1e6;
+      const row = {
+        format, dim, rowBytes: rb, rows,
+        cold: mrows(cold[0].total, times.get('cold')),
+        warm: mrows(warm.total, times.get('warm')),
+        stream: mrows(streamLookups, times.get('stream')),
+        stream2: mrows(streamLookups, times.get('stream2')),
+      };
+      row.streamGBs = (row.stream * rb) / 1e3;
+      row.fbgemmCold = FBGEMM_COLD[format][dim];
+      rowsOut.push(row);
+      onRow(row);
+    }
+  }
+  // onnxruntime comparison: 8-bit D=64 vs Gather + ReduceSum on fp32, 512 bags of 20 (ANCHORS case)
+  if (ort.available && !quick) {
+    const ortRows = 1_000_000;
+    const dim = 64;
+    const t = randomTable(lowbit, 'q8', ortRows, dim);
+    const f32 = t.toFloat32();
+    const r = lcg(5);
+    const idx = BigInt64Array.from({ length: 512 * 20 }, () => BigInt(Math.floor(r() * ortRows)));
+    const lengths = new Int32Array(512).fill(20);
+    const g = await ort.gatherSum(f32, ortRows, dim, idx, 512, 20);
+    const times = await compareAsync([
+      { name: 'lowbit', fn: () => lowbit.embeddingBag(t, { indices: idx, lengths }) },
+      { name: 'ort', fn: g.run, async: true },
+    ], { minTime, rounds: 3, reps: 5 });
+    const row = { format: 'q8 vs ort fp32', dim, rowBytes: 72, rows: ortRows, lowbitMrows: 10240 / times.get('lowbit') / 1e6, ortMrows: 10240 / times.get('ort') / 1e6 };
+    rowsOut.push(row);
+    onRow(row);
+  }
+  return rowsOut;
+}
+
+const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
+
+function format(rows) {
+  const main = rows.filter((r) => r.cold !== undefined);
+  let s = table(
+    ['table', 'D', 'row B', 'cold Mrows/s', 'FBGEMM cold*', 'vs FBGEMM*', 'warm Mrows/s', 'stream Mrows/s', 'stream GB/s', '2 threads', '2T / 1T'],
+    main.map((r) => [r.format, r.dim, r.rowBytes, f1(r.cold), f1(r.fbgemmCold), r.fbgemmCold ? (r.cold / r.fbgemmCold).toFixed(2) + 'x' : '-', f1(r.warm), f1(r.stream), r.streamGBs.toFixed(2), f1(r.stream2), (r.stream2 / r.stream).toFixed(2) + 'x']),
+  );
+  s += `\n${main[0] ? main[0].rows.toLocaleString() : ''} rows; cold: FBGEMM's batch (10 bags, ~100 lookups each) on random rows; stream: 20000 bags x 20.`;
+  s += '\n* FBGEMM cold-rows figures from shared/ANCHORS.md (4M rows), not measured in this run.';
+  const o = rows.find((r) => r.ortMrows !== undefined);
+  if (o) s += `\nq8 D=64, 1M rows, 512 bags x 20: lowbit ${f1(o.lowbitMrows)} Mrows/s vs onnxruntime-node Gather+ReduceSum fp32 ${f1(o.ortMrows)} Mrows/s = ${(o.lowbitMrows / o.ortMrows).toFixed(2)}x`;
+  return s;
+}
+
+function report(rows) {
+  const main = rows.filter((r) => r.cold !== undefined);
+  const series = [];
+  for (const f of ['q8', 'q4']) {
+    const r = main.filter((x) => x.format === f);
+    if (!r.length) continue;
+    series.push({ name: `${f} stream 1 thread`, points: r.map((x) => [x.rowBytes, x.streamGBs]) });
+    series.push({ name: `${f} stream 2 threads`, points: r.map((x) => [x.rowBytes, (x.stream2 * x.rowBytes) / 1e3]) });
+  }
+  return {
+    id: 'embedding',
+    title: 'Embedding bag (GB/s of table rows read)',
+    html: lineChart({ title: 'GB/s against row size', xLabel: 'row bytes', yLabel: 'GB/s', series, logX: true }) +
+      htmlTable(['table', 'D', 'row B', 'cold Mrows/s', 'warm Mrows/s', 'stream Mrows/s', 'stream GB/s', '2 threads Mrows/s'],
+        main.map((r) => [r.format, r.dim, r.rowBytes, f1(r.cold), f1(r.warm), f1(r.stream), r.streamGBs.toFixed(2), f1(r.stream2)])),
+  };
+}
+
+module.exports = {
+  name: 'embedding', run, format, report,
+  progress: (r) => (r.cold !== undefined ? `${r.format} D=${r.dim}: cold ${f1(r.cold)} Mrows/s, stream ${f1(r.stream)}` : `vs onnxruntime: ${f1(r.lowbitMrows)} / ${f1(r.ortMrows)} Mrows/s`),
+};
