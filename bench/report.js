@@ -65,8 +65,9 @@ function barChart({ title, yLabel, categories, series, lines = [], width = 960, 
 }
 
 /** Line chart of series [{ name, points: [[x, y]] }], optional log2 x axis. */
-function lineChart({ title, xLabel, yLabel, series, lines = [], logX = false, width = 640, height = 360 }) {
-  const m = { l: 60, r: 20, t: 40, b: 70 };
+function lineChart({ title, xLabel, yLabel, series, lines = [], logX = false, width = 720, height = 380 }) {
+  const perRow = 3;
+  const m = { l: 60, r: 40, t: 40, b: 56 + 14 * Math.ceil(series.length / perRow) };
   const w = width - m.l - m.r;
   const h = height - m.t - m.b;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
@@ -95,8 +96,8 @@ function lineChart({ title, xLabel, yLabel, series, lines = [], logX = false, wi
     const pts = s.points.filter((p) => Number.isFinite(p[1]));
     out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${x(p[0])},${y(p[1])}`).join(' ')}"/>`);
     for (const p of pts) out.push(`<circle cx="${x(p[0])}" cy="${y(p[1])}" r="3" fill="${c}"><title>${esc(s.name)} ${esc(p[0])}: ${fmt(p[1])}</title></circle>`);
-    const lx = m.l + 10 + (si % 4) * 150;
-    const ly = height - 26 + Math.floor(si / 4) * 14;
+    const lx = m.l + 10 + (si % perRow) * 200;
+    const ly = m.t + h + 52 + Math.floor(si / perRow) * 14;
     out.push(`<rect x="${lx}" y="${ly - 9}" width="12" height="3" fill="${c}"/><text x="${lx + 16}" y="${ly}" font-size="11">${esc(s.name)}</text>`);
   });
   out.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + h}" stroke="#000"/><line x1="${m.l}" x2="${m.l + w}" y1="${m.t + h}" y2="${m.t + h}" stroke="#000"/>`);
