@@ -3,17 +3,28 @@
 // scalar reference and the best kernel this CPU runs, in three cache states:
 //   warm   : the same call repeated (its rows stay in cache)
 //   cold   : "cold rows": every cache line of the rows a call reads is flushed (clflush) before it
-//   stream : one long call (20000 bags x 20 random lookups) over the whole table, which is what the
+//   stream : long calls (20000 bags x 20 random lookups) over the whole table, which is what the
 //            roofline gather tool measures (shared/tools/roofline/gather.cpp): compare with it.
+//            Each call takes the next of 10 disjoint slices of 200000 bags, so a call does not find
+//            the previous call's rows in L3 (20000 x 20 rows of 72 B is already 29 MB); median of
+//            21 calls (best in parentheses).
+//   stream2: the same calls split between 2 threads (bags halved), for the 2-thread scaling.
 // Reported: Mrows/s (lookups per second) and GB/s of table row bytes read.
-// Usage: embedding_bench [rows=4000000] [reps=400]   (pin it: taskset -c 1 ...)
+// Tables are mmap'ed with madvise(MADV_NOHUGEPAGE) (4 KiB pages, like the gather tool's default) or,
+// with huge=1, madvise(MADV_HUGEPAGE) (2 MiB pages where THP is 'madvise' or 'always').
+// Usage: embedding_bench [rows=4000000] [reps=400] [huge=0] [formats=q8,q4] [dims=32,64,128,256,512]
+//        (pin it: taskset -c 1 ..., or -c 0,1 for stream2)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include "cpu/dispatch.h"
 #include "kernels/embedding/embedding.h"
@@ -128,29 +139,83 @@ double anchor(Format f, int64_t dim, bool cold) {
   return 0;
 }
 
+// Table bytes, page-aligned, with a page-size hint; freed with munmap.
+struct MappedTable {
+  uint8_t* data = nullptr;
+  size_t bytes = 0;
+  MappedTable(size_t n, bool huge) : bytes(n ? n : 1) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      std::perror("mmap");
+      std::exit(1);
+    }
+    madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    data = static_cast<uint8_t*>(p);
+  }
+  ~MappedTable() { munmap(data, bytes); }
+};
+
+// Median (and best) seconds of long calls over rotating slices; threads = 1 or 2 (bags halved).
+void time_stream(EmbeddingBagFn fn, Request r, std::vector<float>& out, int threads, double* med,
+                 double* best) {
+  const int64_t slice_bags = 20000;
+  std::vector<double> t;
+  for (int i = 0; i < 22; i++) {
+    const int64_t b0 = (i % 10) * slice_bags;
+    r.out = out.data() - b0 * r.out_stride;  // the same output area for every slice
+    const double t0 = now();
+    if (threads == 2) {
+      std::thread th([&] { fn(r, b0, b0 + slice_bags / 2); });
+      fn(r, b0 + slice_bags / 2, b0 + slice_bags);
+      th.join();
+    } else {
+      fn(r, b0, b0 + slice_bags);
+    }
+    if (i > 0) t.push_back(now() - t0);  // the first call warms up
+  }
+  std::sort(t.begin(), t.end());
+  *med = t[t.size() / 2];
+  *best = t[0];
+}
+
+std::vector<int64_t> parse_list(const char* s) {
+  std::vector<int64_t> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoll(p));
+    while (*p && *p != ',') p++;
+    if (*p) p++;
+  }
+  return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int64_t rows = argc > 1 ? std::atoll(argv[1]) : 4000000;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 400;
+  const bool huge = argc > 3 && std::atoi(argv[3]) != 0;
+  const std::string fmts = argc > 4 ? argv[4] : "q8,q4";
+  const std::vector<int64_t> dims = parse_list(argc > 5 ? argv[5] : "32,64,128,256,512");
   const EmbeddingBagFn ref = embedding_kernels(Isa::scalar).embedding_bag;
   const EmbeddingKernels& best = embedding_kernels();
   std::printf("embedding bag: %lld rows, batch 10, pooling uniform 1..199 (avg 100), int64, sum; kernel %s; "
-              "median of %d calls\n",
-              (long long)rows, isa_name(best.isa), reps);
+              "median of %d calls; %s pages\n",
+              (long long)rows, isa_name(best.isa), reps, huge ? "2 MiB (MADV_HUGEPAGE)" : "4 KiB");
   std::printf("%-4s %4s %5s | %-6s | %9s %9s | %9s %7s | %6s %7s\n", "fmt", "D", "rowB", "state", "ref Mr/s",
               "simd Mr/s", "simd GB/s", "x ref", "FBGEMM", "x FBGEMM");
   std::mt19937_64 rng(42);
   for (Format f : {Format::q8, Format::q4}) {
-    for (int64_t dim : {32, 64, 128, 256, 512}) {
+    if (fmts.find(f == Format::q8 ? "q8" : "q4") == std::string::npos) continue;
+    for (int64_t dim : dims) {
       const int64_t rb = row_bytes(f, dim);
-      std::vector<uint8_t> table((size_t)(rows * rb));
-      fill_table(table.data(), rows, dim, f);
+      MappedTable mapped((size_t)(rows * rb), huge);
+      uint8_t* table = mapped.data;
+      fill_table(table, rows, dim, f);
       const Lookup small = make_lookup(rng, rows, 10, 1, 199);
-      const Lookup big = make_lookup(rng, rows, 20000, 20, 20);
+      const Lookup big = make_lookup(rng, rows, 200000, 20, 20);
       std::vector<float> out((size_t)(20000 * dim));
-      const Request rs = make_request(table.data(), rows, dim, f, small, out.data());
-      const Request rbig = make_request(table.data(), rows, dim, f, big, out.data());
+      const Request rs = make_request(table, rows, dim, f, small, out.data());
+      const Request rbig = make_request(table, rows, dim, f, big, out.data());
       const double n = (double)small.idx.size();
       for (int cold = 0; cold < 2; cold++) {
         const double tr = time_calls(ref, rs, std::max(5, reps / 20), cold);
@@ -160,15 +225,19 @@ int main(int argc, char** argv) {
                     (long long)dim, (long long)rb, cold ? "cold" : "warm", n / tr / 1e6, n / ts / 1e6,
                     n * rb / ts / 1e9, tr / ts, a, a > 0 ? n / ts / 1e6 / a : 0.0);
       }
-      double tb = 1e30;
-      for (int i = 0; i < 3; i++) {
-        const double t0 = now();
-        best.embedding_bag(rbig, 0, rbig.bags.num_bags);
-        tb = std::min(tb, now() - t0);
+      const double nb = 20000.0 * 20;
+      double t1 = 0, t1b = 0;
+      for (int threads = 1; threads <= 2; threads++) {
+        double tm, tb;
+        time_stream(best.embedding_bag, rbig, out, threads, &tm, &tb);
+        if (threads == 1) t1 = tm, t1b = tb;
+        char xs[32] = "-";
+        if (threads == 2) std::snprintf(xs, sizeof xs, "%.2fx1T", t1 / tm);
+        std::printf("%-4s %4lld %5lld | %-7s| %9s %9.1f | %9.2f %7s | (best %.1f Mr/s %.2f GB/s)\n",
+                    f == Format::q8 ? "q8" : "q4", (long long)dim, (long long)rb, threads == 1 ? "stream" : "stream2",
+                    "-", nb / tm / 1e6, nb * rb / tm / 1e9, xs, nb / tb / 1e6, nb * rb / tb / 1e9);
       }
-      const double nb = (double)big.idx.size();
-      std::printf("%-4s %4lld %5lld | %-6s | %9s %9.1f | %9.2f %7s | %6s %7s\n", f == Format::q8 ? "q8" : "q4",
-                  (long long)dim, (long long)rb, "stream", "-", nb / tb / 1e6, nb * rb / tb / 1e9, "-", "-", "-");
+      (void)t1b;
       std::fflush(stdout);
     }
   }

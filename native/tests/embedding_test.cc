@@ -259,6 +259,28 @@ LOWBIT_TEST(embedding_bag_matches_reference_long_bags) {
   });
 }
 
+// D > 256: the AVX2 kernel walks a bag in chunks of 16 rows with partial sums in a buffer; bags
+// longer than a chunk (and exactly one or two chunks), every option, full and partial last blocks.
+LOWBIT_TEST(embedding_bag_matches_reference_wide_chunked) {
+  for_each_isa([](Isa isa) {
+    EmbeddingBagFn fn = kernel_for(isa);
+    for (Format f : kFormats) {
+      for (int64_t dim : {257, 300, 320, 520, 1100, 2100}) {
+        for (int mask = 0; mask < 16; mask++) {
+          Scenario s = random_scenario(f, dim);
+          s.rows = 50;
+          s.num_bags = 5;
+          s.max_len = mask & 8 ? 48 : 33;  // crosses 16-row chunk boundaries, hits 16 and 32 exactly
+          s.weights = mask & 1;
+          s.mean = mask & 2;
+          s.remap = mask & 4;
+          check_against_ref(fn, s);
+        }
+      }
+    }
+  });
+}
+
 // The reference itself against hand-computed sums (so that ref is the formula, not just self-consistent).
 LOWBIT_TEST(embedding_bag_reference_formula) {
   // q8, D = 3, two rows; bag {0, 1, 0} weighted, mean
