@@ -3,12 +3,22 @@
 // with the FBGEMM / onnxruntime figures measured on this machine kind beside them.
 //
 //   cmake -S . -B build-gemm -DLOWBIT_BUILD_BENCH=ON && cmake --build build-gemm -j2
-//   taskset -c 1 ./build-gemm/gemm_bench [--no-ref] [--reps N] [--isa avx2] [M N K ...]
+//   taskset -c 1 ./build-gemm/gemm_bench [--no-ref] [--reps N] [--isa avx2] [--peak G] [--wall]
+//                                        [--best] [--min-s S]
+//                                        [M N K ...]
 // Output: uint8 requantized (FBGEMM's PackedRequantizeAcc32 benchmark does the same), one thread.
+// Timing: the variants of a shape are timed in interleaved rounds (round r of every variant, then
+// round r + 1, ...), each round >= 50 ms of calls (--min-s); the figure is the median round (--best:
+// the fastest). To compare two kernels in one binary, add the other as a variant here.
+// --peak G: the vpmaddwd peak measured in the same sitting (shared/tools/roofline/run peak),
+// used for the ex%pk column (default 165, ANCHORS).
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +27,7 @@
 #include "kernels/gemm/gemm.h"
 
 using namespace lowbit;
+
 
 namespace {
 
@@ -44,39 +55,73 @@ const Shape kShapes[] = {
     {32, 256, 64, 0, 37.3, 40.6},      {1, 256, 512, 0, 12.9, 14.1},    {256, 256, 1152, 0, 137, 176},
 };
 
+// The benchmark machines are shared: by default the clock is this thread's CPU time, which leaves
+// out the time slices other processes take on the same core (cache pollution still shows).
+// --wall: the steady wall clock instead.
+bool g_wall = false;
+bool g_best = false;
+double g_min_s = 0.05;  // --min-s: seconds per round  // --best: the fastest round instead of the median one
 double now() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  if (!g_wall) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  }
+#endif
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Best time of `reps` rounds, each round calling fn until >= min_s has passed.
+// Seconds per call of one round (calls until >= min_s has passed).
 template <typename Fn>
-double best_seconds(Fn fn, int reps, double min_s) {
-  double best = 1e30;
-  fn();  // warm up (scratch, caches)
-  for (int r = 0; r < reps; r++) {
-    int iters = 0;
-    const double t0 = now();
-    double t;
-    do {
-      fn();
-      iters++;
-      t = now() - t0;
-    } while (t < min_s);
-    best = t / iters < best ? t / iters : best;
-  }
-  return best;
+double round_seconds(Fn& fn, double min_s) {
+  int iters = 0;
+  const double t0 = now();
+  double t;
+  do {
+    fn();
+    iters++;
+    t = now() - t0;
+  } while (t < min_s);
+  return t / iters;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median seconds per call of each variant, rounds interleaved across the variants.
+std::vector<double> interleaved(std::vector<std::function<void()>>& fns, int reps, double min_s) {
+  std::vector<std::vector<double>> t(fns.size());
+  for (auto& f : fns) f();  // warm up (scratch, caches)
+  for (int r = 0; r < reps; r++)
+    for (size_t i = 0; i < fns.size(); i++) t[i].push_back(round_seconds(fns[i], min_s));
+  std::vector<double> m;
+  for (auto& v : t) m.push_back(g_best ? *std::min_element(v.begin(), v.end()) : median(v));
+  return m;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   bool with_ref = true;
+  double peak = 165;
   int reps = 5;
   std::vector<Shape> shapes;
   Isa isa = active_isa();
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--no-ref")) {
       with_ref = false;
+    } else if (!std::strcmp(argv[i], "--best")) {
+      g_best = true;
+    } else if (!std::strcmp(argv[i], "--min-s") && i + 1 < argc) {
+      g_min_s = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--wall")) {
+      g_wall = true;
+    } else if (!std::strcmp(argv[i], "--peak") && i + 1 < argc) {
+      peak = std::atof(argv[++i]);
     } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
       reps = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -92,11 +137,11 @@ int main(int argc, char** argv) {
   }
   if (shapes.empty()) shapes.assign(std::begin(kShapes), std::end(kShapes));
   const GemmKernels& k = gemm_kernels(isa);
-  std::printf("kernel level: %s; GOPS = 2*M*N*K/s, best of %d; uint8 output; peaks (ANCHORS): "
-              "vpmaddwd 165, maddubs idiom 197\n",
-              isa_name(k.isa), reps);
-  std::printf("%-18s %7s %8s %8s %6s %6s %7s %7s %7s %7s\n", "M,N,K", "ref", "exact", "fast",
-              "ex%pk", "fa%pk", "FBGEMM", "ex/FB", "fa/FB", "ex/ref");
+  std::printf("kernel level: %s; GOPS = 2*M*N*K/s, %s of %d interleaved rounds; uint8 output; "
+              "peaks: vpmaddwd %.0f (ex%%pk), maddubs idiom 197 (ANCHORS)\n",
+              isa_name(k.isa), g_best ? "best" : "median", reps, peak);
+  std::printf("%-16s %6s %7s %7s %6s %6s %6s %6s %6s %6s %7s\n", "M,N,K", "ref", "exact", "fast", "ex%pk",
+              "FBGEMM", "ex/FB", "fa/FB", "ORTu8", "ex/ORT", "fa/ORTs");
   std::mt19937_64 rng(7);
   for (const Shape& s : shapes) {
     std::vector<uint8_t> a(s.M * s.K);
@@ -123,33 +168,36 @@ int main(int argc, char** argv) {
     gemm::Options exact_opt;
     exact_opt.exact_only = true;
     const double ops = 2.0 * s.M * s.N * s.K;
-    const double min_s = 0.05;
+    const double min_s = g_min_s;
     double g_ref = 0;
-    if (with_ref && ops <= 4e8)
-      g_ref = ops / best_seconds([&] { gemm::gemm_u8s8__ref(a.data(), s.K, 3, pf, out, r, exact_opt); }, 1, 0.02) / 1e9;
-    const double g_ex =
-        ops / best_seconds([&] { k.gemm_u8s8(a.data(), s.K, 3, pf, out, r, exact_opt); }, reps, min_s) / 1e9;
+    if (with_ref && ops <= 4e8) {
+      std::function<void()> f = [&] { gemm::gemm_u8s8__ref(a.data(), s.K, 3, pf, out, r, exact_opt); };
+      f();
+      g_ref = ops / round_seconds(f, 0.02) / 1e9;
+    }
+    std::vector<std::function<void()>> fns;
+    fns.push_back([&] { k.gemm_u8s8(a.data(), s.K, 3, pf, out, r, exact_opt); });
+    fns.push_back([&] { k.gemm_u8s8(a.data(), s.K, 3, ps, out, r, gemm::Options{}); });
     gemm::path_counters() = gemm::PathCounters{};
-    const double g_fa =
-        ops / best_seconds([&] { k.gemm_u8s8(a.data(), s.K, 3, ps, out, r, gemm::Options{}); }, reps, min_s) / 1e9;
+    const std::vector<double> t = interleaved(fns, reps, min_s);
     const bool fast_ran = gemm::path_counters().fast_blocks > 0;
-    char name[40], fb[16] = "-", exfb[16] = "-", fafb[16] = "-", exref[16] = "-", refs[16] = "-";
+    const double g_ex = ops / t[0] / 1e9, g_fa = ops / t[1] / 1e9;
+    char name[40];
     std::snprintf(name, sizeof name, "%zu,%zu,%zu", s.M, s.N, s.K);
-    if (s.fbgemm > 0) {
-      std::snprintf(fb, sizeof fb, "%.1f", s.fbgemm);
-      std::snprintf(exfb, sizeof exfb, "%.2f", g_ex / s.fbgemm);
-      std::snprintf(fafb, sizeof fafb, "%.2f", g_fa / s.fbgemm);
-    }
-    if (g_ref > 0) {
-      std::snprintf(refs, sizeof refs, "%.2f", g_ref);
-      std::snprintf(exref, sizeof exref, "%.0f", g_ex / g_ref);
-    }
-    std::printf("%-18s %7s %8.1f %7.1f%s %5.0f%% %5.0f%% %7s %7s %7s %7s", name, refs, g_ex, g_fa,
-                fast_ran ? " " : "*", 100 * g_ex / 165, 100 * g_fa / 197, fb, exfb, fafb, exref);
-    if (s.ort_u8u8 > 0)
-      std::printf("  ort u8u8 %.0f (ex x%.2f) u8s8 %.0f (fa x%.2f)", s.ort_u8u8, g_ex / s.ort_u8u8,
-                  s.ort_u8s8, g_fa / s.ort_u8s8);
-    std::printf("\n");
+    auto fmt = [](char* buf, double v, const char* f) {
+      if (v > 0)
+        std::snprintf(buf, 16, f, v);
+      else
+        std::snprintf(buf, 16, "-");
+      return buf;
+    };
+    char b1[16], b4[16], b5[16], b6[16], b7[16], b8[16], b9[16];
+    std::printf("%-16s %6s %7.1f %6.1f%s %5.0f%% %6s %6s %6s %6s %6s %7s\n", name,
+                fmt(b1, g_ref, "%.2f"), g_ex, g_fa, fast_ran ? " " : "*", 100 * g_ex / peak, fmt(b4, s.fbgemm, "%.1f"),
+                fmt(b5, s.fbgemm > 0 ? g_ex / s.fbgemm : 0, "%.2f"),
+                fmt(b6, s.fbgemm > 0 ? g_fa / s.fbgemm : 0, "%.2f"), fmt(b7, s.ort_u8u8, "%.0f"),
+                fmt(b8, s.ort_u8u8 > 0 ? g_ex / s.ort_u8u8 : 0, "%.2f"),
+                fmt(b9, s.ort_u8s8 > 0 ? g_fa / s.ort_u8s8 : 0, "%.2f"));
     std::fflush(stdout);
   }
   return 0;

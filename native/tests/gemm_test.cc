@@ -358,6 +358,69 @@ LOWBIT_TEST(gemm_blocks_and_paths) {
   });
 }
 
+// Tall, small-K shapes (FBGEMM's 156800 x {4,8,16} x 36 family): many rows per block, so the AVX2
+// wide kernel (row blocks of >= 48 rows, K <= 512), the vectorized int16 A packing and the tile
+// epilogue all run; N and K around every vector width, every output type.
+LOWBIT_TEST(gemm_tall_small_k) {
+  for_each_isa([](Isa isa) {
+    const GemmKernels& k = gemm_kernels(isa);
+    const OutType types[] = {OutType::s32, OutType::u8, OutType::s8, OutType::f32};
+    for (size_t N = 1; N <= 17; N++) {
+      for (int rep = 0; rep < 6; rep++) {
+        Case c{(size_t)rand_int(40, 300), N, (size_t)rand_int(1, 40)};
+        if (rep == 0) c.K = N + 23;  // 24..40
+        if (rep == 1) c.K = (size_t)rand_int(1, 4);
+        c.type = types[(N + rep) % 4];
+        c.a_signed = rand_int(0, 1);
+        c.bmode = rep == 5 ? b_extremes : b_full;
+        c.amode = rep == 4 ? a_max : a_full;
+        c.per_channel = rand_int(0, 1);
+        c.a_zp = (int32_t)(c.a_signed ? rand_int(-128, 127) : rand_int(0, 255));
+        c.bias_s32 = rand_int(0, 1);
+        c.bias_f32 = rand_int(0, 1);
+        c.relu = rand_int(0, 1);
+        c.scale_pc = rand_int(0, 1);
+        c.lda_extra = (size_t)rand_int(0, 3);
+        c.ldc_extra = (size_t)rand_int(0, 3);
+        c.sub_range = rep == 3;
+        c.exact_only = rand_int(0, 2) == 0;
+        run_case(c, k, isa_name(isa));
+      }
+    }
+    if (isa == Isa::avx2) {
+      // the wide kernel really runs on an eligible block, and not beyond its limits
+      gemm::path_counters() = gemm::PathCounters{};
+      Case c{60, 16, 36};
+      c.exact_only = true;
+      run_case(c, k, "avx2");
+      LOWBIT_CHECK(gemm::path_counters().wide_blocks > 0, "the wide kernel did not run");
+      gemm::path_counters() = gemm::PathCounters{};
+      c.M = 47;
+      run_case(c, k, "avx2");
+      c.M = 60;
+      c.K = 513;
+      run_case(c, k, "avx2");
+      LOWBIT_CHECK(gemm::path_counters().wide_blocks == 0, "the wide kernel ran outside its limits");
+    }
+    // around the wide kernel's limits: 47/48/49 rows, K 511..513, row counts that leave every
+    // remainder tile (1..5 rows), fast-path weights with exact_only
+    for (size_t M : {47, 48, 49, 50, 53, 96, 101}) {
+      for (size_t K : {15, 16, 17, 33, 511, 512, 513}) {
+        Case c{M, (size_t)rand_int(1, 40), K};
+        c.type = (OutType)rand_int(0, 3);
+        c.a_signed = rand_int(0, 1);
+        c.bmode = rand_int(0, 1) ? b_safe : b_full;
+        c.per_channel = rand_int(0, 1);
+        c.a_zp = (int32_t)(c.a_signed ? rand_int(-128, 127) : rand_int(0, 255));
+        c.bzp_fixed = rand_int(0, 1) ? 0 : 1000;
+        c.exact_only = rand_int(0, 1);
+        c.ldc_extra = (size_t)rand_int(0, 2);
+        run_case(c, k, isa_name(isa));
+      }
+    }
+  });
+}
+
 LOWBIT_TEST(gemm_dispatch) {
   for (Isa isa : supported_isas()) {
     const GemmKernels& k = gemm_kernels(isa);

@@ -10,12 +10,14 @@
 // Loop order (README.md, "Blocking"): for each block of Mc rows of A: pack them (int16 for the
 // exact kernel, 8-bit for the fast one, K padded to a multiple of 4 with zeros, each tile of MR
 // rows interleaved as [k/4][row][4]); then for each group of G panels of B (8 columns each) and
-// each MR-row tile: microkernel over the whole K into an int32 tile, then the epilogue.
+// each MR-row tile: microkernel over the whole K into an int32 tile, then the epilogue. With a
+// "wide" kernel (AVX2), each group's panels are first widened to int16 into scratch (WideOf below).
 #pragma once
 
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "kernels/gemm/gemm.h"
 
@@ -134,6 +136,51 @@ void call_fast(int mr, int np, const uint8_t* ap, const int8_t* bp, size_t pstri
 #undef LOWBIT_GEMM_MR_SWITCH
 #undef LOWBIT_GEMM_NP_SWITCH
 
+// Optional "wide" exact kernel (AVX2): B panels sign-extended to int16 once per row block and
+// panel group (T::widen_b into scratch), then T::exact_wide<MR, NP> runs on them. Traits that have
+// one define kWideMinRows (> 0) and kWideMaxK4: it is used for blocks of at least that many rows
+// and at most that many k groups (where it measured faster than the exact kernel), and kMRWide,
+// kNPWide (its tile).
+template <class T, class = void>
+struct WideOf {
+  static constexpr int min_rows = 0, mr = 1, np = 1, max_k4 = 0;
+};
+template <class T>
+struct WideOf<T, std::void_t<decltype(T::kWideMinRows)>> {
+  static constexpr int min_rows = T::kWideMinRows, mr = T::kMRWide, np = T::kNPWide, max_k4 = T::kWideMaxK4;
+};
+
+// Optional AVX2-style hooks, used when present: T::epilogue_tile (a whole tile per call), and
+// T::pack_row16 / T::pack_row8 (vectorized packing of one A row to int16 / 8 bits, the contract of
+// pack_row), both announced by kHasPackRow16.
+template <class T, class = void>
+struct HasTileEpi : std::false_type {};
+template <class T>
+struct HasTileEpi<T, std::void_t<decltype(&T::epilogue_tile)>> : std::true_type {};
+template <class T, class = void>
+struct HasPack16 : std::false_type {};
+template <class T>
+struct HasPack16<T, std::void_t<decltype(T::kHasPackRow16)>> : std::true_type {};
+
+template <class T>
+void call_wide(int mr, int np, const int16_t* ap, const int16_t* bw, size_t wstride, size_t k4,
+               int32_t* tile, size_t tld) {
+#define LOWBIT_GEMM_W(MR)                                        \
+  if (np == 1)                                                   \
+    T::template exact_wide<MR, 1>(ap, bw, wstride, k4, tile, tld); \
+  else                                                           \
+    T::template exact_wide<MR, 2>(ap, bw, wstride, k4, tile, tld);
+  switch (mr) {
+    case 1: LOWBIT_GEMM_W(1) break;
+    case 2: LOWBIT_GEMM_W(2) break;
+    case 3: LOWBIT_GEMM_W(3) break;
+    case 4: LOWBIT_GEMM_W(4) break;
+    case 5: LOWBIT_GEMM_W(5) break;
+    default: LOWBIT_GEMM_W(6) break;
+  }
+#undef LOWBIT_GEMM_W
+}
+
 // Packs one row of A: dst[g * stride4 * 4 + j] = a[4g + j] - shift (0 beyond K); returns the sum of
 // the packed values over k < K. Full groups first (no per-element test), then the tail group.
 template <typename TA, typename TP>
@@ -197,9 +244,14 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
   size_t Mc = dmax((size_t)12, (128 * 1024 / row_bytes) / 12 * 12);
   Mc = dmin(Mc, round_up(m1 - m0, 1));
 
-  // Scratch: packed A block (int16 worst case), rowsums, the column window's parameters.
+  // Scratch: packed A block (int16 worst case), widened B panels (wide kernel), rowsums, the
+  // column window's parameters.
   const size_t a_bytes = (Mc + kMRMax) * k4 * kGroupK * 2;
-  const size_t off_rowsum = round_up(a_bytes, 64);
+  constexpr bool kWide = WideOf<T>::min_rows > 0;
+  const size_t wstride = k4 * kPanelGroupBytes;  // int16 elements per widened panel
+  const size_t off_wide = round_up(a_bytes, 64);
+  const size_t wide_bytes = kWide && k4 <= (size_t)WideOf<T>::max_k4 ? (size_t)WideOf<T>::np * wstride * 2 : 0;
+  const size_t off_rowsum = round_up(off_wide + wide_bytes, 64);
   const size_t off_colterm = off_rowsum + round_up(Mc * 4, 64);
   const size_t off_bz = off_colterm + W * 4;
   const size_t off_scale = off_bz + W * 4;
@@ -271,7 +323,9 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
     else
       path_counters().exact_blocks++;
 
-    const int kMR = fast ? T::kMRFast : T::kMRExact;
+    const bool wide = kWide && !fast && rows >= (size_t)WideOf<T>::min_rows && k4 <= (size_t)WideOf<T>::max_k4;
+    if (wide) path_counters().wide_blocks++;
+    const int kMR = fast ? T::kMRFast : wide ? WideOf<T>::mr : T::kMRExact;
     // ---- pack A: tiles of kMR rows, [k/4][row][4], zero padded; rowsum of p over k < K
     const size_t ntiles = (rows + kMR - 1) / kMR;
     for (size_t t = 0; t < ntiles; t++) {
@@ -282,10 +336,16 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
         int32_t sum = 0;
         if (fast) {
           uint8_t* dst = base + t * tile_elems + i * kGroupK;
-          sum = a_signed ? pack_row(a_s8 + row, K, k4, shift, mr, dst) : pack_row(a_u8 + row, K, k4, shift, mr, dst);
+          if constexpr (HasPack16<T>::value)
+            sum = a_signed ? T::pack_row8(a_s8 + row, K, shift, mr, dst) : T::pack_row8(a_u8 + row, K, shift, mr, dst);
+          else
+            sum = a_signed ? pack_row(a_s8 + row, K, k4, shift, mr, dst) : pack_row(a_u8 + row, K, k4, shift, mr, dst);
         } else {
           int16_t* dst = reinterpret_cast<int16_t*>(base) + t * tile_elems + i * kGroupK;
-          sum = a_signed ? pack_row(a_s8 + row, K, k4, 0, mr, dst) : pack_row(a_u8 + row, K, k4, 0, mr, dst);
+          if constexpr (HasPack16<T>::value)
+            sum = a_signed ? T::pack_row16(a_s8 + row, K, mr, dst) : T::pack_row16(a_u8 + row, K, mr, dst);
+          else
+            sum = a_signed ? pack_row(a_s8 + row, K, k4, 0, mr, dst) : pack_row(a_u8 + row, K, k4, 0, mr, dst);
         }
         rowsum[t * kMR + i] = sum;
       }
@@ -303,13 +363,60 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
     }
 
     // ---- tiles
-    const int G = fast ? T::np_fast(rows >= (size_t)kMR ? kMR : (int)rows)
-                       : T::np_exact(rows >= (size_t)kMR ? kMR : (int)rows);
+    const int G = fast   ? T::np_fast(rows >= (size_t)kMR ? kMR : (int)rows)
+                  : wide ? WideOf<T>::np
+                         : dmax(2, T::np_exact(rows >= (size_t)kMR ? kMR : (int)rows));
+    int16_t* wbuf = reinterpret_cast<int16_t*>(base + off_wide);
+    const size_t tile_elems = (size_t)kMR * k4 * kGroupK;  // packed A elements per tile
     for (size_t pg = p0; pg < p1; pg += G) {
       const size_t gp = dmin((size_t)G, p1 - pg);
+      // epilogue of tile t (mr rows) of this panel group, from its int32 sums in tl
+      auto epilogue_of = [&](size_t t, int mr, const int32_t* tl) {
+        if constexpr (HasTileEpi<T>::value) {
+          const size_t c0 = pg * kPanelN;
+          const size_t wi = c0 - p0 * kPanelN;
+          EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr,
+                     out.scale_per_channel ? scale + wi : &scale_one, out.scale_per_channel,
+                     out.bias_f32 ? biasf + wi : nullptr};
+          uint8_t* dst = static_cast<uint8_t*>(out.c) + ((mb + t * kMR) * out.ldc + c0) * esz;
+          T::epilogue_tile(tl, tld, mr, rowsum + t * kMR, e, out, c0 < n0 ? n0 - c0 : 0,
+                           dmin(gp * kPanelN, n1 - c0), dst, out.ldc * esz);
+        } else {
+          // one 8-column chunk at a time, clipped to [n0, n1)
+          for (int i = 0; i < mr; i++) {
+            const size_t m = mb + t * kMR + i;
+            for (size_t q = 0; q < gp; q++) {
+              const size_t c0 = (pg + q) * kPanelN;
+              const size_t from = c0 < n0 ? n0 - c0 : 0;
+              const size_t to = dmin(kPanelN, n1 - c0);
+              const size_t wi = c0 - p0 * kPanelN;
+              EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr,
+                         out.scale_per_channel ? scale + wi : &scale_one, out.scale_per_channel,
+                         out.bias_f32 ? biasf + wi : nullptr};
+              // dst points at column c0 of row m; only [from, to) is written
+              uint8_t* dst = static_cast<uint8_t*>(out.c) + (m * out.ldc + c0) * esz;
+              T::epilogue(tl + i * tld + q * kPanelN, e, rowsum[t * kMR + i], out, from, to, dst);
+            }
+          }
+        }
+      };
+      if constexpr (kWide) {
+        if (wide) {
+          // widen this group's panels once, then every tile of the block runs over them
+          for (size_t q = 0; q < gp; q++)
+            T::widen_b(reinterpret_cast<const int8_t*>(b.data.data()) + (pg + q) * pstride, k4,
+                       wbuf + q * wstride);
+          for (size_t t = 0; t < ntiles; t++) {
+            const int mr = (int)dmin((size_t)kMR, rows - t * kMR);
+            call_wide<T>(mr, (int)gp, reinterpret_cast<const int16_t*>(base) + t * tile_elems, wbuf, wstride,
+                         k4, tile, tld);
+            epilogue_of(t, mr, tile);
+          }
+          continue;
+        }
+      }
       for (size_t t = 0; t < ntiles; t++) {
         const int mr = (int)dmin((size_t)kMR, rows - t * kMR);
-        const size_t tile_elems = (size_t)kMR * k4 * kGroupK;
         const int npmax = fast ? T::np_fast(mr) : T::np_exact(mr);
         for (size_t q = 0; q < gp; q += npmax) {
           const int np = (int)dmin((size_t)npmax, gp - q);
@@ -324,22 +431,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
             call_exact<T>(mr, np, reinterpret_cast<const int16_t*>(base) + t * tile_elems, bp, pstride,
                           k4, tile + q * kPanelN, tld);
         }
-        // epilogue, one 8-column chunk at a time, clipped to [n0, n1)
-        for (int i = 0; i < mr; i++) {
-          const size_t m = mb + t * kMR + i;
-          for (size_t q = 0; q < gp; q++) {
-            const size_t c0 = (pg + q) * kPanelN;
-            const size_t from = c0 < n0 ? n0 - c0 : 0;
-            const size_t to = dmin(kPanelN, n1 - c0);
-            const size_t wi = c0 - p0 * kPanelN;
-            EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr,
-                       out.scale_per_channel ? scale + wi : &scale_one, out.scale_per_channel,
-                       out.bias_f32 ? biasf + wi : nullptr};
-            // dst points at column c0 of row m; only [from, to) is written
-            uint8_t* dst = static_cast<uint8_t*>(out.c) + (m * out.ldc + c0) * esz;
-            T::epilogue(tile + i * tld + q * kPanelN, e, rowsum[t * kMR + i], out, from, to, dst);
-          }
-        }
+        epilogue_of(t, mr, tile);
       }
     }
   }

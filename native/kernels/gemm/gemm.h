@@ -160,6 +160,7 @@ LOWBIT_GEMM_DECLARE(dotprod)
 // fast path really ran; benchmarks to report which path was taken).
 struct PathCounters {
   uint64_t exact_blocks = 0, fast_blocks = 0;
+  uint64_t wide_blocks = 0;  // of the exact blocks, those that ran the AVX2 wide kernel
 };
 PathCounters& path_counters();
 
