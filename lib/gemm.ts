@@ -19,7 +19,7 @@ interface NativePackedLinear {
   gemm(
     a: Uint8Array | Int8Array, lda: number, m: number, aZeroPoint: number, outType: number, out: ArrayBufferView, ldc: number,
     aScale: number, weightScales: Float32Array, outScale: number, outZeroPoint: number, qmin: number, qmax: number,
-    bias: Float32Array | null, relu: boolean, threads: number, exactOnly: boolean, async: boolean,
+    bias: Float32Array | Int32Array | null, relu: boolean, threads: number, exactOnly: boolean, async: boolean,
   ): unknown;
   dynamic(
     x: Float32Array, ldx: number, m: number, perRow: boolean, reduceRange: boolean, weightScales: Float32Array,
@@ -47,8 +47,12 @@ export interface FromInt8Options {
   scale?: number | Float32Array;
   /** Weight zero point(s) in [-128, 127]: one, or an Int32Array of `n`. Default 0. */
   zeroPoint?: number | Int32Array;
-  /** Real-valued bias of `n` values, fused into the float and quantized outputs. */
-  bias?: Float32Array;
+  /**
+   * Bias of `n` values fused into the float and quantized outputs: a Float32Array in real units, or
+   * an Int32Array in accumulator units (scale · wScale), added to the exact int32 sum (FBGEMM's
+   * int32 bias). {@link QuantizedLinear.forward} takes only a real-valued bias.
+   */
+  bias?: Float32Array | Int32Array;
 }
 
 /** Options of {@link QuantizedLinear.fromFloat32}. */
@@ -176,11 +180,11 @@ export class QuantizedLinear {
   readonly weightScales: Float32Array;
   /** Weight zero points: 1 value or n. */
   readonly weightZeroPoints: Int32Array;
-  /** The real-valued bias, or null. */
-  readonly bias: Float32Array | null;
+  /** The bias (Float32Array: real units; Int32Array: accumulator units), or null. */
+  readonly bias: Float32Array | Int32Array | null;
   readonly #packed: NativePackedLinear;
 
-  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | null) {
+  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null) {
     this.#packed = packed;
     this.k = packed.k;
     this.n = packed.n;
@@ -216,7 +220,7 @@ export class QuantizedLinear {
       }
       zps.forEach((z, i) => checkInt(z, `options.zeroPoint[${i}]`, -128, 127));
     }
-    const bias = biasOf(o.bias, n);
+    const bias = isTyped(o.bias, Int32Array) ? int32BiasOf(o.bias, n) : biasOf(o.bias, n);
     const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1);
     return new QuantizedLinear(packed, scales, zps, bias);
   }
@@ -265,7 +269,14 @@ export class QuantizedLinear {
     if (off + 4 > b.length) throw bad('truncated');
     const nBias = view.getUint32(off, true);
     off += 4;
-    const bias = flags & 1 ? take(nBias) : null;
+    let bias: Float32Array | Int32Array | null = null;
+    if (flags & 2) {
+      if (off + 4 * nBias > b.length) throw bad('truncated');
+      bias = Int32Array.from({ length: nBias }, (_, i) => view.getInt32(off + 4 * i, true));
+      off += 4 * nBias;
+    } else if (flags & 1) {
+      bias = take(nBias);
+    }
     const packed = new native.PackedLinear('bytes', b.subarray(off));
     if (nScales !== 1 && nScales !== packed.n) throw bad(`${nScales} scales for n = ${packed.n}`);
     if (bias && bias.length !== packed.n) throw bad(`${bias.length} bias values for n = ${packed.n}`);
@@ -281,7 +292,7 @@ export class QuantizedLinear {
     const view = new DataView(out.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, VERSION, true);
-    view.setUint32(8, bias ? 1 : 0, true);
+    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0), true);
     view.setUint32(12, this.weightScales.length, true);
     let off = 16;
     this.weightScales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
@@ -289,7 +300,8 @@ export class QuantizedLinear {
     view.setUint32(off, bias ? bias.length : 0, true);
     off += 4;
     if (bias) {
-      bias.forEach((v, i) => view.setFloat32(off + 4 * i, v, true));
+      if (isTyped(bias, Int32Array)) bias.forEach((v, i) => view.setInt32(off + 4 * i, v, true));
+      else bias.forEach((v, i) => view.setFloat32(off + 4 * i, v, true));
       off += 4 * bias.length;
     }
     out.set(packed, off);
@@ -419,6 +431,9 @@ export class QuantizedLinear {
 
   #forward(x: unknown, options: unknown, async: boolean): unknown {
     const xs = checkArray<Float32Array>(x, 'x', [Float32Array]);
+    if (isTyped(this.bias, Int32Array)) {
+      throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', 'forward needs a real-valued (Float32Array) bias: this layer has an int32 bias in accumulator units, which depends on the input scale');
+    }
     const o = checkOptions<ForwardOptions>(options, 'options');
     const ldx = toInt(o.ldx, 'options.ldx', this.k, 2 ** 40, this.k);
     const m = rows(xs.length, ldx, this.k, o.m, 'x', 'ldx');
@@ -426,7 +441,7 @@ export class QuantizedLinear {
     const out = this.#out<Float32Array>(o.out, m, [Float32Array], () => new Float32Array(m * this.n));
     return this.#packed.dynamic(
       xs, ldx, m, checkBool(o.perRow, 'options.perRow', false), checkBool(o.reduceRange, 'options.reduceRange', true),
-      this.weightScales, this.bias, checkBool(o.relu, 'options.relu', false), out, threads, async,
+      this.weightScales, this.bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,
     );
   }
 }
@@ -446,6 +461,12 @@ function scalesOf(scale: unknown, n: number): Float32Array {
   }
   s.forEach((v, i) => checkScale(v, `options.scale[${i}]`));
   return Float32Array.from(s);
+}
+
+function int32BiasOf(bias: unknown, n: number): Int32Array {
+  const b = checkArray<Int32Array>(bias, 'options.bias', [Int32Array]);
+  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be n (${n}), got ${b.length}`);
+  return Int32Array.from(b);
 }
 
 function biasOf(bias: unknown, n: number): Float32Array | null {

@@ -192,6 +192,24 @@ describe('serialization and lifetime', () => {
     expect(lin.byteLength).toBeGreaterThan(k * n);
   });
 
+  test('an int32 bias is added to the exact sum, survives serialization, and forward refuses it', () => {
+    const r = rng(8);
+    const [m, n, k] = [3, 10, 20];
+    const w = randInts(Int8Array, k * n, -128, 127, r);
+    const a = randInts(Uint8Array, m * k, 0, 255, r);
+    const bias = Int32Array.from({ length: n }, (_, i) => i * 1000 - 4000);
+    const lin = QuantizedLinear.fromInt8(w, { k, n, scale: 0.01, bias });
+    const acc = refInt32(a, k, m, 0, w, k, n, Int32Array.of(0));
+    const f = lin.matmulFloat(a, { scale: 0.5 });
+    const ab = fr(fr(0.5) * fr(0.01));
+    for (let i = 0; i < m * n; i++) expect(f[i]).toBe(fr((acc[i] + bias[i % n]) * ab));
+    expect(Array.from(lin.matmulInt32(a))).toEqual(Array.from(acc)); // the raw product has no bias
+    const back = QuantizedLinear.deserialize(lin.serialize());
+    expect(Array.from(back.bias as Int32Array)).toEqual(Array.from(bias));
+    expect(back.matmulFloat(a, { scale: 0.5 })).toEqual(f);
+    expectCode(() => lin.forward(new Float32Array(k)), TypeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /real-valued/);
+  });
+
   test('corrupt bytes are rejected', () => {
     const good = QuantizedLinear.fromInt8(new Int8Array(12), { k: 3, n: 4 }).serialize();
     expectCode(() => QuantizedLinear.deserialize(new Uint8Array(5)), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /too short/);

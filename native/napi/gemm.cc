@@ -150,7 +150,16 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     const int32_t out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
     const int32_t qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
     const int32_t qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", qmin, hi) : 0;
-    const float* bias = optional_bias(info, 13);
+    // bias: Float32Array (real units), Int32Array (accumulator units, added to the exact sum) or null
+    const int32_t* bias_s32 = nullptr;
+    const float* bias = nullptr;
+    if (info[13].IsTypedArray() && info[13].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+      const View<int32_t> b = typed_array<int32_t>(info, 13, "bias");
+      if (b.length != B.N) length_error(env, "bias", b.length, B.N, "n");
+      bias_s32 = b.data;
+    } else {
+      bias = optional_bias(info, 13);
+    }
     const bool relu = boolean(info, 14, "relu");
     const int threads = (int)integer(info, 15, "threads", 1, 256);
     const bool exact_only = boolean(info, 16, "exactOnly");
@@ -201,6 +210,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     out.scale = scales->data();
     out.scale_per_channel = per_channel;
     out.bias_f32 = biasf->empty() ? nullptr : biasf->data();
+    out.bias_s32 = type == OutType::s32 ? nullptr : bias_s32;
     out.out_zp = out_zp;
     out.qmin = qmin;
     out.qmax = qmax;
