@@ -75,7 +75,51 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
     rows.push(row);
     onRow(row);
   }
+  if (!quick) rows.push(await extras(lowbit, minTime, onRow));
   return rows;
+}
+
+// The online-serving latency case, the binding's own cost, and two-thread scaling.
+async function extras(lowbit, minTime, onRow) {
+  const ex = { extras: true };
+  const r = lcg(42);
+  const w = Int8Array.from({ length: 1024 * 1024 }, () => Math.floor(r() * 255) - 127);
+  const lin = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, scale: 0.01 });
+  const a = Uint8Array.from({ length: 1024 }, () => Math.floor(r() * 256));
+  const out = new Int32Array(1024);
+  const variants = [
+    { name: 'gemv', fn: () => lin.matmulInt32(a, { out }) },
+  ];
+  // binding cost: a product so small that the kernel takes nanoseconds
+  const tiny = lowbit.QuantizedLinear.fromInt8(new Int8Array(4), { k: 4, n: 1 });
+  const ta = new Uint8Array(4);
+  const tout = new Int32Array(1);
+  variants.push({ name: 'tiny', fn: () => tiny.matmulInt32(ta, { out: tout }) });
+  if (ort.available) {
+    const mm = await ort.matmul('u8u8', 1, 1024, 1024, w);
+    variants.push({ name: 'ort', fn: mm.run, async: true });
+    const empty = await ort.matmul('u8u8', 1, 1, 1, new Int8Array(1));
+    variants.push({ name: 'ortTiny', fn: empty.run, async: true });
+  }
+  const t = await compareAsync(variants, { minTime, rounds: 3, reps: 7 });
+  ex.gemvUs = t.get('gemv') * 1e6;
+  ex.tinyUs = t.get('tiny') * 1e6;
+  if (t.has('ort')) {
+    ex.ortUs = t.get('ort') * 1e6;
+    ex.ortTinyUs = t.get('ortTiny') * 1e6;
+  }
+  // two threads against one at 1024^3 (exact path)
+  const big = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, scale: 0.01 });
+  const A = Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(r() * 256));
+  const C = new Int32Array(1024 * 1024);
+  const tt = await compareAsync([
+    { name: '1', fn: () => big.matmulInt32(A, { out: C, threads: 1 }) },
+    { name: '2', fn: () => big.matmulInt32(A, { out: C, threads: 2 }) },
+  ], { minTime: Math.max(minTime, 0.2), rounds: 3, reps: 3 });
+  ex.gops1 = (2 * 1024 ** 3) / tt.get('1') / 1e9;
+  ex.gops2 = (2 * 1024 ** 3) / tt.get('2') / 1e9;
+  onRow(ex);
+  return ex;
 }
 
 const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
@@ -89,14 +133,26 @@ function columns(rows) {
   ];
 }
 
-function format(rows) {
+function formatExtras(ex) {
+  if (!ex) return '';
+  let s = `\n1x1024x1024 int32 from JavaScript: ${ex.gemvUs.toFixed(1)} us per call`;
+  if (ex.ortUs) s += ` vs onnxruntime-node MatMulInteger u8u8 ${ex.ortUs.toFixed(1)} us = ${(ex.gemvUs / ex.ortUs).toFixed(2)}x its time`;
+  s += `\nbinding cost (1x1x4 product, validation included): ${ex.tinyUs.toFixed(2)} us per call`;
+  if (ex.ortTinyUs) s += ` (onnxruntime-node session.run of a 1x1x1 MatMulInteger: ${ex.ortTinyUs.toFixed(1)} us)`;
+  s += `\n1024^3 exact, int32 out: 1 thread ${ex.gops1.toFixed(1)} GOPS, 2 threads ${ex.gops2.toFixed(1)} GOPS = ${(ex.gops2 / ex.gops1).toFixed(2)}x`;
+  return s;
+}
+
+function format(allRows) {
+  const rows = allRows.filter((r) => !r.extras);
   const [h, body] = columns(rows);
   return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out). ' +
     (ort.available ? 'onnxruntime-node measured in this run (session.run included).' : 'onnxruntime-node not installed: see bench/ort.js.') +
-    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.';
+    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.' + formatExtras(allRows.find((r) => r.extras));
 }
 
-function report(rows) {
+function report(allRows) {
+  const rows = allRows.filter((r) => !r.extras);
   const [h, body] = columns(rows);
   const series = [
     { name: 'lowbit exact', values: rows.map((r) => r.exact) },
@@ -117,5 +173,5 @@ function report(rows) {
 
 module.exports = {
   name: 'gemm', run, format, report,
-  progress: (r) => `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
+  progress: (r) => r.extras ? `latency 1x1024x1024 ${r.gemvUs.toFixed(1)} us; 1024^3 threads 2/1 ${(r.gops2 / r.gops1).toFixed(2)}x` : `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
 };
