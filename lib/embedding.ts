@@ -221,29 +221,28 @@ export interface EmbeddingBagsOptions {
   threads?: number;
 }
 
+// Builds the native request of one lookup. Names for messages are built only when an error is
+// thrown: this runs on every call, and online serving makes many small calls.
 function lookupRequest(l: EmbeddingBagLookup, where: string, out: Float32Array, outOffset: number, outStride: number) {
   if (!(l.table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `${where}.table must be an EmbeddingTable, got ${describe(l.table)}`);
-  const indices = checkArray<Int32Array | BigInt64Array>(l.indices, `${where}.indices`, [Int32Array, BigInt64Array]);
+  const indices = isTyped(l.indices, Int32Array) || isTyped(l.indices, BigInt64Array) ? l.indices : checkArray<Int32Array>(l.indices, `${where}.indices`, [Int32Array, BigInt64Array]);
   if ((l.offsets === undefined) === (l.lengths === undefined)) {
     throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where} must have exactly one of offsets and lengths`);
   }
-  const includeLast = checkBool(l.includeLastOffset, `${where}.includeLastOffset`, false);
+  const includeLast = l.includeLastOffset === undefined ? false : checkBool(l.includeLastOffset, `${where}.includeLastOffset`, false);
   if (l.lengths !== undefined && includeLast) throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.includeLastOffset applies to offsets, not lengths`);
-  const offsets = checkArray<Int32Array | BigInt64Array>(l.offsets ?? l.lengths, `${where}.${l.offsets ? 'offsets' : 'lengths'}`, [Int32Array, BigInt64Array]);
+  const bounds = l.offsets ?? l.lengths;
+  const offsets = isTyped(bounds, Int32Array) || isTyped(bounds, BigInt64Array) ? bounds : checkArray<Int32Array>(bounds, `${where}.${l.offsets ? 'offsets' : 'lengths'}`, [Int32Array, BigInt64Array]);
   const weights = l.perSampleWeights === undefined ? null : checkArray<Float32Array>(l.perSampleWeights, `${where}.perSampleWeights`, [Float32Array]);
   if (l.mode !== undefined && l.mode !== 'sum' && l.mode !== 'mean') {
     throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.mode must be 'sum' or 'mean', got ${describe(l.mode)}`);
   }
+  const t = l.table._request();
+  // detached buffers are caught natively (ERR_LOWBIT_DETACHED) before anything is read
   return {
-    ...l.table._request(),
-    indices,
-    offsets,
-    form: l.lengths !== undefined ? 2 : includeLast ? 1 : 0,
-    weights,
-    pooling: l.mode === 'mean' ? 1 : 0,
-    out,
-    outOffset,
-    outStride,
+    table: t.table, tableOffset: t.tableOffset, rows: t.rows, dim: t.dim, rowStride: t.rowStride, format: t.format, remap: t.remap,
+    indices, offsets, form: l.lengths !== undefined ? 2 : includeLast ? 1 : 0, weights, pooling: l.mode === 'mean' ? 1 : 0,
+    out, outOffset, outStride,
   };
 }
 
@@ -255,9 +254,12 @@ function bagCount(l: EmbeddingBagLookup): number {
 function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions) {
   if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with indices and offsets or lengths, got undefined');
   const o = checkOptions<EmbeddingBagOptions>(options, 'options') as EmbeddingBagOptions;
-  const lookup = { ...o, table };
-  const bags = Math.max(0, bagCount(lookup));
   if (!(table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `table must be an EmbeddingTable, got ${describe(table)}`);
+  const lookup: EmbeddingBagLookup = {
+    table, indices: o.indices, offsets: o.offsets, lengths: o.lengths, includeLastOffset: o.includeLastOffset,
+    perSampleWeights: o.perSampleWeights, mode: o.mode,
+  };
+  const bags = Math.max(0, bagCount(lookup));
   let out: Float32Array;
   if (o.out !== undefined) {
     out = checkArray<Float32Array>(o.out, 'options.out', [Float32Array]);
