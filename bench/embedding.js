@@ -35,6 +35,14 @@ function randomTable(lowbit, format, rows, dim) {
   return lowbit.EmbeddingTable.fromBuffer(bytes, { dim, format });
 }
 
+function randomF32(lowbit, rows, dim) {
+  const v = new Float32Array(rows * dim);
+  const u = new Uint32Array(v.buffer);
+  for (let off = 0; off < u.length; off += 1 << 26) crypto.randomFillSync(u, off, Math.min(1 << 26, u.length - off));
+  for (let i = 0; i < u.length; i++) u[i] = (u[i] & 0x807fffff) | 0x3f000000; // finite values in (-1, 1)
+  return lowbit.EmbeddingTable.fromBuffer(v, { dim, format: 'f32' });
+}
+
 function lcg(seed) {
   let s = seed >>> 0;
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
@@ -75,6 +83,11 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
       const out = new Float32Array(stream.lengths.length * dim);
       variants.push({ name: 'stream', fn: () => lowbit.embeddingBag(t, { indices: stream.indices, lengths: stream.lengths, out }) });
       variants.push({ name: 'stream2', fn: () => lowbit.embeddingBag(t, { indices: stream.indices, lengths: stream.lengths, out, threads: 2 }) });
+      // fp32 baseline: the same lookups on an fp32 table (4·D bytes a row; random values)
+      if (format === 'q8') {
+        const f32 = randomF32(lowbit, rows, dim);
+        variants.push({ name: 'streamF32', fn: () => lowbit.embeddingBag(f32, { indices: stream.indices, lengths: stream.lengths, out }) });
+      }
       const times = await compareAsync(variants, { minTime, rounds: 2, reps: 5 });
       const mrows = (n, s) => n / s / 1e6;
       const row = {
@@ -83,6 +96,7 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
         warm: mrows(warm.total, times.get('warm')),
         stream: mrows(streamLookups, times.get('stream')),
         stream2: mrows(streamLookups, times.get('stream2')),
+        streamF32: times.has('streamF32') ? mrows(streamLookups, times.get('streamF32')) : undefined,
       };
       row.streamGBs = (row.stream * rb) / 1e3;
       row.fbgemmCold = FBGEMM_COLD[format][dim];
@@ -118,9 +132,10 @@ const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
 function format(rows) {
   const main = rows.filter((r) => r.cold !== undefined);
   let s = table(
-    ['table', 'D', 'row B', 'cold', 'FBGEMM cold rows / cold table*', 'warm', 'FBGEMM warm*', 'warm/FBGEMM*', 'stream', 'stream GB/s', '2 threads', '2T / 1T'],
+    ['table', 'D', 'row B', 'cold', 'FBGEMM cold rows / cold table*', 'warm', 'FBGEMM warm*', 'warm/FBGEMM*', 'stream', 'stream GB/s', 'fp32 table stream', 'vs fp32', '2 threads', '2T / 1T'],
     main.map((r) => [r.format, r.dim, r.rowBytes, f1(r.cold), `${f1(r.fbgemmCold)} / ${f1(r.fbgemmColdTable)}`, f1(r.warm), f1(r.fbgemmWarm),
-      r.fbgemmWarm ? (r.warm / r.fbgemmWarm).toFixed(2) + 'x' : '-', f1(r.stream), r.streamGBs.toFixed(2), f1(r.stream2), (r.stream2 / r.stream).toFixed(2) + 'x']),
+      r.fbgemmWarm ? (r.warm / r.fbgemmWarm).toFixed(2) + 'x' : '-', f1(r.stream), r.streamGBs.toFixed(2), f1(r.streamF32),
+      r.streamF32 ? (r.stream / r.streamF32).toFixed(2) + 'x' : '-', f1(r.stream2), (r.stream2 / r.stream).toFixed(2) + 'x']),
   );
   s += `\nMrows/s. ${main[0] ? main[0].rows.toLocaleString() : ''} rows; cold: FBGEMM's batch (10 bags, ~100 lookups each) on random rows of the whole table, no flush;`;
   s += '\nwarm: the same batch over 2000 hot rows; stream: 20000 bags x 20 random rows (the gather limit\'s setup); one call at a time, per-call cost included.';

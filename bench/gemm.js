@@ -56,8 +56,19 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
     if (M >= 16 && !quick) {
       const x = Float32Array.from({ length: M * K }, () => r() * 2 - 1);
       const y = new Float32Array(M * N);
-      const lf = lowbit.QuantizedLinear.fromFloat32(Float32Array.from(w, (v) => v * 0.01), { k: K, n: N });
+      const wf = Float32Array.from(w, (v) => v * 0.01);
+      const lf = lowbit.QuantizedLinear.fromFloat32(wf, { k: K, n: N });
       variants.push({ name: 'dynamic', fn: () => lf.forward(x, { out: y, threads }) });
+      // fp32 baseline without onnxruntime: lowbit's own dense fp32 GEMM, as a 1x1 convolution
+      // (out[N][M] = W[N][K] · x[K][M]: the same multiply-adds, transposed layout)
+      if (M * K <= 1 << 24) {
+        const wt = new Float32Array(N * K);
+        for (let kk = 0; kk < K; kk++) for (let nn = 0; nn < N; nn++) wt[nn * K + kk] = wf[kk * N + nn];
+        const fc = new lowbit.Conv2d(wt, { inChannels: K, outChannels: N, kernelSize: 1, mode: 'dense' });
+        const xt = new Float32Array(K * M);
+        const yt = new Float32Array(N * M);
+        variants.push({ name: 'f32', fn: () => fc.forward(xt, { h: 1, w: M, out: yt, threads }) });
+      }
     }
     if (ort.available && threads === 1) {
       for (const v of ['u8u8', 'u8s8', ...(M >= 16 && !quick ? ['f32'] : [])]) {
@@ -127,8 +138,8 @@ const ratio = (a, b) => (a === undefined || b === undefined ? '-' : (a / b).toFi
 
 function columns(rows) {
   return [
-    ['shape MxNxK', 'lowbit exact', 'lowbit 7-bit', 'dyn fp32', 'ort u8u8', 'ort u8s8', 'ort fp32', 'exact/ort u8u8', '7-bit/ort u8s8', 'dyn/ort fp32', 'FBGEMM*', 'exact/FBGEMM*'],
-    rows.map((r) => [r.shape, f1(r.exact), f1(r.fast), f1(r.dynamic), f1(r.ort_u8u8), f1(r.ort_u8s8), f1(r.ort_f32),
+    ['shape MxNxK', 'lowbit exact', 'lowbit 7-bit', 'dyn fp32', 'lowbit fp32', 'dyn/fp32', 'ort u8u8', 'ort u8s8', 'ort fp32', 'exact/ort u8u8', '7-bit/ort u8s8', 'dyn/ort fp32', 'FBGEMM*', 'exact/FBGEMM*'],
+    rows.map((r) => [r.shape, f1(r.exact), f1(r.fast), f1(r.dynamic), f1(r.f32), ratio(r.dynamic, r.f32), f1(r.ort_u8u8), f1(r.ort_u8s8), f1(r.ort_f32),
       ratio(r.exact, r.ort_u8u8), ratio(r.fast, r.ort_u8s8), ratio(r.dynamic, r.ort_f32), f1(r.fbgemm), ratio(r.exact, r.fbgemm)]),
   ];
 }
@@ -146,7 +157,7 @@ function formatExtras(ex) {
 function format(allRows) {
   const rows = allRows.filter((r) => !r.extras);
   const [h, body] = columns(rows);
-  return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out). ' +
+  return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out, dynamic quantization; lowbit fp32: its dense fp32 GEMM). ' +
     (ort.available ? 'onnxruntime-node measured in this run (session.run included).' : 'onnxruntime-node not installed: see bench/ort.js.') +
     '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.' + formatExtras(allRows.find((r) => r.extras));
 }
