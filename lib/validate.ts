@@ -45,7 +45,8 @@ export function typedArrayName(value: unknown): string | null {
 
 /** True if `value` is a TypedArray of the constructor's type (cross-realm safe). */
 export function isTyped(value: unknown, ctor: TypedArrayCtor): boolean {
-  return typedArrayName(value) === ctor.name;
+  // instanceof first: the common case, and much cheaper than reading the tag
+  return value instanceof ctor || (ArrayBuffer.isView(value) && typedArrayName(value) === ctor.name);
 }
 
 /** Checks that `value` is an instance of one of `ctors` and not detached; returns it typed. */

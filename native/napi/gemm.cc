@@ -191,42 +191,50 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
 
     // Per-call multipliers and bias in the kernel's units (gemm.h's helpers, fp32, fixed order).
     const bool per_channel = w_scales.size() > 1;
-    auto scales = std::make_shared<std::vector<float>>(w_scales.size());
-    auto biasf = std::make_shared<std::vector<float>>();
+    std::vector<float> scales(w_scales.size());
+    std::vector<float> biasf;
     for (size_t n = 0; n < w_scales.size(); n++) {
-      (*scales)[n] = quantized_out ? gemm::requant_multiplier(a_scale, w_scales[n], out_scale)
-                                   : gemm::dequant_scale(a_scale, w_scales[n]);
+      scales[n] = quantized_out ? gemm::requant_multiplier(a_scale, w_scales[n], out_scale)
+                                : gemm::dequant_scale(a_scale, w_scales[n]);
     }
     if (bias && type != OutType::s32) {
-      biasf->resize(B.N);
+      biasf.resize(B.N);
       for (size_t n = 0; n < B.N; n++) {
-        (*biasf)[n] = quantized_out ? gemm::requant_float_bias(bias[n], a_scale, w_scales[per_channel ? n : 0]) : bias[n];
+        biasf[n] = quantized_out ? gemm::requant_float_bias(bias[n], a_scale, w_scales[per_channel ? n : 0]) : bias[n];
       }
     }
     gemm::Output out;
     out.type = type;
     out.c = c_ptr;
     out.ldc = ldc;
-    out.scale = scales->data();
     out.scale_per_channel = per_channel;
-    out.bias_f32 = biasf->empty() ? nullptr : biasf->data();
     out.bias_s32 = type == OutType::s32 ? nullptr : bias_s32;
     out.out_zp = out_zp;
     out.qmin = qmin;
     out.qmax = qmax;
     out.relu = relu && type == OutType::f32;
     const GemmKernels& k = gemm_kernels();
-    std::shared_ptr<gemm::PackedB> keep = packed_;
     gemm::Options opt;
     opt.exact_only = exact_only;
-    auto work = [k, keep, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, scales, biasf] {
-      run_split(M, keep->N, threads, [&](const gemm::Range& r) {
+    const gemm::PackedB* packed = packed_.get();
+    // The vectors move into the work item (the Output points into them there, not here).
+    auto run = [k, packed, a_ptr, lda, a_zp, a_signed, out, M, threads, opt](const std::vector<float>& sc, const std::vector<float>& bf) {
+      gemm::Output o = out;
+      o.scale = sc.data();
+      o.bias_f32 = bf.empty() ? nullptr : bf.data();
+      run_split(M, packed->N, threads, [&](const gemm::Range& r) {
         if (a_signed)
-          k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *keep, out, r, opt);
+          k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, o, r, opt);
         else
-          k.gemm_u8s8(a_ptr, lda, a_zp, *keep, out, r, opt);
+          k.gemm_u8s8(a_ptr, lda, a_zp, *packed, o, r, opt);
       });
     };
+    if (!async) {
+      run(scales, biasf);
+      return info[5];
+    }
+    std::shared_ptr<gemm::PackedB> keep = packed_;
+    auto work = [run, keep, scales = std::move(scales), biasf = std::move(biasf)] { run(scales, biasf); };
     return run_or_queue(env, async, std::move(work), {info[0], info[5], info[8], info[13], Value()}, info[5]);
   }
 
