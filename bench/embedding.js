@@ -18,7 +18,8 @@ const FBGEMM_WARM = { q8: { 32: 189, 64: 127, 128: 67, 256: 49, 512: 26 }, q4: {
 // Rows of random codes with a valid scale and bias (quantizing fp32 rows would cost minutes).
 function randomTable(lowbit, format, rows, dim) {
   const rb = lowbit.rowBytes(format, dim);
-  const bytes = new Uint8Array(rows * rb);
+  const t = lowbit.EmbeddingTable.allocate(rows, { dim, format });
+  const bytes = t.bytes;
   for (let off = 0; off < bytes.length; off += 1 << 30) crypto.randomFillSync(bytes, off, Math.min(1 << 30, bytes.length - off));
   const dv = new DataView(bytes.buffer);
   const codeBytes = format === 'q8' ? dim : format === 'q4' ? Math.ceil(dim / 2) : Math.ceil(dim / 4);
@@ -32,15 +33,16 @@ function randomTable(lowbit, format, rows, dim) {
       dv.setUint16(o + 2, 0xbc00, true); // fp16 -1
     }
   }
-  return lowbit.EmbeddingTable.fromBuffer(bytes, { dim, format });
+  return t;
 }
 
 function randomF32(lowbit, rows, dim) {
-  const v = new Float32Array(rows * dim);
+  const t = lowbit.EmbeddingTable.allocate(rows, { dim, format: 'f32' });
+  const v = new Float32Array(t.bytes.buffer);
   const u = new Uint32Array(v.buffer);
   for (let off = 0; off < u.length; off += 1 << 26) crypto.randomFillSync(u, off, Math.min(1 << 26, u.length - off));
   for (let i = 0; i < u.length; i++) u[i] = (u[i] & 0x807fffff) | 0x3f000000; // finite values in (-1, 1)
-  return lowbit.EmbeddingTable.fromBuffer(v, { dim, format: 'f32' });
+  return t;
 }
 
 function lcg(seed) {

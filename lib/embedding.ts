@@ -32,7 +32,8 @@ interface NativeMapped {
 interface EmbeddingBinding {
   MappedFile: new (path: string) => NativeMapped;
   embeddingBags(lookups: object[], threads: number, async: boolean): unknown;
-  quantizeTable(values: Float32Array, rows: number, dim: number, format: number): Uint8Array;
+  quantizeTable(values: Float32Array, rows: number, dim: number, format: number, out: Uint8Array): Uint8Array;
+  allocateTable(bytes: number): ArrayBuffer;
   dequantizeTable(table: Uint8Array | NativeMapped, offset: number, rows: number, dim: number, rowStride: number, format: number): Float32Array;
 }
 const native = binding as unknown as EmbeddingBinding;
@@ -126,13 +127,28 @@ export class EmbeddingTable {
     if (!FORMATS.includes(o.format)) {
       throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
     }
-    let rows = native.quantizeTable(v, v.length / dim, dim, FORMATS.indexOf(o.format));
-    if (checkBool(o.shared, 'options.shared', false)) {
-      const sab = new Uint8Array(new SharedArrayBuffer(rows.byteLength));
-      sab.set(rows);
-      rows = sab;
-    }
+    const rowCount = v.length / dim;
+    const bytes = rowCount * rowBytes(o.format, dim);
+    const shared = checkBool(o.shared, 'options.shared', false);
+    const rows = new Uint8Array(shared ? new SharedArrayBuffer(bytes) : native.allocateTable(bytes));
+    native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(o.format), rows);
     return new EmbeddingTable(rows, 0, rows.byteLength, { dim, format: o.format, remap: o.remap });
+  }
+
+  /**
+   * A zeroed table of `rows` rows that lowbit allocates (on Linux with a 2 MiB-page hint, which
+   * makes random lookups in tables much larger than the caches markedly faster); fill it through
+   * {@link EmbeddingTable.bytes}, e.g. by reading a file of rows into it.
+   */
+  static allocate(rows: number, options: { dim: number; format: TableFormat; remap?: Int32Array }): EmbeddingTable {
+    const o = requireOptions(options);
+    const n = checkInt(rows, 'rows', 0, 2 ** 48);
+    const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
+    if (!FORMATS.includes(o.format)) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
+    }
+    const bytes = new Uint8Array(native.allocateTable(n * rowBytes(o.format, dim)));
+    return new EmbeddingTable(bytes, 0, bytes.byteLength, { dim, format: o.format, remap: o.remap, rows: n });
   }
 
   /**

@@ -111,6 +111,18 @@ describe('embedding bag', () => {
     expect(after[0]).toBeCloseTo(before[0] + 1, 5);
   });
 
+  test('allocate() gives a zeroed table lowbit owns, filled through bytes', () => {
+    const t = EmbeddingTable.allocate(100000, { dim: 16, format: 'q8' });
+    expect(t.rows).toBe(100000);
+    expect(t.bytes!.length).toBe(100000 * 24);
+    expect(t.bytes!.every((v) => v === 0)).toBe(true);
+    const src = EmbeddingTable.fromFloat32(table(100000, 16, 9), { dim: 16, format: 'q8' });
+    t.bytes!.set(src.bytes!);
+    const opts = { indices: Int32Array.of(0, 99999, 5), offsets: Int32Array.of(0, 2) };
+    expect(embeddingBag(t, opts)).toEqual(embeddingBag(src, opts));
+    expectCode(() => EmbeddingTable.allocate(-1, { dim: 16, format: 'q8' }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /rows/);
+  });
+
   test('a table opened from a file serves lookups; close() releases it', () => {
     const values = table(300, 16, 7);
     const t = EmbeddingTable.fromFloat32(values, { dim: 16, format: 'q4' });

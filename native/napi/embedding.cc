@@ -299,7 +299,35 @@ Napi::Value EmbeddingBags(const Napi::CallbackInfo& info) {
   return run_or_queue(env, async, std::move(work), keep, info[0]);
 }
 
-// quantizeTable(values: Float32Array, rows, dim, format) -> Uint8Array
+// allocateTable(bytes) -> ArrayBuffer: zeroed memory for a table lowbit owns. On Linux it is its
+// own mapping with MADV_HUGEPAGE: random row lookups then miss the TLB far less (2 MiB pages), which
+// is worth up to ~1.5x on tables much larger than the caches. Elsewhere a plain ArrayBuffer.
+Napi::Value AllocateTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t bytes = (size_t)integer(info, 0, "bytes", 0, 1ll << 46);
+#if defined(__linux__)
+  if (bytes >= (4u << 20)) {
+    const size_t huge = 2u << 20;
+    const size_t len = (bytes + huge - 1) / huge * huge;
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      madvise(p, len, MADV_HUGEPAGE);
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+          env, p, bytes, [](Napi::Env e, void* data, size_t* size) {
+            Napi::MemoryManagement::AdjustExternalMemory(e, -(int64_t)*size);
+            munmap(data, *size);
+            delete size;
+          },
+          new size_t(len));
+      Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)len);
+      return ab;
+    }
+  }
+#endif
+  return Napi::ArrayBuffer::New(env, bytes);
+}
+
+// quantizeTable(values: Float32Array, rows, dim, format, out: Uint8Array)
 Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const View<float> v = typed_array<float>(info, 0, "values");
@@ -308,9 +336,12 @@ Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   if ((int64_t)v.length != rows * dim) {
     throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "values.length must be rows * dim = " + std::to_string(rows * dim) + ", got " + std::to_string(v.length));
   }
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * emb::row_bytes(f, dim)));
-  emb::quantize_table(f, v.data, rows, dim, out.Data());
-  return out;
+  const View<uint8_t> out = typed_array<uint8_t>(info, 4, "out");
+  if ((int64_t)out.length != rows * emb::row_bytes(f, dim)) {
+    throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "out.length must be rows * rowBytes = " + std::to_string(rows * emb::row_bytes(f, dim)));
+  }
+  emb::quantize_table(f, v.data, rows, dim, out.data);
+  return info[4];
 }
 
 // dequantizeTable(table: Uint8Array | MappedFile, offset, rows, dim, rowStride, format) -> Float32Array
@@ -348,6 +379,7 @@ void register_embedding(Napi::Env env, Napi::Object exports) {
   exports.Set("MappedFile", mapped);
   exports.Set("embeddingBags", Napi::Function::New(env, EmbeddingBags, "embeddingBags"));
   exports.Set("quantizeTable", Napi::Function::New(env, QuantizeTable, "quantizeTable"));
+  exports.Set("allocateTable", Napi::Function::New(env, AllocateTable, "allocateTable"));
   exports.Set("dequantizeTable", Napi::Function::New(env, DequantizeTable, "dequantizeTable"));
 }
 
