@@ -85,6 +85,16 @@ describe('quantize / dequantize', () => {
     expect(outBuf[72]).toBe(7);
   });
 
+  test('arrays over a SharedArrayBuffer work as inputs and outputs', () => {
+    const x = new Float32Array(new SharedArrayBuffer(4 * 40)).map((_, i) => i - 20);
+    const out = new Uint8Array(new SharedArrayBuffer(40));
+    lowbit.quantize(x, { scale: 1, zeroPoint: 100, out });
+    expect(Array.from(out)).toEqual(Array.from(x, (v) => v + 100));
+    const back = new Float32Array(new SharedArrayBuffer(4 * 40));
+    lowbit.dequantize(out, { scale: 1, zeroPoint: 100, out: back });
+    expect(Array.from(back)).toEqual(Array.from(x));
+  });
+
   test('Promise forms give the same results', async () => {
     const x = testInput(100003, 7, 0.05);
     const p = lowbit.chooseQuantParams(-15, 15);

@@ -75,6 +75,31 @@ inline std::string describe(const Napi::Value& v) {
   return "object";
 }
 
+// The element pointer, length and detached state of a TypedArray, for ArrayBuffer and
+// SharedArrayBuffer backing alike (N-API's ArrayBuffer calls reject a SharedArrayBuffer, so this
+// goes through napi_get_typedarray_info, whose data pointer already includes the byte offset).
+struct RawView {
+  napi_typedarray_type type;
+  void* data;
+  size_t length;
+  bool detached;
+};
+inline RawView raw_view(napi_env env, napi_value v) {
+  RawView r{};
+  napi_value ab;
+  size_t offset;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, &r.type, &r.length, &r.data, &ab, &offset), r);
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok) {
+    // a SharedArrayBuffer cannot be detached; clear the pending "invalid argument" state
+    const napi_extended_error_info* info;
+    napi_get_last_error_info(env, &info);
+    detached = false;
+  }
+  r.detached = detached;
+  return r;
+}
+
 template <typename T>
 View<T> typed_array(const Napi::CallbackInfo& info, size_t i, const char* arg) {
   Napi::Env env = info.Env();
@@ -83,13 +108,11 @@ View<T> typed_array(const Napi::CallbackInfo& info, size_t i, const char* arg) {
     throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE",
                      std::string(arg) + " must be a " + TypedArrayTraits<T>::name + ", got " + describe(v));
   }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer buf = ta.ArrayBuffer();
-  if (buf.IsDetached()) {
+  const RawView r = raw_view(env, v);
+  if (r.detached) {
     throw_type_error(env, "ERR_LOWBIT_DETACHED", std::string(arg) + " is backed by a detached ArrayBuffer");
   }
-  auto* base = static_cast<uint8_t*>(buf.Data());
-  return View<T>{reinterpret_cast<T*>(base + ta.ByteOffset()), ta.ElementLength()};
+  return View<T>{static_cast<T*>(r.data), r.length};
 }
 
 inline double number(const Napi::CallbackInfo& info, size_t i, const char* arg) {

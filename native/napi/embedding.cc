@@ -136,10 +136,10 @@ const T* optional_array(const Napi::Object& o, const char* key, const std::strin
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTraits<T>::type) {
     throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be a " + TypedArrayTraits<T>::name + ", got " + describe(v));
   }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
-  *length = ta.ElementLength();
-  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  const RawView r = raw_view(o.Env(), v);
+  if (r.detached) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
+  *length = r.length;
+  return static_cast<const T*>(r.data);
 }
 
 // An Int32Array or BigInt64Array: pointer, element type, length.
@@ -152,10 +152,11 @@ const void* int_array(const Napi::Object& o, const char* key, const std::string&
   if (v.IsTypedArray()) {
     Napi::TypedArray ta = v.As<Napi::TypedArray>();
     if (ta.TypedArrayType() == napi_int32_array || ta.TypedArrayType() == napi_bigint64_array) {
-      if (ta.ArrayBuffer().IsDetached()) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
+      const RawView r = raw_view(o.Env(), v);
+      if (r.detached) throw_type_error(o.Env(), "ERR_LOWBIT_DETACHED", name + " is backed by a detached ArrayBuffer");
       *type = ta.TypedArrayType() == napi_int32_array ? emb::IntType::i32 : emb::IntType::i64;
-      *length = ta.ElementLength();
-      return static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      *length = r.length;
+      return r.data;
     }
   }
   throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be an Int32Array or BigInt64Array, got " + describe(v));
@@ -194,10 +195,10 @@ Prepared prepare(Napi::Env env, const Napi::Array& list) {
     const uint8_t* base;
     size_t size;
     if (t.IsTypedArray() && t.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-      Napi::Uint8Array u = t.As<Napi::Uint8Array>();
-      if (u.ArrayBuffer().IsDetached()) throw_type_error(env, "ERR_LOWBIT_DETACHED", where + ".table is backed by a detached ArrayBuffer");
-      base = u.Data();
-      size = u.ByteLength();
+      const RawView r = raw_view(env, t);
+      if (r.detached) throw_type_error(env, "ERR_LOWBIT_DETACHED", where + ".table is backed by a detached ArrayBuffer");
+      base = static_cast<const uint8_t*>(r.data);
+      size = r.length;
     } else if (t.IsObject() && t.As<Napi::Object>().InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value())) {
       std::shared_ptr<Mapping> m = MappedFile::Unwrap(t.As<Napi::Object>())->mapping();
       if (!m) throw_range_error(env, "ERR_LOWBIT_CLOSED", where + ".table was closed");
