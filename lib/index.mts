@@ -23,6 +23,7 @@ export const {
   rowBytes,
   Conv2d,
   pruneWeights,
+  QuantizedConv2d,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -29,5 +29,16 @@ export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddi
 export type { EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsOptions, OpenOptions, TableFormat, TableOptions } from './embedding';
 export { Conv2d, pruneWeights } from './conv';
 export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
+export { QuantizedConv2d } from './qconv';
+export type {
+  QConvCommonOptions,
+  QConvForwardFloatOptions,
+  QConvForwardInt32Options,
+  QConvForwardOptions,
+  QConvFromFloat32Options,
+  QConvFromInt8Options,
+  QConvInputShape,
+  QuantizedConv2dGeometry,
+} from './qconv';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lowbit::napi::register_gemm(env, exports);
   lowbit::napi::register_embedding(env, exports);
   lowbit::napi::register_conv(env, exports);
+  lowbit::napi::register_qconv(env, exports);
   return exports;
 }
 

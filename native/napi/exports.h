@@ -11,6 +11,7 @@ void register_quant(Napi::Env env, Napi::Object exports);
 void register_gemm(Napi::Env env, Napi::Object exports);
 void register_embedding(Napi::Env env, Napi::Object exports);
 void register_conv(Napi::Env env, Napi::Object exports);
+void register_qconv(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace lowbit

@@ -1,0 +1,96 @@
+// int8 dense convolution: lowbit's QuantizedConv2d (im2col + the exact int8 GEMM, uint8 out)
+// against onnxruntime-node's QLinearConv (u8s8 -> u8) when it is installed, interleaved. Two
+// activation kinds for lowbit: full-range uint8 (the GEMM's exact int16 kernel on AVX2) and 7-bit
+// (values spanning 128, the fast vpmaddubsw kernel, still exact). Batch 1; GOPS = 2 * MACs / time.
+'use strict';
+const { compareAsync, table } = require('./harness');
+const ort = require('./ort');
+const { barChart, htmlTable } = require('./report');
+
+// name, cin, cout, h (= w), k, stride, pad, groups
+const LAYERS = [
+  ['alexnet conv2', 96, 256, 27, 5, 1, 2, 2], ['alexnet conv3', 256, 384, 13, 3, 1, 1, 1],
+  ['alexnet conv4', 384, 384, 13, 3, 1, 1, 2], ['alexnet conv5', 384, 256, 13, 3, 1, 1, 2],
+  ['resnet 3x3 64@56', 64, 64, 56, 3, 1, 1, 1], ['resnet 3x3 128@28', 128, 128, 28, 3, 1, 1, 1],
+  ['resnet 3x3 256@14', 256, 256, 14, 3, 1, 1, 1], ['resnet 3x3 512@7', 512, 512, 7, 3, 1, 1, 1],
+  ['resnet 3x3 128 s2', 128, 128, 28, 3, 2, 1, 1], ['resnet 1x1 256>64@56', 256, 64, 56, 1, 1, 0, 1],
+  ['resnet 1x1 512>128@28', 512, 128, 28, 1, 1, 0, 1], ['resnet 1x1 1024>256@14', 1024, 256, 14, 1, 1, 0, 1],
+  ['resnet 1x1 2048>512@7', 2048, 512, 7, 1, 1, 0, 1],
+];
+const QUICK = ['alexnet conv3', 'resnet 3x3 128@28', 'resnet 1x1 512>128@28'];
+const DEFAULT = LAYERS.map((l) => l[0]);
+
+function lcg(seed) {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+async function run(lowbit, { quick = false, full = false, threads = 1, onRow = () => {} } = {}) {
+  const names = quick ? QUICK : full ? LAYERS.map((l) => l[0]) : DEFAULT;
+  const minTime = quick ? 0.03 : 0.06;
+  const rows = [];
+  for (const [name, cin, cout, hw, k, stride, pad, groups] of LAYERS.filter((l) => names.includes(l[0]))) {
+    const r = lcg(cin * 7 + cout + hw);
+    const count = cout * (cin / groups) * k * k;
+    const w = Int8Array.from({ length: count }, () => Math.floor(r() * 255) - 127);
+    const layer = lowbit.QuantizedConv2d.fromInt8(w, { inChannels: cin, outChannels: cout, kernelSize: k, stride, padding: pad, groups, scale: 0.01, bias: new Int32Array(cout) });
+    const [, , oh, ow] = layer.outputShape({ h: hw, w: hw });
+    const ops = 2 * cout * (cin / groups) * k * k * oh * ow;
+    const x8 = Uint8Array.from({ length: cin * hw * hw }, (_, i) => i & 255); // as bench/ort.js feeds QLinearConv
+    const x7 = Uint8Array.from({ length: cin * hw * hw }, () => 64 + Math.floor(r() * 128)); // 7-bit: spans 128 values
+    const out = new Uint8Array(cout * oh * ow);
+    const o = { h: hw, w: hw, scale: 0.02, zeroPoint: 128, outScale: 0.5, outZeroPoint: 128, out, threads };
+    const variants = [
+      { name: 'full', fn: () => layer.forward(x8, o) },
+      { name: 'seven', fn: () => layer.forward(x7, o) },
+    ];
+    if (ort.available && threads === 1) {
+      const c = await ort.conv({ cin, cout, h: hw, w: hw, k, stride, pad, group: groups, quantized: true });
+      variants.push({ name: 'ort', fn: c.run, async: true });
+    }
+    const t = await compareAsync(variants, { minTime, rounds: 3, reps: 5 });
+    const g = (n) => (t.has(n) ? ops / t.get(n) / 1e9 : undefined);
+    const row = { layer: name, full: g('full'), seven: g('seven'), ort: g('ort') };
+    row.fullVsOrt = row.ort ? row.full / row.ort : undefined;
+    row.sevenVsOrt = row.ort ? row.seven / row.ort : undefined;
+    rows.push(row);
+    onRow(row);
+  }
+  return rows;
+}
+
+const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
+const x2 = (v) => (v === undefined ? '-' : v.toFixed(2) + 'x');
+
+function median(v) {
+  const s = v.filter((a) => a !== undefined).sort((a, b) => a - b);
+  if (s.length === 0) return undefined;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function format(rows) {
+  let s = table(
+    ['layer', 'lowbit 8-bit x GOPS', 'lowbit 7-bit x GOPS', 'ort QLinearConv GOPS', '8-bit/ort', '7-bit/ort'],
+    rows.map((r) => [r.layer, f1(r.full), f1(r.seven), f1(r.ort), x2(r.fullVsOrt), x2(r.sevenVsOrt)]),
+  );
+  s += `\nmedian vs ort: 8-bit activations ${x2(median(rows.map((r) => r.fullVsOrt)))}, 7-bit ${x2(median(rows.map((r) => r.sevenVsOrt)))}`;
+  return s + '\nbatch 1, uint8 in/out, int8 weights; GOPS = 2 * MACs / time; 8-bit: exact int16 GEMM kernel, 7-bit: fast kernel (exact).';
+}
+
+function report(rows) {
+  return {
+    id: 'qconv',
+    title: 'int8 convolution: lowbit QuantizedConv2d vs onnxruntime QLinearConv',
+    html: barChart({
+      title: 'GOPS per layer (batch 1)', yLabel: 'GOPS', categories: rows.map((r) => r.layer),
+      series: [{ name: 'lowbit 8-bit x', values: rows.map((r) => r.full) }, { name: 'lowbit 7-bit x', values: rows.map((r) => r.seven) },
+        { name: 'ort QLinearConv', values: rows.map((r) => r.ort ?? 0) }],
+    }) + htmlTable(['layer', 'lowbit 8-bit x GOPS', 'lowbit 7-bit x GOPS', 'ort GOPS', '8-bit/ort', '7-bit/ort'],
+      rows.map((r) => [r.layer, f1(r.full), f1(r.seven), f1(r.ort), x2(r.fullVsOrt), x2(r.sevenVsOrt)])),
+  };
+}
+
+module.exports = {
+  name: 'qconv', run, format, report,
+  progress: (r) => `${r.layer}: lowbit 8-bit ${f1(r.full)}, 7-bit ${f1(r.seven)}, ort ${f1(r.ort)} GOPS`,
+};

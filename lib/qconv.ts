@@ -1,0 +1,411 @@
+/**
+ * int8 2-D convolution (NCHW), exact, with ONNX QLinearConv semantics: uint8 activations, int8
+ * weights (per-tensor or per-output-channel scale and zero point), any kernel, stride, padding,
+ * dilation and groups. Padding is the input's zero point (the quantized zero). The integer sum
+ *
+ *     acc[co] = Σ (x − xZeroPoint) · (w − wZeroPoint[co])  (+ int32 bias[co])
+ *
+ * is exact on every CPU (the GEMM core's int32, native/kernels/gemm/README.md); it is then
+ * requantized to uint8/int8 or dequantized to fp32 by the GEMM's documented fp32 pipeline. The
+ * kernel: im2col per block of output pixels, lowbit's exact int8 GEMM, transpose into NCHW
+ * (native/kernels/conv/int8.h).
+ *
+ * Speed: on AVX2 the GEMM's fast (vpmaddubsw) kernel runs, still exact, when a block's activations
+ * span at most 128 values: quantize activations to 7 bits (PyTorch's `reduce_range`, e.g.
+ * {@link chooseQuantParams} with `reduceRange: true`) to get it; full-range uint8 activations run
+ * the exact int16 kernel (about half the speed). Weights in [−64, 63] take the fast path for any input.
+ */
+import type { Pair } from './conv';
+import { rangeError, typeError } from './errors';
+import { binding } from './native';
+import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
+
+interface NativeQConvLayer {
+  readonly byteLength: number;
+  readonly fastPath: boolean;
+  forward(
+    x: Uint8Array, n: number, h: number, w: number, zeroPoint: number, outType: number, out: ArrayBufferView, scale: number,
+    weightScales: Float32Array, outScale: number, outZeroPoint: number, qmin: number, qmax: number,
+    bias: Float32Array | Int32Array | null, relu: boolean, threads: number, exactOnly: boolean, async: boolean,
+  ): unknown;
+  outputShape(n: number, h: number, w: number): [number, number, number, number];
+}
+interface QConvBinding {
+  QConvLayer: new (weights: Int8Array, geometry: Int32Array, zeroPoints: Int32Array, perChannel: boolean) => NativeQConvLayer;
+  quantizeWeights(w: Float32Array, k: number, n: number, transposed: boolean, perChannel: boolean): { weights: Int8Array; scales: Float32Array };
+}
+const native = binding as unknown as QConvBinding;
+
+/** Geometry of a {@link QuantizedConv2d}. */
+export interface QuantizedConv2dGeometry {
+  /** Input channels. */
+  inChannels: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Kernel size. */
+  kernelSize: Pair;
+  /** Stride; default 1. */
+  stride?: Pair;
+  /** Padding on each side (filled with the input zero point); default 0, smaller than the kernel extent. */
+  padding?: Pair;
+  /** Dilation; default 1. */
+  dilation?: Pair;
+  /** Groups (dividing both channel counts); default 1. */
+  groups?: number;
+}
+
+/** Options of {@link QuantizedConv2d.fromFloat32}. */
+export interface QConvFromFloat32Options extends QuantizedConv2dGeometry {
+  /** Real-valued bias of outChannels values. */
+  bias?: Float32Array;
+  /** One weight scale per output channel (default true) or one for the tensor. */
+  perChannel?: boolean;
+}
+
+/** Options of {@link QuantizedConv2d.fromInt8}. */
+export interface QConvFromInt8Options extends QuantizedConv2dGeometry {
+  /** Weight scale: one per tensor, or a Float32Array of outChannels. Default 1. */
+  scale?: number | Float32Array;
+  /** Weight zero point(s) in [−128, 127]: one, or an Int32Array of outChannels. Default 0. */
+  zeroPoint?: number | Int32Array;
+  /**
+   * Bias of outChannels values: an Int32Array in accumulator units (ONNX QLinearConv's B, scale ·
+   * wScale), added to the exact sum; or a Float32Array in real units.
+   */
+  bias?: Int32Array | Float32Array;
+}
+
+/** Input shape of one call. */
+export interface QConvInputShape {
+  /** Batch; default 1. */
+  n?: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+}
+
+/** Options every forward form takes. */
+export interface QConvCommonOptions extends QConvInputShape {
+  /** Zero point of x in [0, 255] (also the padding value); default 0. */
+  zeroPoint?: number;
+  /** Threads (the caller's included); default 1. Results are identical for any count. */
+  threads?: number;
+  /** `'exact'` forces the always-exact int16 GEMM kernel even where the fast one is proven exact (benchmarks). */
+  kernel?: 'auto' | 'exact';
+}
+
+/** Options of {@link QuantizedConv2d.forward}. */
+export interface QConvForwardOptions extends QConvCommonOptions {
+  /** Scale of x. */
+  scale: number;
+  /** Scale of the output. */
+  outScale: number;
+  /** Zero point of the output; default 0. */
+  outZeroPoint?: number;
+  /** Output type; default `'uint8'` (or the type of `out`). */
+  dtype?: 'uint8' | 'int8';
+  /** Fused ReLU (clamps at the output zero point). */
+  relu?: boolean;
+  /** Output [n, outChannels, oh, ow]; allocated when absent. */
+  out?: Uint8Array | Int8Array;
+}
+
+/** Options of {@link QuantizedConv2d.forwardFloat}. */
+export interface QConvForwardFloatOptions extends QConvCommonOptions {
+  /** Scale of x. */
+  scale: number;
+  /** Apply max(0, y) after the bias. */
+  relu?: boolean;
+  /** Output [n, outChannels, oh, ow]; allocated when absent. */
+  out?: Float32Array;
+}
+
+/** Options of {@link QuantizedConv2d.forwardInt32}. */
+export interface QConvForwardInt32Options extends QConvCommonOptions {
+  /** Output [n, outChannels, oh, ow]; allocated when absent. */
+  out?: Int32Array;
+}
+
+function pair(v: unknown, name: string, fallback: number, lo: number): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  if (typeof v === 'number') {
+    const x = checkInt(v, name, lo, 1 << 20);
+    return [x, x];
+  }
+  if (Array.isArray(v) && v.length === 2) return [checkInt(v[0], `${name}[0]`, lo, 1 << 20), checkInt(v[1], `${name}[1]`, lo, 1 << 20)];
+  throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number or [height, width], got ${describe(v)}`);
+}
+
+interface Geometry {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+function geometryOf(o: Partial<QuantizedConv2dGeometry>): Geometry {
+  const g: Geometry = {
+    inChannels: checkInt(o.inChannels, 'options.inChannels', 1, 1 << 24),
+    outChannels: checkInt(o.outChannels, 'options.outChannels', 1, 1 << 24),
+    kernelSize: pair(o.kernelSize, 'options.kernelSize', 0, 1),
+    stride: pair(o.stride, 'options.stride', 1, 1),
+    padding: pair(o.padding, 'options.padding', 0, 0),
+    dilation: pair(o.dilation, 'options.dilation', 1, 1),
+    groups: o.groups === undefined ? 1 : checkInt(o.groups, 'options.groups', 1, 1 << 24),
+  };
+  if (g.inChannels % g.groups !== 0 || g.outChannels % g.groups !== 0) {
+    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.groups (${g.groups}) must divide inChannels (${g.inChannels}) and outChannels (${g.outChannels})`);
+  }
+  for (let a = 0; a < 2; a++) {
+    const extent = (g.kernelSize[a] - 1) * g.dilation[a] + 1;
+    if (g.padding[a] >= extent) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.padding (${g.padding[a]}) must be smaller than the kernel extent (${extent})`);
+    }
+  }
+  return g;
+}
+
+function weightCount(g: Geometry): number {
+  return g.outChannels * (g.inChannels / g.groups) * g.kernelSize[0] * g.kernelSize[1];
+}
+
+function floatBias(bias: unknown, n: number): Float32Array | null {
+  if (bias === undefined || bias === null) return null;
+  const b = checkArray<Float32Array>(bias, 'options.bias', [Float32Array]);
+  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be outChannels (${n}), got ${b.length}`);
+  b.forEach((v, i) => {
+    if (!Number.isFinite(v)) throw rangeError('ERR_LOWBIT_NOT_FINITE', `options.bias[${i}] must be finite, got ${v}`);
+  });
+  return Float32Array.from(b);
+}
+
+/**
+ * An int8 convolution layer (ONNX QLinearConv / ConvInteger), exact, over lowbit's int8 GEMM.
+ * @example
+ * const conv = QuantizedConv2d.fromFloat32(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
+ * const y = conv.forward(x, { h: 56, w: 56, scale: 0.02, zeroPoint: 128, outScale: 0.05, outZeroPoint: 0, relu: true });
+ */
+export class QuantizedConv2d {
+  /** Input channels. */
+  readonly inChannels: number;
+  /** Output channels. */
+  readonly outChannels: number;
+  /** [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** [sh, sw]. */
+  readonly stride: [number, number];
+  /** [ph, pw]. */
+  readonly padding: [number, number];
+  /** [dh, dw]. */
+  readonly dilation: [number, number];
+  /** Groups. */
+  readonly groups: number;
+  /** Weight scales: 1 value (per tensor) or outChannels. */
+  readonly weightScales: Float32Array;
+  /** Weight zero points: 1 value or outChannels. */
+  readonly weightZeroPoints: Int32Array;
+  /** The bias (Int32Array: accumulator units; Float32Array: real units), or null. */
+  readonly bias: Int32Array | Float32Array | null;
+  readonly #layer: NativeQConvLayer;
+
+  private constructor(g: Geometry, w: Int8Array, scales: Float32Array, zps: Int32Array, bias: Int32Array | Float32Array | null) {
+    this.inChannels = g.inChannels;
+    this.outChannels = g.outChannels;
+    this.kernelSize = g.kernelSize;
+    this.stride = g.stride;
+    this.padding = g.padding;
+    this.dilation = g.dilation;
+    this.groups = g.groups;
+    this.weightScales = scales;
+    this.weightZeroPoints = zps;
+    this.bias = bias;
+    const geometry = Int32Array.of(g.inChannels, g.outChannels, ...g.kernelSize, ...g.stride, ...g.padding, ...g.dilation, g.groups);
+    this.#layer = new native.QConvLayer(w, geometry, zps, zps.length > 1);
+  }
+
+  /**
+   * Quantizes fp32 weights [outChannels][inChannels / groups][kh][kw] to symmetric int8 (scale =
+   * max|w| / 127 per output channel by default, zero point 0) and packs them.
+   */
+  static fromFloat32(weights: Float32Array, options: QConvFromFloat32Options): QuantizedConv2d {
+    const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
+    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
+    const o = checkOptions<QConvFromFloat32Options>(options, 'options');
+    const g = geometryOf(o);
+    const count = weightCount(g);
+    if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
+    const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
+    const bias = floatBias(o.bias, g.outChannels);
+    const q = native.quantizeWeights(w, count / g.outChannels, g.outChannels, true, perChannel);
+    return new QuantizedConv2d(g, q.weights, q.scales, Int32Array.of(0), bias);
+  }
+
+  /** Packs int8 weights [outChannels][inChannels / groups][kh][kw] with their scale(s) and zero point(s). */
+  static fromInt8(weights: Int8Array, options: QConvFromInt8Options): QuantizedConv2d {
+    const w = checkArray<Int8Array>(weights, 'weights', [Int8Array]);
+    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
+    const o = checkOptions<QConvFromInt8Options>(options, 'options');
+    const g = geometryOf(o);
+    const count = weightCount(g);
+    if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
+    const n = g.outChannels;
+    let scales: Float32Array;
+    if (o.scale === undefined) scales = Float32Array.of(1);
+    else if (typeof o.scale === 'number') scales = Float32Array.of(checkScale(o.scale, 'options.scale'));
+    else {
+      const s = checkArray<Float32Array>(o.scale, 'options.scale', [Float32Array]);
+      if (s.length !== n && s.length !== 1) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.scale.length must be outChannels (${n}) or 1, got ${s.length}`);
+      s.forEach((v, i) => checkScale(v, `options.scale[${i}]`));
+      scales = Float32Array.from(s);
+    }
+    let zps: Int32Array;
+    if (o.zeroPoint === undefined) zps = Int32Array.of(0);
+    else if (typeof o.zeroPoint === 'number') zps = Int32Array.of(checkZeroPoint(o.zeroPoint, 'options.zeroPoint', -128, 127));
+    else {
+      const z = checkArray<Int32Array>(o.zeroPoint, 'options.zeroPoint', [Int32Array]);
+      if (z.length !== n && z.length !== 1) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.zeroPoint.length must be outChannels (${n}) or 1, got ${z.length}`);
+      z.forEach((v, i) => checkZeroPoint(v, `options.zeroPoint[${i}]`, -128, 127));
+      zps = Int32Array.from(z);
+    }
+    let bias: Int32Array | Float32Array | null;
+    if (isTyped(o.bias, Int32Array)) {
+      const b = o.bias as Int32Array;
+      if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be outChannels (${n}), got ${b.length}`);
+      bias = Int32Array.from(b);
+    } else {
+      bias = floatBias(o.bias, n);
+    }
+    return new QuantizedConv2d(g, w, scales, zps, bias);
+  }
+
+  /** Bytes of native memory held (reported to V8 as external memory). */
+  get byteLength(): number {
+    return this.#layer.byteLength;
+  }
+
+  /** True when the weights make the fast AVX2 kernel exact for any uint8 input (all weight pairs small). */
+  get fastPathForAnyInput(): boolean {
+    return this.#layer.fastPath;
+  }
+
+  /** [n, outChannels, oh, ow] for an input shape. */
+  outputShape(shape: QConvInputShape): [number, number, number, number] {
+    const s = shapeOf(shape);
+    return this.#layer.outputShape(s.n, s.h, s.w);
+  }
+
+  /**
+   * Requantized output: `clamp(roundHalfEven((acc + bias / (scale · wScale)) · (scale · wScale / outScale)) + outZeroPoint)`
+   * in fp32 (an Int32Array bias is part of acc). Input x: uint8 [n, inChannels, h, w].
+   */
+  forward(x: Uint8Array, options: QConvForwardOptions & ({ dtype: 'int8' } | { out: Int8Array })): Int8Array;
+  forward(x: Uint8Array, options: QConvForwardOptions): Uint8Array;
+  forward(x: Uint8Array, options: QConvForwardOptions): Uint8Array | Int8Array {
+    return this.#quantized(x, options, false) as Uint8Array | Int8Array;
+  }
+
+  /** {@link QuantizedConv2d.forward} off the main thread. */
+  async forwardAsync(x: Uint8Array, options: QConvForwardOptions): Promise<Uint8Array | Int8Array> {
+    return this.#quantized(x, options, true) as Promise<Uint8Array | Int8Array>;
+  }
+
+  /** fp32 output: `scale · wScale[co] · acc + bias[co]` (fp32, in that order), optional ReLU. */
+  forwardFloat(x: Uint8Array, options: QConvForwardFloatOptions): Float32Array {
+    return this.#float(x, options, false) as Float32Array;
+  }
+
+  /** {@link QuantizedConv2d.forwardFloat} off the main thread. */
+  async forwardFloatAsync(x: Uint8Array, options: QConvForwardFloatOptions): Promise<Float32Array> {
+    return this.#float(x, options, true) as Promise<Float32Array>;
+  }
+
+  /** The exact int32 accumulators `Σ (x − zeroPoint)(w − wZeroPoint)` (ONNX ConvInteger; no bias, no scales). */
+  forwardInt32(x: Uint8Array, options: QConvForwardInt32Options): Int32Array {
+    return this.#int32(x, options, false) as Int32Array;
+  }
+
+  /** {@link QuantizedConv2d.forwardInt32} off the main thread. */
+  async forwardInt32Async(x: Uint8Array, options: QConvForwardInt32Options): Promise<Int32Array> {
+    return this.#int32(x, options, true) as Promise<Int32Array>;
+  }
+
+  #common(x: unknown, options: unknown) {
+    const xs = checkArray<Uint8Array>(x, 'x', [Uint8Array]);
+    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with h and w, got undefined');
+    const o = checkOptions<QConvForwardOptions>(options, 'options');
+    const s = shapeOf(o);
+    const need = s.n * this.inChannels * s.h * s.w;
+    if (xs.length !== need) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `x.length must be n * inChannels * h * w = ${need}, got ${xs.length}`);
+    const shape = this.#layer.outputShape(s.n, s.h, s.w);
+    const zeroPoint = o.zeroPoint === undefined ? 0 : checkZeroPoint(o.zeroPoint, 'options.zeroPoint', 0, 255);
+    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
+    if (o.kernel !== undefined && o.kernel !== 'auto' && o.kernel !== 'exact') {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.kernel must be 'auto' or 'exact', got ${describe(o.kernel)}`);
+    }
+    return { x: xs, o, ...s, size: shape[0] * shape[1] * shape[2] * shape[3], zeroPoint, threads, exactOnly: o.kernel === 'exact' };
+  }
+
+  #out<T extends ArrayBufferView & { length: number }>(out: unknown, size: number, ctors: Parameters<typeof checkArray>[2], make: () => T): T {
+    if (out === undefined) return make();
+    const arr = checkArray<T>(out, 'options.out', ctors);
+    if (arr.length !== size) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be n * outChannels * oh * ow = ${size}, got ${arr.length}`);
+    return arr;
+  }
+
+  #int32(x: unknown, options: unknown, async: boolean): unknown {
+    const c = this.#common(x, options);
+    const out = this.#out<Int32Array>(c.o.out, c.size, [Int32Array], () => new Int32Array(c.size));
+    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, 0, out, 1, this.weightScales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
+  }
+
+  #float(x: unknown, options: unknown, async: boolean): unknown {
+    const c = this.#common(x, options);
+    const o = c.o as Partial<QConvForwardFloatOptions>;
+    const scale = checkScale(o.scale, 'options.scale');
+    const relu = checkBool(o.relu, 'options.relu', false);
+    const out = this.#out<Float32Array>(o.out, c.size, [Float32Array], () => new Float32Array(c.size));
+    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, 3, out, scale, this.weightScales, 1, 0, 0, 0, this.bias, relu, c.threads, c.exactOnly, async);
+  }
+
+  #quantized(x: unknown, options: unknown, async: boolean): unknown {
+    const c = this.#common(x, options);
+    const o = c.o;
+    const scale = checkScale(o.scale, 'options.scale');
+    const outScale = checkScale(o.outScale, 'options.outScale');
+    if (o.dtype !== undefined && o.dtype !== 'uint8' && o.dtype !== 'int8') {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.dtype must be 'uint8' or 'int8', got ${describe(o.dtype)}`);
+    }
+    const signedOut = o.out !== undefined ? isTyped(o.out, Int8Array) : o.dtype === 'int8';
+    const out = this.#out<Uint8Array | Int8Array>(o.out, c.size, [Uint8Array, Int8Array], () => (signedOut ? new Int8Array(c.size) : new Uint8Array(c.size)));
+    if (o.dtype !== undefined && (o.dtype === 'int8') !== isTyped(out, Int8Array)) {
+      throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${o.dtype}'`);
+    }
+    const lo = signedOut ? -128 : 0;
+    const hi = signedOut ? 127 : 255;
+    const outZeroPoint = o.outZeroPoint === undefined ? 0 : checkZeroPoint(o.outZeroPoint, 'options.outZeroPoint', lo, hi);
+    const qmin = checkBool(o.relu, 'options.relu', false) ? outZeroPoint : lo;
+    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, signedOut ? 2 : 1, out, scale, this.weightScales, outScale, outZeroPoint, qmin, hi, this.bias, false, c.threads, c.exactOnly, async);
+  }
+}
+
+function checkZeroPoint(value: unknown, name: string, lo: number, hi: number): number {
+  if (typeof value !== 'number') throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < lo || value > hi) {
+    throw rangeError('ERR_LOWBIT_INVALID_ZERO_POINT', `${name} must be an integer in [${lo}, ${hi}], got ${value}`);
+  }
+  return value;
+}
+
+function shapeOf(shape: unknown): { n: number; h: number; w: number } {
+  if (shape === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'the input shape must be an object with h and w, got undefined');
+  const o = checkOptions<QConvInputShape>(shape, 'options');
+  return {
+    n: o.n === undefined ? 1 : checkInt(o.n, 'options.n', 1, 1 << 20),
+    h: checkInt(o.h, 'options.h', 1, 1 << 20),
+    w: checkInt(o.w, 'options.w', 1, 1 << 20),
+  };
+}

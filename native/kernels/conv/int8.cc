@@ -1,0 +1,289 @@
+// int8 dense convolution over the exact GEMM: im2col per pixel block, GEMM, transpose (int8.h).
+// Baseline code: the ISA-specific work happens inside the GEMM kernel passed in.
+#include "kernels/conv/int8.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+namespace lowbit {
+namespace conv {
+
+QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel) {
+  QConvWeights out;
+  out.geo = geo;
+  const size_t K = (size_t)geo.taps(), N = (size_t)geo.cout_g();
+  out.groups.reserve((size_t)geo.groups);
+  for (int g = 0; g < geo.groups; g++) {
+    // the group's weights are cout_g rows of K: the transposed (N x K) form of its K x N matrix
+    out.groups.push_back(gemm::pack_b(w + (size_t)g * N * K, K, true, K, N,
+                                      zp_per_channel ? w_zp + (size_t)g * N : w_zp, zp_per_channel));
+  }
+  return out;
+}
+
+size_t QConvWeights::memory_bytes() const {
+  size_t total = sizeof(*this);
+  for (const gemm::PackedB& b : groups) total += b.memory_bytes();
+  return total;
+}
+
+bool QConvWeights::maddubs_safe() const {
+  for (const gemm::PackedB& b : groups)
+    if (!b.maddubs_safe) return false;
+  return true;
+}
+
+namespace {
+
+// In-place transpose of an 8x8 byte matrix held as 8 rows of 8 bytes (byte j of r[i] is element
+// (i, j) in memory order): three stages of swapping 1-, 2- and 4-byte blocks across row pairs.
+inline void swap_blocks(uint64_t& a, uint64_t& b, int shift, uint64_t mask) {
+  const uint64_t t = ((a >> shift) ^ b) & mask;
+  b ^= t;
+  a ^= t << shift;
+}
+inline void transpose8x8(uint64_t r[8]) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  uint8_t m[8][8], o[8][8];
+  std::memcpy(m, r, 64);
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 8; j++) o[j][i] = m[i][j];
+  std::memcpy(r, o, 64);
+#else
+  for (int i = 0; i < 8; i += 2) swap_blocks(r[i], r[i + 1], 8, 0x00FF00FF00FF00FFull);
+  for (int i : {0, 1, 4, 5}) swap_blocks(r[i], r[i + 2], 16, 0x0000FFFF0000FFFFull);
+  for (int i = 0; i < 4; i++) swap_blocks(r[i], r[i + 4], 32, 0x00000000FFFFFFFFull);
+#endif
+}
+
+}  // namespace
+
+void im2col_u8(const ConvLayout& l, const uint8_t* x, uint8_t pad, size_t p_begin, size_t p_end, uint8_t* col) {
+  const ConvGeometry& g = l.geo;
+  const int h = l.h, w = l.w, ow = l.ow, kh = g.kh, kw = g.kw, cin_g = g.cin_g();
+  const int sh = g.stride_h, sw = g.stride_w, ph = g.pad_h, pw = g.pad_w, dh = g.dil_h, dw = g.dil_w;
+  const size_t K = (size_t)g.taps(), plane = (size_t)h * w;
+  if (kh == 1 && kw == 1 && ph == 0 && pw == 0 && sh == 1 && sw == 1) {
+    // 1x1 stride 1: a plain transpose of [cin_g][plane] into [pixels][cin_g], 8x8 byte tiles
+    size_t p = p_begin;
+    for (; p + 8 <= p_end; p += 8) {
+      uint8_t* d = col + (p - p_begin) * K;
+      int ci = 0;
+      for (; ci + 8 <= cin_g; ci += 8) {
+        uint64_t r[8];
+        for (int i = 0; i < 8; i++) std::memcpy(&r[i], x + (size_t)(ci + i) * plane + p, 8);
+        transpose8x8(r);
+        for (int i = 0; i < 8; i++) std::memcpy(d + (size_t)i * K + ci, &r[i], 8);
+      }
+      for (; ci < cin_g; ci++)
+        for (int i = 0; i < 8; i++) d[(size_t)i * K + ci] = x[(size_t)ci * plane + p + i];
+    }
+    for (; p < p_end; p++)
+      for (int ci = 0; ci < cin_g; ci++) col[(p - p_begin) * K + ci] = x[(size_t)ci * plane + p];
+    return;
+  }
+  if (kh == 1 && kw == 1 && ph == 0 && pw == 0) {
+    // 1x1 unpadded: a (strided) transpose of [cin_g][pixels] into [pixels][cin_g], in tiles of 32
+    // pixels so the 32 destination rows stay in L1 across the channels
+    for (size_t p0 = p_begin; p0 < p_end; p0 += 32) {
+      const size_t p1 = std::min(p_end, p0 + 32);
+      size_t src[32];
+      for (size_t p = p0; p < p1; p++) {
+        const size_t oy = p / ow, ox = p % ow;
+        src[p - p0] = oy * sh * w + ox * sw;
+      }
+      for (int ci = 0; ci < cin_g; ci++) {
+        const uint8_t* xc = x + ci * plane;
+        uint8_t* dst = col + (p0 - p_begin) * K + ci;
+        for (size_t i = 0; i < p1 - p0; i++) dst[i * K] = xc[src[i]];
+      }
+    }
+    return;
+  }
+  for (size_t p = p_begin; p < p_end; p++) {
+    const int oy = (int)(p / ow), ox = (int)(p % ow);
+    const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+    uint8_t* dst = col + (p - p_begin) * K;
+    const bool inside = iy0 >= 0 && iy0 + (kh - 1) * dh < h && ix0 >= 0 && ix0 + (kw - 1) * dw < w;
+    if (inside) {
+      const uint8_t* xc = x + (size_t)iy0 * w + ix0;
+      const size_t rows = (size_t)cin_g * kh;
+      // one kernel row (kw bytes) per (ci, ky); fixed-size copies for the common widths (a
+      // variable-size memcpy is a library call per 3 bytes)
+      auto copy_rows = [&](auto kw_c) {
+        constexpr int KW = decltype(kw_c)::value;
+        for (size_t r = 0; r < rows; r++) {
+          const size_t ci = r / kh, ky = r % kh;
+          std::memcpy(dst + r * KW, xc + ci * plane + ky * dh * w, KW);
+        }
+      };
+      if (dw == 1 && kw == 3) copy_rows(std::integral_constant<int, 3>());
+      else if (dw == 1 && kw == 5) copy_rows(std::integral_constant<int, 5>());
+      else if (dw == 1 && kw == 7) copy_rows(std::integral_constant<int, 7>());
+      else if (dw == 1 && kw == 1) copy_rows(std::integral_constant<int, 1>());
+      else {
+        for (int ci = 0; ci < cin_g; ci++) {
+          for (int ky = 0; ky < kh; ky++) {
+            const uint8_t* row = xc + ci * plane + (size_t)ky * dh * w;
+            for (int kx = 0; kx < kw; kx++) dst[kx] = row[kx * dw];
+            dst += kw;
+          }
+        }
+      }
+    } else {
+      for (int ci = 0; ci < cin_g; ci++) {
+        const uint8_t* xc = x + ci * plane;
+        for (int ky = 0; ky < kh; ky++) {
+          const int iy = iy0 + ky * dh;
+          if (iy < 0 || iy >= h) {
+            std::memset(dst, pad, (size_t)kw);
+            dst += kw;
+            continue;
+          }
+          const uint8_t* row = xc + (size_t)iy * w;
+          for (int kx = 0; kx < kw; kx++) {
+            const int ix = ix0 + kx * dw;
+            *dst++ = (ix >= 0 && ix < w) ? row[ix] : pad;
+          }
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+size_t elem_size(gemm::OutType t) {
+  return (t == gemm::OutType::u8 || t == gemm::OutType::s8) ? 1 : 4;
+}
+
+// tmp [rows][ld] (columns [c0, c1)) -> y[c][p0 + i] with channel stride `plane`
+template <typename T>
+void transpose_out(const T* tmp, size_t ld, size_t rows, size_t c0, size_t c1, T* y, size_t plane) {
+  for (size_t c = c0; c < c1; c++) {
+    T* dst = y + c * plane;
+    const T* src = tmp + c;
+    for (size_t i = 0; i < rows; i++) dst[i] = src[i * ld];
+  }
+}
+
+struct Scratch {
+  std::vector<uint8_t> col;
+  std::vector<uint8_t> tmp;  // int32-aligned by vector<uint8_t>'s allocator (operator new: 16 bytes)
+};
+
+}  // namespace
+
+QConvPlan plan_qconv(const ConvLayout& l, int threads) {
+  const ConvGeometry& g = l.geo;
+  QConvPlan p;
+  p.pixels = l.out_pixels();
+  const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
+  // pixels per block: im2col rows plus the output tile in about 192 KiB (L2), at least 48 rows
+  // (the AVX2 exact wide kernel's threshold), at most 1024, a multiple of 16
+  size_t block = (192 * 1024) / (K + 4 * N);  // 64 KiB .. 4 MiB measured the same
+  block = std::max<size_t>(48, std::min<size_t>(1024, block)) / 16 * 16;
+  const size_t outer = (size_t)l.n * g.groups;
+  const size_t want = (size_t)std::max(1, threads);
+  // more tasks for threads: smaller blocks first (down to 16 pixels), then column chunks
+  while (block > 16 && outer * ((p.pixels + block - 1) / block) < want) block = std::max<size_t>(16, block / 2 / 16 * 16);
+  p.block = std::min(block, p.pixels);
+  p.blocks = (p.pixels + p.block - 1) / p.block;
+  p.chunk = N;
+  p.chunks = 1;
+  const size_t have = outer * p.blocks;
+  if (have < want && N > gemm::kPanelN) {
+    const size_t panels = (N + gemm::kPanelN - 1) / gemm::kPanelN;
+    const size_t parts = std::min(panels, (want + have - 1) / have);
+    p.chunk = (panels + parts - 1) / parts * gemm::kPanelN;
+    p.chunks = (N + p.chunk - 1) / p.chunk;
+  }
+  p.tasks = outer * p.blocks * p.chunks;
+  return p;
+}
+
+void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
+                     const uint8_t* x, int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
+  const ConvGeometry& g = w.geo;
+  const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
+  size_t t = task;
+  const size_t chunk = t % plan.chunks;
+  t /= plan.chunks;
+  const size_t block = t % plan.blocks;
+  t /= plan.blocks;
+  const size_t grp = t % (size_t)g.groups;
+  const size_t img = t / (size_t)g.groups;
+  const size_t p0 = block * plan.block, p1 = std::min(plan.pixels, p0 + plan.block), rows = p1 - p0;
+  const size_t c0 = chunk * plan.chunk, c1 = std::min(N, c0 + plan.chunk);
+
+  thread_local Scratch s;
+  if (s.col.size() < rows * K) s.col.resize(rows * K);
+  const size_t es = elem_size(out.type);
+  if (s.tmp.size() < rows * N * es) s.tmp.resize(rows * N * es);
+
+  const size_t plane_in = (size_t)l.h * l.w;
+  const uint8_t* xg = x + ((size_t)img * g.cin + grp * (size_t)g.cin_g()) * plane_in;
+  im2col_u8(l, xg, (uint8_t)x_zp, p0, p1, s.col.data());
+
+  const size_t co0 = grp * N;  // first global output channel of the group
+  gemm::Output o;
+  o.type = out.type;
+  o.c = s.tmp.data();
+  o.ldc = N;
+  o.bias_s32 = out.bias_s32 ? out.bias_s32 + co0 : nullptr;
+  o.scale = out.scale ? (out.scale_per_channel ? out.scale + co0 : out.scale) : nullptr;
+  o.scale_per_channel = out.scale_per_channel;
+  o.bias_f32 = out.bias_f32 ? out.bias_f32 + co0 : nullptr;
+  o.out_zp = out.out_zp;
+  o.qmin = out.qmin;
+  o.qmax = out.qmax;
+  o.relu = out.relu;
+  gemm_fn(s.col.data(), K, x_zp, w.groups[grp], o, gemm::Range{0, rows, c0, c1}, opt);
+
+  const size_t plane_out = plan.pixels;
+  const size_t y_off = ((size_t)img * g.cout + co0) * plane_out + p0;
+  switch (out.type) {
+    case gemm::OutType::u8:
+    case gemm::OutType::s8:
+      transpose_out(s.tmp.data(), N, rows, c0, c1, static_cast<uint8_t*>(out.y) + y_off, plane_out);
+      break;
+    case gemm::OutType::f32:
+      transpose_out(reinterpret_cast<const float*>(s.tmp.data()), N, rows, c0, c1, static_cast<float*>(out.y) + y_off, plane_out);
+      break;
+    default:
+      transpose_out(reinterpret_cast<const int32_t*>(s.tmp.data()), N, rows, c0, c1, static_cast<int32_t*>(out.y) + y_off, plane_out);
+      break;
+  }
+}
+
+void qconv_direct_s64__ref(const ConvGeometry& g, int n, int h, int w, const int8_t* weights, const int32_t* w_zp,
+                           bool zp_per_channel, const uint8_t* x, int32_t x_zp, const int32_t* bias, int64_t* acc) {
+  const int oh = (h + 2 * g.pad_h - g.dil_h * (g.kh - 1) - 1) / g.stride_h + 1;
+  const int ow = (w + 2 * g.pad_w - g.dil_w * (g.kw - 1) - 1) / g.stride_w + 1;
+  const int cin_g = g.cin_g(), cout_g = g.cout_g();
+  for (int b = 0; b < n; b++)
+    for (int co = 0; co < g.cout; co++) {
+      const int grp = co / cout_g;
+      const int64_t wz = zp_per_channel ? w_zp[co] : w_zp[0];
+      for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+          int64_t s = bias ? bias[co] : 0;
+          for (int ci = 0; ci < cin_g; ci++)
+            for (int ky = 0; ky < g.kh; ky++)
+              for (int kx = 0; kx < g.kw; kx++) {
+                const int iy = oy * g.stride_h - g.pad_h + ky * g.dil_h;
+                const int ix = ox * g.stride_w - g.pad_w + kx * g.dil_w;
+                const int64_t xv = (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                       ? x_zp
+                                       : x[(((size_t)b * g.cin + grp * cin_g + ci) * h + iy) * w + ix];
+                const int64_t wv = weights[(((size_t)co * cin_g + ci) * g.kh + ky) * g.kw + kx];
+                s += (xv - x_zp) * (wv - wz);
+              }
+          acc[(((size_t)b * g.cout + co) * oh + oy) * ow + ox] = s;
+        }
+    }
+}
+
+}  // namespace conv
+}  // namespace lowbit

@@ -1,0 +1,84 @@
+// int8 dense convolution (ONNX QLinearConv / ConvInteger semantics), exact, over lowbit's int8 GEMM.
+//
+// Why this shape:
+// - Per (image, group, block of output pixels) the input is unfolded (im2col) into rows of output
+//   pixels, [pixels][K] uint8 with K = cin/groups * kh * kw in the weights' tap order, padding
+//   filled with the input zero point (the quantized zero, as ONNX); then the exact GEMM multiplies
+//   the rows by the group's packed weights (gemm::PackedB of the K x cout_g matrix) with its fused
+//   output pipeline into [pixels][cout_g], and that tile is transposed into the NCHW output.
+//   So every value is the GEMM's value: acc = Σ (x − x_zp)(w − w_zp[co]) (+ bias_s32[co]) exactly,
+//   then the requantization / dequantization documented in kernels/gemm/README.md.
+// - This file is baseline code (no ISA flags): it calls the GEMM through the function pointer the
+//   caller passes in (gemm_kernels(isa).gemm_u8s8), so the AVX2 fast path (activations spanning
+//   <= 128 values in a row block, i.e. 7-bit activations, or pair-safe weights) is picked by the
+//   GEMM itself and stays exact.
+// - Work is cut into independent tasks (image, group, pixel block, column chunk) writing disjoint
+//   outputs, so the binding runs them on any number of threads with identical results.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/conv/conv.h"
+#include "kernels/gemm/gemm.h"
+
+namespace lowbit {
+namespace conv {
+
+// Packed int8 weights of a convolution: one PackedB (K x cout_g) per group.
+struct QConvWeights {
+  ConvGeometry geo;
+  std::vector<gemm::PackedB> groups;
+
+  // w: [cout][cin/groups][kh][kw] int8; w_zp: 1 value (per tensor) or cout values. geo must be valid.
+  static QConvWeights pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel);
+  size_t memory_bytes() const;
+  // true when every group's weights make the AVX2 fast path exact for any input (PackedB::maddubs_safe)
+  bool maddubs_safe() const;
+};
+
+// Output of a quantized convolution, parameters indexed by global output channel (cout entries
+// when per channel). Same meaning as gemm::Output: `scale` is the requantization multiplier
+// (u8/s8) or dequantization scale (f32), bias_f32 in accumulator units for u8/s8, real for f32.
+struct QConvOutput {
+  gemm::OutType type = gemm::OutType::s32;
+  void* y = nullptr;  // NCHW, n * cout * oh * ow elements of the type
+  const int32_t* bias_s32 = nullptr;
+  const float* scale = nullptr;
+  bool scale_per_channel = false;
+  const float* bias_f32 = nullptr;
+  int32_t out_zp = 0, qmin = 0, qmax = 255;
+  bool relu = false;  // f32 only
+};
+
+// im2col of output pixels [p_begin, p_end) (p = oy * ow + ox) of one image and one group:
+// col[(p - p_begin) * K + t] = x[ci][iy][ix] for tap t = (ci * kh + ky) * kw + kx, or `pad` when
+// (iy, ix) lies outside the image. x_group points at the group's first channel of the image (NCHW).
+void im2col_u8(const ConvLayout& l, const uint8_t* x_group, uint8_t pad, size_t p_begin, size_t p_end,
+               uint8_t* col);
+
+// How a call is cut into tasks. Every task is (image, group, pixel block, column chunk).
+struct QConvPlan {
+  size_t pixels = 0;          // oh * ow
+  size_t block = 0;           // pixels per block
+  size_t blocks = 0;          // blocks per image
+  size_t chunk = 0;           // output channels per column chunk (multiple of 8, or cout_g)
+  size_t chunks = 0;          // chunks per group
+  size_t tasks = 0;           // n * groups * blocks * chunks
+};
+// A plan with at least `threads` tasks where the shape allows it (smaller blocks, then column chunks).
+QConvPlan plan_qconv(const ConvLayout& l, int threads);
+
+// Runs task `task` of `plan`: x is the NCHW uint8 input (n * cin * h * w), x_zp its zero point
+// (also the padding value). Writes only its own outputs. Thread-safe (thread-local scratch).
+void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
+                     const uint8_t* x, int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+
+// The oracle: plain int64 loops, acc[n][co][oy][ox] = Σ (x − x_zp)(w − w_zp[co]) + bias_s32[co]
+// (bias may be null). Exact integers.
+void qconv_direct_s64__ref(const ConvGeometry& g, int n, int h, int w, const int8_t* weights, const int32_t* w_zp,
+                           bool zp_per_channel, const uint8_t* x, int32_t x_zp, const int32_t* bias, int64_t* acc);
+
+}  // namespace conv
+}  // namespace lowbit

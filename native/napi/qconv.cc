@@ -1,0 +1,192 @@
+// int8 convolution binding: QConvLayer holds a layer's int8 weights packed for the exact GEMM (one
+// PackedB per group, owned natively, reported to V8 as external memory) and runs
+// kernels/conv/int8.h's tasks on the pool.
+//
+// Arguments arrive validated and named by lib/qconv.ts; the checks here only guarantee that a
+// direct call with bad arguments throws instead of reading or writing out of bounds.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "kernels/conv/conv.h"
+#include "kernels/conv/int8.h"
+#include "kernels/gemm/gemm.h"
+#include "napi/args.h"
+#include "napi/async.h"
+#include "napi/exports.h"
+
+namespace lowbit {
+namespace napi {
+namespace {
+
+using gemm::OutType;
+
+std::string str(size_t v) { return std::to_string(v); }
+
+[[noreturn]] void length_error(Napi::Env env, const char* arg, size_t got, size_t want, const std::string& why) {
+  throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
+                    std::string(arg) + ".length must be " + str(want) + " (" + why + "), got " + str(got));
+}
+
+class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "QConvLayer",
+                       {InstanceAccessor<&QConvLayer::Bytes>("byteLength"),
+                        InstanceAccessor<&QConvLayer::FastPath>("fastPath"),
+                        InstanceMethod<&QConvLayer::Forward>("forward"),
+                        InstanceMethod<&QConvLayer::OutShape>("outputShape")});
+  }
+
+  // new QConvLayer(weights: Int8Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
+  //                dh, dw, groups), zeroPoints: Int32Array (1 or cout), perChannel)
+  explicit QConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QConvLayer>(info) {
+    Napi::Env env = info.Env();
+    const View<int8_t> w = typed_array<int8_t>(info, 0, "weights");
+    const View<int32_t> g = typed_array<int32_t>(info, 1, "geometry");
+    if (g.length != 11) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "geometry must hold 11 values");
+    geo_ = conv::ConvGeometry{g.data[0], g.data[1], g.data[2], g.data[3], g.data[4], g.data[5],
+                              g.data[6], g.data[7], g.data[8], g.data[9], g.data[10]};
+    const std::string why = conv::validate_geometry(geo_);
+    if (!why.empty()) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", why);
+    const size_t count = (size_t)geo_.cout * geo_.taps();
+    if (w.length != count) length_error(env, "weights", w.length, count, "outChannels * inChannels / groups * kh * kw");
+    const View<int32_t> zp = typed_array<int32_t>(info, 2, "zeroPoints");
+    const bool per_channel = boolean(info, 3, "perChannel");
+    const size_t nzp = per_channel ? (size_t)geo_.cout : 1;
+    if (zp.length != nzp) length_error(env, "zeroPoints", zp.length, nzp, "outChannels or 1");
+    for (size_t i = 0; i < nzp; i++) {
+      if (zp.data[i] < -128 || zp.data[i] > 127) {
+        throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT", "zeroPoints[" + str(i) + "] must be in [-128, 127]");
+      }
+    }
+    weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(geo_, w.data, zp.data, per_channel));
+    reported_ = (int64_t)weights_->memory_bytes();
+    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+  }
+
+  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+
+ private:
+  Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
+  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), weights_->maddubs_safe()); }
+
+  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) {
+    const int n = (int)integer(info, i, "n", 1, 1 << 20), h = (int)integer(info, i + 1, "h", 1, 1 << 20),
+              w = (int)integer(info, i + 2, "w", 1, 1 << 20);
+    conv::ConvLayout l;
+    const std::string why = conv::make_layout(geo_, n, h, w, &l);
+    if (!why.empty()) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", why);
+    return l;
+  }
+
+  // outputShape(n, h, w) -> [n, cout, oh, ow]
+  Napi::Value OutShape(const Napi::CallbackInfo& info) {
+    const conv::ConvLayout l = layout(info, 0);
+    Napi::Array a = Napi::Array::New(info.Env(), 4);
+    a.Set(0u, l.n);
+    a.Set(1u, geo_.cout);
+    a.Set(2u, l.oh);
+    a.Set(3u, l.ow);
+    return a;
+  }
+
+  // forward(x: Uint8Array, n, h, w, xZeroPoint, outType (0 s32, 1 u8, 2 s8, 3 f32), out, xScale,
+  //         weightScales: Float32Array (1 or cout), outScale, outZeroPoint, qmin, qmax,
+  //         bias: Float32Array|Int32Array|null, relu, threads, exactOnly, async)
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const View<uint8_t> x = typed_array<uint8_t>(info, 0, "x");
+    conv::ConvLayout l = layout(info, 1);
+    const int32_t x_zp = (int32_t)integer(info, 4, "zeroPoint", 0, 255);
+    const OutType type = (OutType)integer(info, 5, "outType", 0, 3);
+    const float x_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "scale");
+    const View<float> ws = typed_array<float>(info, 8, "weightScales");
+    const size_t cout = (size_t)geo_.cout;
+    if (ws.length != 1 && ws.length != cout) length_error(env, "weightScales", ws.length, cout, "outChannels or 1");
+    const bool quantized_out = type == OutType::u8 || type == OutType::s8;
+    const float out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
+    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
+    const int32_t out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
+    const int32_t qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
+    const int32_t qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", qmin, hi) : 0;
+    const int32_t* bias_s32 = nullptr;
+    const float* bias = nullptr;
+    if (info[13].IsTypedArray() && info[13].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+      const View<int32_t> b = typed_array<int32_t>(info, 13, "bias");
+      if (b.length != cout) length_error(env, "bias", b.length, cout, "outChannels");
+      bias_s32 = b.data;
+    } else if (!info[13].IsNull() && !info[13].IsUndefined()) {
+      const View<float> b = typed_array<float>(info, 13, "bias");
+      if (b.length != cout) length_error(env, "bias", b.length, cout, "outChannels");
+      bias = b.data;
+    }
+    const bool relu = boolean(info, 14, "relu");
+    const int threads = (int)integer(info, 15, "threads", 1, 256);
+    const bool exact_only = boolean(info, 16, "exactOnly");
+    const bool async = boolean(info, 17, "async");
+    if (x.length != l.n * (size_t)geo_.cin * l.h * l.w) length_error(env, "x", x.length, l.n * (size_t)geo_.cin * l.h * l.w, "n * inChannels * h * w");
+    void* y_ptr;
+    size_t y_len;
+    switch (type) {
+      case OutType::s32: { const View<int32_t> c = typed_array<int32_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
+      case OutType::u8: { const View<uint8_t> c = typed_array<uint8_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
+      case OutType::s8: { const View<int8_t> c = typed_array<int8_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
+      default: { const View<float> c = typed_array<float>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
+    }
+    if (y_len != l.out_floats()) length_error(env, "out", y_len, l.out_floats(), "n * outChannels * oh * ow");
+
+    // Per-call multipliers and bias in the kernel's units (gemm.h's helpers, fp32, fixed order).
+    const bool per_channel = ws.length > 1;
+    auto scales = std::make_shared<std::vector<float>>(ws.length);
+    auto biasf = std::make_shared<std::vector<float>>();
+    for (size_t c = 0; c < ws.length; c++) {
+      (*scales)[c] = quantized_out ? gemm::requant_multiplier(x_scale, ws.data[c], out_scale)
+                                   : gemm::dequant_scale(x_scale, ws.data[c]);
+    }
+    if (bias && type != OutType::s32) {
+      biasf->resize(cout);
+      for (size_t c = 0; c < cout; c++) {
+        (*biasf)[c] = quantized_out ? gemm::requant_float_bias(bias[c], x_scale, ws.data[per_channel ? c : 0]) : bias[c];
+      }
+    }
+    conv::QConvOutput out;
+    out.type = type;
+    out.y = y_ptr;
+    out.bias_s32 = type == OutType::s32 ? nullptr : bias_s32;
+    out.scale_per_channel = per_channel;
+    out.out_zp = out_zp;
+    out.qmin = qmin;
+    out.qmax = qmax;
+    out.relu = relu && type == OutType::f32;
+    gemm::Options opt;
+    opt.exact_only = exact_only;
+    const gemm::GemmU8S8Fn fn = gemm_kernels().gemm_u8s8;
+    auto wts = weights_;
+    auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
+    const uint8_t* xp = x.data;
+    auto work = [=] {
+      conv::QConvOutput o = out;
+      o.scale = scales->data();
+      o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
+      const conv::QConvPlan plan = conv::plan_qconv(*lay, threads);
+      parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
+    };
+    return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
+  }
+
+  conv::ConvGeometry geo_;
+  std::shared_ptr<conv::QConvWeights> weights_;
+  int64_t reported_ = 0;
+};
+
+}  // namespace
+
+void register_qconv(Napi::Env env, Napi::Object exports) { exports.Set("QConvLayer", QConvLayer::Define(env)); }
+
+}  // namespace napi
+}  // namespace lowbit
