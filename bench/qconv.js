@@ -18,7 +18,7 @@ const LAYERS = [
   ['resnet 1x1 2048>512@7', 2048, 512, 7, 1, 1, 0, 1],
 ];
 const QUICK = ['alexnet conv3', 'resnet 3x3 128@28', 'resnet 1x1 512>128@28'];
-const DEFAULT = LAYERS.map((l) => l[0]);
+const DEFAULT = ['alexnet conv2', 'alexnet conv3', 'resnet 3x3 64@56', 'resnet 3x3 256@14', 'resnet 1x1 1024>256@14'];
 
 function lcg(seed) {
   let s = seed >>> 0;
