@@ -108,6 +108,31 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
       onRow(row);
     }
   }
+  // DLRM-like request: batch 512, 26 tables, D=64 (q8), pooling uniform in [20, 100], all tables in
+  // one embeddingBags call; 1,000,000 rows a table with --full, 100,000 otherwise (memory and time).
+  if (!quick) {
+    const tRows = full ? 1_000_000 : 100_000;
+    const dim = 64;
+    const tables = Array.from({ length: 26 }, () => randomTable(lowbit, 'q8', tRows, dim));
+    const reqs = Array.from({ length: 8 }, (_, s) => {
+      const r = lcg(1000 + s);
+      return tables.map((table) => {
+        const lengths = Int32Array.from({ length: 512 }, () => 20 + Math.floor(r() * 81));
+        const total = lengths.reduce((a, b) => a + b, 0);
+        return { table, lengths, indices: Int32Array.from({ length: total }, () => Math.floor(r() * tRows)) };
+      });
+    });
+    const lookups = reqs[0].reduce((a, l) => a + l.indices.length, 0);
+    const out = new Float32Array(512 * 26 * dim);
+    let c = 0;
+    const times = await compareAsync([
+      { name: '1', fn: () => lowbit.embeddingBags(reqs[c++ % reqs.length], { out }) },
+      { name: '2', fn: () => lowbit.embeddingBags(reqs[c++ % reqs.length], { out, threads: 2 }) },
+    ], { minTime, rounds: 2, reps: 5 });
+    const row = { dlrm: true, rows: tRows, lookups, mrows1: lookups / times.get('1') / 1e6, mrows2: lookups / times.get('2') / 1e6, ms1: times.get('1') * 1e3 };
+    rowsOut.push(row);
+    onRow(row);
+  }
   // onnxruntime comparison: 8-bit D=64 vs Gather + ReduceSum on fp32, 512 bags of 20 (ANCHORS case)
   if (ort.available && !quick) {
     const ortRows = 1_000_000;
@@ -142,6 +167,8 @@ function format(rows) {
   s += `\nMrows/s. ${main[0] ? main[0].rows.toLocaleString() : ''} rows; cold: FBGEMM's batch (10 bags, ~100 lookups each) on random rows of the whole table, no flush;`;
   s += '\nwarm: the same batch over 2000 hot rows; stream: 20000 bags x 20 random rows (the gather limit\'s setup); one call at a time, per-call cost included.';
   s += '\n* FBGEMM cold-rows figures from shared/ANCHORS.md (4M rows), not measured in this run.';
+  const d = rows.find((r) => r.dlrm);
+  if (d) s += `\nDLRM-like (512 samples x 26 q8 tables of ${d.rows.toLocaleString()} rows, D=64, pooling 20..100, ${d.lookups} lookups, one call): ${d.ms1.toFixed(2)} ms, ${f1(d.mrows1)} Mrows/s; 2 threads ${f1(d.mrows2)} Mrows/s (${(d.mrows2 / d.mrows1).toFixed(2)}x)`;
   const o = rows.find((r) => r.ortMrows !== undefined);
   if (o) s += `\nq8 D=64, 1M rows, 512 bags x 20: lowbit ${f1(o.lowbitMrows)} Mrows/s vs onnxruntime-node Gather+ReduceSum fp32 ${f1(o.ortMrows)} Mrows/s = ${(o.lowbitMrows / o.ortMrows).toFixed(2)}x`;
   return s;
@@ -167,5 +194,6 @@ function report(rows) {
 
 module.exports = {
   name: 'embedding', run, format, report,
-  progress: (r) => (r.cold !== undefined ? `${r.format} D=${r.dim}: cold ${f1(r.cold)} Mrows/s, stream ${f1(r.stream)}` : `vs onnxruntime: ${f1(r.lowbitMrows)} / ${f1(r.ortMrows)} Mrows/s`),
+  progress: (r) => (r.cold !== undefined ? `${r.format} D=${r.dim}: cold ${f1(r.cold)} Mrows/s, stream ${f1(r.stream)}`
+    : r.dlrm ? `DLRM-like: ${f1(r.mrows1)} Mrows/s` : `vs onnxruntime: ${f1(r.lowbitMrows)} / ${f1(r.ortMrows)} Mrows/s`),
 };
