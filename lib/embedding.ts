@@ -31,7 +31,7 @@ interface NativeMapped {
 }
 interface EmbeddingBinding {
   MappedFile: new (path: string) => NativeMapped;
-  embeddingBags(lookups: object[], threads: number, async: boolean): unknown;
+  embeddingBags(lookups: unknown[][], threads: number, async: boolean): unknown;
   quantizeTable(values: Float32Array, rows: number, dim: number, format: number, out: Uint8Array): Uint8Array;
   allocateTable(bytes: number): ArrayBuffer;
   dequantizeTable(table: Uint8Array | NativeMapped, offset: number, rows: number, dim: number, rowStride: number, format: number): Float32Array;
@@ -254,12 +254,13 @@ function lookupRequest(l: EmbeddingBagLookup, where: string, out: Float32Array, 
     throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.mode must be 'sum' or 'mean', got ${describe(l.mode)}`);
   }
   const t = l.table._request();
-  // detached buffers are caught natively (ERR_LOWBIT_DETACHED) before anything is read
-  return {
-    table: t.table, tableOffset: t.tableOffset, rows: t.rows, dim: t.dim, rowStride: t.rowStride, format: t.format, remap: t.remap,
-    indices, offsets, form: l.lengths !== undefined ? 2 : includeLast ? 1 : 0, weights, pooling: l.mode === 'mean' ? 1 : 0,
+  // Positional, in the order native/napi/embedding.cc reads (no property names to intern per call).
+  // Detached buffers are caught natively (ERR_LOWBIT_DETACHED) before anything is read.
+  return [
+    t.table, t.tableOffset, t.rows, t.dim, t.rowStride, t.format, t.remap,
+    indices, offsets, l.lengths !== undefined ? 2 : includeLast ? 1 : 0, weights, l.mode === 'mean' ? 1 : 0,
     out, outOffset, outStride,
-  };
+  ];
 }
 
 function bagCount(l: EmbeddingBagLookup): number {

@@ -127,7 +127,7 @@ struct Prepared {
 };
 
 template <typename T>
-const T* optional_array(const Napi::Object& o, const char* key, const std::string& name, size_t* length) {
+const T* optional_array(const Napi::Object& o, uint32_t key, const std::string& name, size_t* length) {
   Napi::Value v = o.Get(key);
   if (v.IsNull() || v.IsUndefined()) {
     *length = 0;
@@ -143,7 +143,7 @@ const T* optional_array(const Napi::Object& o, const char* key, const std::strin
 }
 
 // An Int32Array or BigInt64Array: pointer, element type, length.
-const void* int_array(const Napi::Object& o, const char* key, const std::string& name, emb::IntType* type, size_t* length, bool optional) {
+const void* int_array(const Napi::Object& o, uint32_t key, const std::string& name, emb::IntType* type, size_t* length, bool optional) {
   Napi::Value v = o.Get(key);
   if (optional && (v.IsNull() || v.IsUndefined())) {
     *length = 0;
@@ -162,7 +162,7 @@ const void* int_array(const Napi::Object& o, const char* key, const std::string&
   throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be an Int32Array or BigInt64Array, got " + describe(v));
 }
 
-int64_t int_field(const Napi::Object& o, const char* key, const std::string& name, int64_t lo, int64_t hi) {
+int64_t int_field(const Napi::Object& o, uint32_t key, const std::string& name, int64_t lo, int64_t hi) {
   Napi::Value v = o.Get(key);
   if (!v.IsNumber()) throw_type_error(o.Env(), "ERR_LOWBIT_INVALID_TYPE", name + " must be a number, got " + describe(v));
   const double d = v.As<Napi::Number>().DoubleValue();
@@ -179,9 +179,11 @@ std::string describe_status(const emb::Status& s, const std::string& where) {
   return msg;
 }
 
-// requests: array of { table: Uint8Array | MappedFile, tableOffset, rows, dim, rowStride, format,
-//   remap: Int32Array|null, indices, offsets (or lengths), form, weights: Float32Array|null,
-//   pooling, out: Float32Array, outOffset, outStride }
+// requests: array of lookups, each an array of 15 values, positional so that no property name is
+// looked up per call (interning the names cost more than the lookups of a small online request):
+//   [0] table: Uint8Array | MappedFile, [1] tableOffset, [2] rows, [3] dim, [4] rowStride, [5] format,
+//   [6] remap: Int32Array|null, [7] indices, [8] offsets (or lengths), [9] form,
+//   [10] weights: Float32Array|null, [11] pooling, [12] out: Float32Array, [13] outOffset, [14] outStride
 Prepared prepare(Napi::Env env, const Napi::Array& list) {
   Prepared p;
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -191,7 +193,7 @@ Prepared prepare(Napi::Env env, const Napi::Array& list) {
     Napi::Object o = item.As<Napi::Object>();
     emb::Request r;
     // table bytes
-    Napi::Value t = o.Get("table");
+    Napi::Value t = o.Get(0u);
     const uint8_t* base;
     size_t size;
     if (t.IsTypedArray() && t.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
@@ -208,11 +210,11 @@ Prepared prepare(Napi::Env env, const Napi::Array& list) {
     } else {
       throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".table must be a Uint8Array or a mapped file, got " + describe(t));
     }
-    const int64_t offset = int_field(o, "tableOffset", where + ".tableOffset", 0, (int64_t)size);
-    r.table.rows = int_field(o, "rows", where + ".rows", 0, 1ll << 48);
-    r.table.dim = int_field(o, "dim", where + ".dim", 1, 1 << 24);
-    r.table.format = (emb::Format)int_field(o, "format", where + ".format", 0, 4);
-    r.table.row_stride = int_field(o, "rowStride", where + ".rowStride", emb::row_bytes(r.table.format, r.table.dim), 1ll << 40);
+    const int64_t offset = int_field(o, 1u, where + ".tableOffset", 0, (int64_t)size);
+    r.table.rows = int_field(o, 2u, where + ".rows", 0, 1ll << 48);
+    r.table.dim = int_field(o, 3u, where + ".dim", 1, 1 << 24);
+    r.table.format = (emb::Format)int_field(o, 5u, where + ".format", 0, 4);
+    r.table.row_stride = int_field(o, 4u, where + ".rowStride", emb::row_bytes(r.table.format, r.table.dim), 1ll << 40);
     const uint64_t need = (uint64_t)r.table.rows * (uint64_t)r.table.row_stride;
     if ((uint64_t)size - (uint64_t)offset < need) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
@@ -220,26 +222,26 @@ Prepared prepare(Napi::Env env, const Napi::Array& list) {
     }
     r.table.data = base + offset;
     size_t remap_len;
-    r.table.remap = optional_array<int32_t>(o, "remap", where + ".remap", &remap_len);
+    r.table.remap = optional_array<int32_t>(o, 6u, where + ".remap", &remap_len);
     r.table.remap_size = (int64_t)remap_len;
     size_t n_idx, n_off, n_w;
-    r.bags.indices = int_array(o, "indices", where + ".indices", &r.bags.index_type, &n_idx, false);
+    r.bags.indices = int_array(o, 7u, where + ".indices", &r.bags.index_type, &n_idx, false);
     r.bags.num_indices = (int64_t)n_idx;
-    r.bags.offsets = int_array(o, "offsets", where + ".offsets", &r.bags.offset_type, &n_off, false);
-    r.bags.form = (emb::BagForm)int_field(o, "form", where + ".form", 0, 2);
+    r.bags.offsets = int_array(o, 8u, where + ".offsets", &r.bags.offset_type, &n_off, false);
+    r.bags.form = (emb::BagForm)int_field(o, 9u, where + ".form", 0, 2);
     r.bags.num_bags = r.bags.form == emb::BagForm::offsets_include_last ? (int64_t)n_off - 1 : (int64_t)n_off;
     if (r.bags.num_bags < 0) throw_range_error(env, "ERR_LOWBIT_INVALID_OFFSETS", where + ".offsets must hold at least 1 entry with includeLastOffset");
-    r.bags.weights = optional_array<float>(o, "weights", where + ".weights", &n_w);
+    r.bags.weights = optional_array<float>(o, 10u, where + ".weights", &n_w);
     if (r.bags.weights && n_w != n_idx) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
                         where + ".perSampleWeights.length must equal indices.length (" + std::to_string(n_idx) + "), got " + std::to_string(n_w));
     }
-    r.bags.pooling = (emb::Pooling)int_field(o, "pooling", where + ".pooling", 0, 1);
+    r.bags.pooling = (emb::Pooling)int_field(o, 11u, where + ".pooling", 0, 1);
     size_t n_out;
-    float* out = const_cast<float*>(optional_array<float>(o, "out", where + ".out", &n_out));
-    if (!out && n_out == 0 && !o.Get("out").IsTypedArray()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".out must be a Float32Array");
-    const int64_t out_offset = int_field(o, "outOffset", where + ".outOffset", 0, (int64_t)n_out);
-    r.out_stride = int_field(o, "outStride", where + ".outStride", r.table.dim, 1ll << 40);
+    float* out = const_cast<float*>(optional_array<float>(o, 12u, where + ".out", &n_out));
+    if (!out && n_out == 0 && !o.Get(12u).IsTypedArray()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".out must be a Float32Array");
+    const int64_t out_offset = int_field(o, 13u, where + ".outOffset", 0, (int64_t)n_out);
+    r.out_stride = int_field(o, 14u, where + ".outStride", r.table.dim, 1ll << 40);
     const uint64_t out_need = r.bags.num_bags == 0 ? 0 : (uint64_t)out_offset + (uint64_t)(r.bags.num_bags - 1) * r.out_stride + r.table.dim;
     if (out_need > n_out) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".out holds " + std::to_string(n_out) + " floats, the bags need " + std::to_string(out_need));
@@ -348,20 +350,12 @@ Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
 // dequantizeTable(table: Uint8Array | MappedFile, offset, rows, dim, rowStride, format) -> Float32Array
 Napi::Value DequantizeTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object req = Napi::Object::New(env);
-  req.Set("table", info[0]);
-  req.Set("tableOffset", info[1]);
-  req.Set("rows", info[2]);
-  req.Set("dim", info[3]);
-  req.Set("rowStride", info[4]);
-  req.Set("format", info[5]);
-  req.Set("indices", Napi::Int32Array::New(env, 0));
-  req.Set("offsets", Napi::Int32Array::New(env, 0));
-  req.Set("form", 0);
-  req.Set("pooling", 0);
-  req.Set("out", Napi::Float32Array::New(env, 0));
-  req.Set("outOffset", 0);
-  req.Set("outStride", info[3]);
+  Napi::Array req = Napi::Array::New(env, 15);
+  const Napi::Value fields[15] = {info[0], info[1], info[2], info[3], info[4], info[5], env.Null(),
+                                  Napi::Int32Array::New(env, 0), Napi::Int32Array::New(env, 0), Napi::Number::New(env, 0),
+                                  env.Null(), Napi::Number::New(env, 0), Napi::Float32Array::New(env, 0),
+                                  Napi::Number::New(env, 0), info[3]};
+  for (uint32_t i = 0; i < 15; i++) req.Set(i, fields[i]);
   Napi::Array list = Napi::Array::New(env, 1);
   list.Set(0u, req);
   Prepared p = prepare(env, list);
