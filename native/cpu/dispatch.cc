@@ -88,6 +88,16 @@ const ConvKernels kConvCandidates[] = {
     LOWBIT_CONV_TABLE(Isa::scalar, ref),
 };
 
+const SparseFcKernels kSparseFcCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX2)
+    SparseFcKernels{Isa::avx2, sparse_fc::sparse_fc_u8s8__avx2},
+#endif
+#if defined(LOWBIT_HAVE_NEON)
+    SparseFcKernels{Isa::neon, sparse_fc::sparse_fc_u8s8__neon},
+#endif
+    SparseFcKernels{Isa::scalar, sparse_fc::sparse_fc_u8s8__ref},
+};
+
 }  // namespace
 
 const QuantKernels& quant_kernels(Isa isa) {
@@ -128,6 +138,16 @@ const ConvKernels& conv_kernels(Isa isa) {
   }();
   const ConvKernels* k = tables[level_index(isa)];
   return k ? *k : pick(kConvCandidates, Isa::scalar);
+}
+
+const SparseFcKernels& sparse_fc_kernels(Isa isa) {
+  static const std::array<const SparseFcKernels*, kLevels> tables = [] {
+    std::array<const SparseFcKernels*, kLevels> t{};
+    for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kSparseFcCandidates, level);
+    return t;
+  }();
+  const SparseFcKernels* k = tables[level_index(isa)];
+  return k ? *k : pick(kSparseFcCandidates, Isa::scalar);
 }
 
 }  // namespace lowbit

@@ -11,6 +11,7 @@
 #include "kernels/quant/quant.h"
 #include "kernels/embedding/embedding.h"
 #include "kernels/conv/conv.h"
+#include "kernels/sparse_fc/sparse_fc.h"
 
 namespace lowbit {
 
@@ -58,5 +59,15 @@ struct ConvKernels {
 
 const ConvKernels& conv_kernels(Isa isa);
 inline const ConvKernels& conv_kernels() { return conv_kernels(active_isa()); }
+
+// int8 sparse fully-connected (kernels/sparse_fc/sparse_fc.h): one packed weights object serves
+// every level.
+struct SparseFcKernels {
+  Isa isa;
+  sparse_fc::SparseFcU8S8Fn sparse_fc_u8s8;
+};
+
+const SparseFcKernels& sparse_fc_kernels(Isa isa);
+inline const SparseFcKernels& sparse_fc_kernels() { return sparse_fc_kernels(active_isa()); }
 
 }  // namespace lowbit
