@@ -210,6 +210,24 @@ describe('serialization and lifetime', () => {
     expectCode(() => lin.forward(new Float32Array(k)), TypeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /real-valued/);
   });
 
+  test('packed weights are reported to V8 as external memory and released by GC', () => {
+    const code = `
+      const l = require(${JSON.stringify(path.join(root, 'dist'))});
+      const mb = () => process.memoryUsage().external / 1048576;
+      const before = mb();
+      let layers = Array.from({ length: 20 }, () => l.QuantizedLinear.fromInt8(new Int8Array(1 << 20), { k: 1024, n: 1024 }));
+      const held = mb();
+      layers = null;
+      (async () => {
+        for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setImmediate(r)); }
+        console.log(JSON.stringify({ before, held, after: mb() }));
+      })();`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
+    const m = JSON.parse(r.stdout) as { before: number; held: number; after: number };
+    expect(m.held - m.before).toBeGreaterThan(19);
+    expect(m.after - m.before).toBeLessThan(2);
+  });
+
   test('corrupt bytes are rejected', () => {
     const good = QuantizedLinear.fromInt8(new Int8Array(12), { k: 3, n: 4 }).serialize();
     expectCode(() => QuantizedLinear.deserialize(new Uint8Array(5)), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /too short/);
