@@ -3,6 +3,7 @@
  * weights cost nothing), a dense baseline, and a performance model that picks the faster one per
  * layer and input shape. The math and layouts: native/kernels/conv/README.md.
  */
+import { geometryArray, geometryOf, type ConvGeometryOptions } from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
@@ -23,25 +24,10 @@ const native = binding as unknown as ConvBinding;
 /** Which kernel a layer runs: chosen per input shape by the performance model, or fixed. */
 export type ConvMode = 'auto' | 'sparse' | 'dense';
 
-/** A size given once for both axes, or as [height, width]. */
-export type Pair = number | [number, number];
+export type { Pair } from './conv-geometry';
 
 /** Options of {@link Conv2d}. */
-export interface Conv2dOptions {
-  /** Input channels. */
-  inChannels: number;
-  /** Output channels. */
-  outChannels: number;
-  /** Kernel size. */
-  kernelSize: Pair;
-  /** Stride; default 1. */
-  stride?: Pair;
-  /** Zero padding on each side; default 0 (must be smaller than the kernel's extent). */
-  padding?: Pair;
-  /** Dilation; default 1. */
-  dilation?: Pair;
-  /** Groups (dividing both channel counts); default 1. */
-  groups?: number;
+export interface Conv2dOptions extends ConvGeometryOptions {
   /** Bias of outChannels values. */
   bias?: Float32Array;
   /** Fused ReLU. */
@@ -92,16 +78,6 @@ export interface PruneOptions {
   block?: [number, number];
 }
 
-function pair(v: unknown, name: string, fallback: number, lo: number): [number, number] {
-  if (v === undefined) return [fallback, fallback];
-  if (typeof v === 'number') {
-    const x = checkInt(v, name, lo, 1 << 20);
-    return [x, x];
-  }
-  if (Array.isArray(v) && v.length === 2) return [checkInt(v[0], `${name}[0]`, lo, 1 << 20), checkInt(v[1], `${name}[1]`, lo, 1 << 20)];
-  throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number or [height, width], got ${describe(v)}`);
-}
-
 /** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
 export class Conv2d {
   /** Input channels. */
@@ -130,30 +106,21 @@ export class Conv2d {
     const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
     if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
     const o = checkOptions<Conv2dOptions>(options, 'options') as Conv2dOptions;
-    this.inChannels = checkInt(o.inChannels, 'options.inChannels', 1, 1 << 24);
-    this.outChannels = checkInt(o.outChannels, 'options.outChannels', 1, 1 << 24);
-    this.kernelSize = pair(o.kernelSize, 'options.kernelSize', 0, 1);
-    this.stride = pair(o.stride, 'options.stride', 1, 1);
-    this.padding = pair(o.padding, 'options.padding', 0, 0);
-    this.dilation = pair(o.dilation, 'options.dilation', 1, 1);
-    this.groups = o.groups === undefined ? 1 : checkInt(o.groups, 'options.groups', 1, 1 << 24);
-    if (this.inChannels % this.groups !== 0 || this.outChannels % this.groups !== 0) {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.groups (${this.groups}) must divide inChannels (${this.inChannels}) and outChannels (${this.outChannels})`);
-    }
-    for (let a = 0; a < 2; a++) {
-      const extent = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
-      if (this.padding[a] >= extent) {
-        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.padding (${this.padding[a]}) must be smaller than the kernel extent (${extent})`);
-      }
-    }
+    const g = geometryOf(o);
+    this.inChannels = g.inChannels;
+    this.outChannels = g.outChannels;
+    this.kernelSize = g.kernelSize;
+    this.stride = g.stride;
+    this.padding = g.padding;
+    this.dilation = g.dilation;
+    this.groups = g.groups;
     const mode = o.mode ?? 'auto';
     if (mode !== 'auto' && mode !== 'sparse' && mode !== 'dense') {
       throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
     }
     this.mode = mode;
     const bias = o.bias === undefined ? null : checkArray<Float32Array>(o.bias, 'options.bias', [Float32Array]);
-    const geometry = Int32Array.of(this.inChannels, this.outChannels, ...this.kernelSize, ...this.stride, ...this.padding, ...this.dilation, this.groups);
-    this.#layer = new native.ConvLayer(w, geometry, bias, checkBool(o.relu, 'options.relu', false), ['auto', 'sparse', 'dense'].indexOf(mode));
+    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), ['auto', 'sparse', 'dense'].indexOf(mode));
   }
 
   /** Nonzero weights. */

@@ -15,7 +15,7 @@
  * {@link chooseQuantParams} with `reduceRange: true`) to get it; full-range uint8 activations run
  * the exact int16 kernel (about half the speed). Weights in [−64, 63] take the fast path for any input.
  */
-import type { Pair } from './conv';
+import { geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
@@ -36,23 +36,10 @@ interface QConvBinding {
 }
 const native = binding as unknown as QConvBinding;
 
-/** Geometry of a {@link QuantizedConv2d}. */
-export interface QuantizedConv2dGeometry {
-  /** Input channels. */
-  inChannels: number;
-  /** Output channels. */
-  outChannels: number;
-  /** Kernel size. */
-  kernelSize: Pair;
-  /** Stride; default 1. */
-  stride?: Pair;
-  /** Padding on each side (filled with the input zero point); default 0, smaller than the kernel extent. */
-  padding?: Pair;
-  /** Dilation; default 1. */
-  dilation?: Pair;
-  /** Groups (dividing both channel counts); default 1. */
-  groups?: number;
-}
+/**
+ * Geometry of a {@link QuantizedConv2d} (as Conv2d's; padding is filled with the input zero point).
+ */
+export type QuantizedConv2dGeometry = ConvGeometryOptions;
 
 /** Options of {@link QuantizedConv2d.fromFloat32}. */
 export interface QConvFromFloat32Options extends QuantizedConv2dGeometry {
@@ -127,48 +114,6 @@ export interface QConvForwardInt32Options extends QConvCommonOptions {
   out?: Int32Array;
 }
 
-function pair(v: unknown, name: string, fallback: number, lo: number): [number, number] {
-  if (v === undefined) return [fallback, fallback];
-  if (typeof v === 'number') {
-    const x = checkInt(v, name, lo, 1 << 20);
-    return [x, x];
-  }
-  if (Array.isArray(v) && v.length === 2) return [checkInt(v[0], `${name}[0]`, lo, 1 << 20), checkInt(v[1], `${name}[1]`, lo, 1 << 20)];
-  throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number or [height, width], got ${describe(v)}`);
-}
-
-interface Geometry {
-  inChannels: number;
-  outChannels: number;
-  kernelSize: [number, number];
-  stride: [number, number];
-  padding: [number, number];
-  dilation: [number, number];
-  groups: number;
-}
-
-function geometryOf(o: Partial<QuantizedConv2dGeometry>): Geometry {
-  const g: Geometry = {
-    inChannels: checkInt(o.inChannels, 'options.inChannels', 1, 1 << 24),
-    outChannels: checkInt(o.outChannels, 'options.outChannels', 1, 1 << 24),
-    kernelSize: pair(o.kernelSize, 'options.kernelSize', 0, 1),
-    stride: pair(o.stride, 'options.stride', 1, 1),
-    padding: pair(o.padding, 'options.padding', 0, 0),
-    dilation: pair(o.dilation, 'options.dilation', 1, 1),
-    groups: o.groups === undefined ? 1 : checkInt(o.groups, 'options.groups', 1, 1 << 24),
-  };
-  if (g.inChannels % g.groups !== 0 || g.outChannels % g.groups !== 0) {
-    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.groups (${g.groups}) must divide inChannels (${g.inChannels}) and outChannels (${g.outChannels})`);
-  }
-  for (let a = 0; a < 2; a++) {
-    const extent = (g.kernelSize[a] - 1) * g.dilation[a] + 1;
-    if (g.padding[a] >= extent) {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.padding (${g.padding[a]}) must be smaller than the kernel extent (${extent})`);
-    }
-  }
-  return g;
-}
-
 function weightCount(g: Geometry): number {
   return g.outChannels * (g.inChannels / g.groups) * g.kernelSize[0] * g.kernelSize[1];
 }
@@ -223,7 +168,7 @@ export class QuantizedConv2d {
     this.weightScales = scales;
     this.weightZeroPoints = zps;
     this.bias = bias;
-    const geometry = Int32Array.of(g.inChannels, g.outChannels, ...g.kernelSize, ...g.stride, ...g.padding, ...g.dilation, g.groups);
+    const geometry = geometryArray(g);
     this.#layer = new native.QConvLayer(w, geometry, zps, zps.length > 1);
   }
 

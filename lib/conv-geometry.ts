@@ -1,0 +1,74 @@
+// The geometry options every convolution layer takes, checked once here for Conv2d and
+// QuantizedConv2d alike.
+import { rangeError, typeError } from './errors';
+import { checkInt, describe } from './validate';
+
+/** A size given once for both axes, or as [height, width]. */
+export type Pair = number | [number, number];
+
+/** The geometry options of a convolution layer. */
+export interface ConvGeometryOptions {
+  /** Input channels. */
+  inChannels: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Kernel size. */
+  kernelSize: Pair;
+  /** Stride; default 1. */
+  stride?: Pair;
+  /** Zero padding on each side; default 0 (must be smaller than the kernel's extent). */
+  padding?: Pair;
+  /** Dilation; default 1. */
+  dilation?: Pair;
+  /** Groups (dividing both channel counts); default 1. */
+  groups?: number;
+}
+
+/** A checked geometry, every pair expanded. */
+export interface Geometry {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+function pair(v: unknown, name: string, fallback: number, lo: number): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  if (typeof v === 'number') {
+    const x = checkInt(v, name, lo, 1 << 20);
+    return [x, x];
+  }
+  if (Array.isArray(v) && v.length === 2) return [checkInt(v[0], `${name}[0]`, lo, 1 << 20), checkInt(v[1], `${name}[1]`, lo, 1 << 20)];
+  throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number or [height, width], got ${describe(v)}`);
+}
+
+/** Checks the geometry options (names in errors are `options.<field>`). */
+export function geometryOf(o: Partial<ConvGeometryOptions>): Geometry {
+  const g: Geometry = {
+    inChannels: checkInt(o.inChannels, 'options.inChannels', 1, 1 << 24),
+    outChannels: checkInt(o.outChannels, 'options.outChannels', 1, 1 << 24),
+    kernelSize: pair(o.kernelSize, 'options.kernelSize', 0, 1),
+    stride: pair(o.stride, 'options.stride', 1, 1),
+    padding: pair(o.padding, 'options.padding', 0, 0),
+    dilation: pair(o.dilation, 'options.dilation', 1, 1),
+    groups: o.groups === undefined ? 1 : checkInt(o.groups, 'options.groups', 1, 1 << 24),
+  };
+  if (g.inChannels % g.groups !== 0 || g.outChannels % g.groups !== 0) {
+    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.groups (${g.groups}) must divide inChannels (${g.inChannels}) and outChannels (${g.outChannels})`);
+  }
+  for (let a = 0; a < 2; a++) {
+    const extent = (g.kernelSize[a] - 1) * g.dilation[a] + 1;
+    if (g.padding[a] >= extent) {
+      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.padding (${g.padding[a]}) must be smaller than the kernel extent (${extent})`);
+    }
+  }
+  return g;
+}
+
+/** The geometry as the native layers take it: 11 int32 values. */
+export function geometryArray(g: Geometry): Int32Array {
+  return Int32Array.of(g.inChannels, g.outChannels, ...g.kernelSize, ...g.stride, ...g.padding, ...g.dilation, g.groups);
+}
