@@ -14,6 +14,7 @@
 #include "kernels/conv/conv.h"
 #include "kernels/conv/model.h"
 #include "napi/args.h"
+#include "napi/conv_args.h"
 #include "napi/async.h"
 #include "napi/exports.h"
 
@@ -46,12 +47,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
     Napi::Env env = info.Env();
     const View<float> w = typed_array<float>(info, 0, "weights");
-    const View<int32_t> g = typed_array<int32_t>(info, 1, "geometry");
-    if (g.length != 11) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "geometry must hold 11 values");
-    geo_ = conv::ConvGeometry{g.data[0], g.data[1], g.data[2], g.data[3], g.data[4], g.data[5],
-                              g.data[6], g.data[7], g.data[8], g.data[9], g.data[10]};
-    const std::string why = conv::validate_geometry(geo_);
-    if (!why.empty()) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", why);
+    geo_ = conv_geometry_arg(info, 1);
     const size_t count = (size_t)geo_.cout * geo_.taps();
     if (w.length != count) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
