@@ -37,6 +37,10 @@ function shapesFor({ quick, full }) {
 
 async function run(lowbit, { quick = false, full = false, threads = 1, onRow = () => {} } = {}) {
   const rows = [];
+  // the int8 peaks of this core, measured now (register-only loops built into the addon)
+  const { binding } = require('../dist/native.js');
+  const peaks = binding._peaks(quick ? 0.1 : 0.3);
+  if (peaks.maddS16Gops) rows.push({ peaks: true, ...peaks });
   const minTime = quick ? 0.03 : 0.08;
   for (const [M, N, K] of shapesFor({ quick, full })) {
     const r = lcg(M * 31 + N * 7 + K);
@@ -154,16 +158,23 @@ function formatExtras(ex) {
   return s;
 }
 
+function peakLine(allRows) {
+  const p = allRows.find((r) => r.peaks);
+  return p ? `\npeaks measured now on this core: vpmaddwd (exact int16) ${p.maddS16Gops.toFixed(1)} GOPS, vpmaddubsw idiom ${p.maddubsGops.toFixed(1)} GOPS; ` +
+    `best exact shape at ${(Math.max(...allRows.filter((r) => r.exact).map((r) => r.exact)) / p.maddS16Gops * 100).toFixed(0)}% of its peak` : '';
+}
+
 function format(allRows) {
-  const rows = allRows.filter((r) => !r.extras);
+  const rows = allRows.filter((r) => !r.extras && !r.peaks);
   const [h, body] = columns(rows);
   return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out, dynamic quantization; lowbit fp32: its dense fp32 GEMM). ' +
     (ort.available ? 'onnxruntime-node measured in this run (session.run included).' : 'onnxruntime-node not installed: see bench/ort.js.') +
-    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.' + formatExtras(allRows.find((r) => r.extras));
+    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.' + formatExtras(allRows.find((r) => r.extras)) + peakLine(allRows);
 }
 
 function report(allRows) {
-  const rows = allRows.filter((r) => !r.extras);
+  const rows = allRows.filter((r) => !r.extras && !r.peaks);
+  const p = allRows.find((r) => r.peaks);
   const [h, body] = columns(rows);
   const series = [
     { name: 'lowbit exact', values: rows.map((r) => r.exact) },
@@ -177,12 +188,14 @@ function report(allRows) {
     title: 'int8 GEMM (GOPS, one thread)',
     html: barChart({
       title: 'GOPS by shape against the hardware peaks (dashed)', yLabel: 'GOPS', categories: rows.map((r) => r.shape), series,
-      lines: [{ y: 165, label: 'vpmaddwd peak (exact int16), ANCHORS 165' }, { y: 197, label: 'vpmaddubsw idiom peak, ANCHORS 197' }],
+      lines: p
+        ? [{ y: p.maddS16Gops, label: `vpmaddwd peak (exact int16), measured ${p.maddS16Gops.toFixed(0)}` }, { y: p.maddubsGops, label: `vpmaddubsw idiom peak, measured ${p.maddubsGops.toFixed(0)}` }]
+        : [{ y: 165, label: 'vpmaddwd peak (exact int16), ANCHORS 165' }, { y: 197, label: 'vpmaddubsw idiom peak, ANCHORS 197' }],
     }) + htmlTable(h, body),
   };
 }
 
 module.exports = {
   name: 'gemm', run, format, report,
-  progress: (r) => r.extras ? `latency 1x1024x1024 ${r.gemvUs.toFixed(1)} us; 1024^3 threads 2/1 ${(r.gops2 / r.gops1).toFixed(2)}x` : `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
+  progress: (r) => r.peaks ? `peaks: vpmaddwd ${r.maddS16Gops.toFixed(0)}, maddubs ${r.maddubsGops.toFixed(0)} GOPS` : r.extras ? `latency 1x1024x1024 ${r.gemvUs.toFixed(1)} us; 1024^3 threads 2/1 ${(r.gops2 / r.gops1).toFixed(2)}x` : `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
 };

@@ -1,6 +1,10 @@
 // cpu(), setIsa(): what the CPU supports and which kernels are in use.
 #include "cpu/cpu_features.h"
+#include <algorithm>
+#include <chrono>
+
 #include "cpu/dispatch.h"
+#include "kernels/probe/probe.h"
 #include "napi/args.h"
 #include "napi/exports.h"
 
@@ -68,11 +72,39 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// peaks(seconds) -> { maddS16Gops, maddubsGops } measured now on this core, or {} where this build
+// has no probe for the CPU (non-AVX2). For the benchmark report's roofline lines.
+Napi::Value Peaks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double seconds = number(info, 0, "seconds");
+  Napi::Object out = Napi::Object::New(env);
+#if defined(LOWBIT_HAVE_AVX2)
+  if (isa_supported(Isa::avx2)) {
+    using clock = std::chrono::steady_clock;
+    auto gops = [&](uint64_t (*fn)(uint64_t, int32_t*)) {
+      int32_t sink;
+      double best = 0;
+      for (int r = 0; r < 5; r++) {
+        const auto t0 = clock::now();
+        const uint64_t macs = fn((uint64_t)(seconds / 5 * 2e8), &sink);
+        const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+        best = std::max(best, 2.0 * (double)macs / dt / 1e9);
+      }
+      return best;
+    };
+    out.Set("maddS16Gops", gops(probe::madd_s16__avx2));
+    out.Set("maddubsGops", gops(probe::maddubs_u8s8__avx2));
+  }
+#endif
+  return out;
+}
+
 }  // namespace
 
 void register_cpu(Napi::Env env, Napi::Object exports) {
   exports.Set("cpu", Napi::Function::New(env, Cpu, "cpu"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("_peaks", Napi::Function::New(env, Peaks, "_peaks"));
 }
 
 }  // namespace napi

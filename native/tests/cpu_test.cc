@@ -37,3 +37,17 @@ LOWBIT_TEST(active_isa_can_be_capped_and_restored) {
   LOWBIT_CHECK(isa_from_name("avx2", &parsed) && parsed == Isa::avx2, "parse avx2");
   LOWBIT_CHECK(!isa_from_name("avx3", &parsed), "unknown name rejected");
 }
+
+#if defined(LOWBIT_HAVE_AVX2)
+#include "kernels/probe/probe.h"
+
+// The peak probes do the work they claim (the benchmark divides by their MAC counts).
+LOWBIT_TEST(peak_probes_count_their_work) {
+  if (!isa_supported(Isa::avx2)) return;
+  int32_t sink = 0;
+  LOWBIT_CHECK(probe::madd_s16__avx2(1000, &sink) == 160000, "MAC count");
+  LOWBIT_CHECK(sink == 10 * 1000 * 30, "madd result " << sink);  // 3*5 + 3*5 per lane and step
+  LOWBIT_CHECK(probe::maddubs_u8s8__avx2(1000, &sink) == 320000, "MAC count");
+  LOWBIT_CHECK(sink == 10 * 1000 * 60, "maddubs result " << sink);  // four 3*5 per lane and step
+}
+#endif
