@@ -68,6 +68,35 @@ export function geometryOf(o: Partial<ConvGeometryOptions>): Geometry {
   return g;
 }
 
+/** What every convolution layer exposes of its geometry (Conv2d and QuantizedConv2d extend it). */
+export abstract class ConvGeometryFields {
+  /** Input channels. */
+  readonly inChannels: number;
+  /** Output channels. */
+  readonly outChannels: number;
+  /** [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** [sh, sw]. */
+  readonly stride: [number, number];
+  /** [ph, pw]. */
+  readonly padding: [number, number];
+  /** [dh, dw]. */
+  readonly dilation: [number, number];
+  /** Groups. */
+  readonly groups: number;
+
+  /** @param g a geometry checked by {@link geometryOf}. */
+  protected constructor(g: Geometry) {
+    this.inChannels = g.inChannels;
+    this.outChannels = g.outChannels;
+    this.kernelSize = g.kernelSize;
+    this.stride = g.stride;
+    this.padding = g.padding;
+    this.dilation = g.dilation;
+    this.groups = g.groups;
+  }
+}
+
 /** The geometry as the native layers take it: 11 int32 values. */
 export function geometryArray(g: Geometry): Int32Array {
   return Int32Array.of(g.inChannels, g.outChannels, ...g.kernelSize, ...g.stride, ...g.padding, ...g.dilation, g.groups);

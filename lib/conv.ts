@@ -3,7 +3,7 @@
  * weights cost nothing), a dense baseline, and a performance model that picks the faster one per
  * layer and input shape. The math and layouts: native/kernels/conv/README.md.
  */
-import { geometryArray, geometryOf, type ConvGeometryOptions } from './conv-geometry';
+import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions } from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
@@ -79,21 +79,7 @@ export interface PruneOptions {
 }
 
 /** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
-export class Conv2d {
-  /** Input channels. */
-  readonly inChannels: number;
-  /** Output channels. */
-  readonly outChannels: number;
-  /** [kh, kw]. */
-  readonly kernelSize: [number, number];
-  /** [sh, sw]. */
-  readonly stride: [number, number];
-  /** [ph, pw]. */
-  readonly padding: [number, number];
-  /** [dh, dw]. */
-  readonly dilation: [number, number];
-  /** Groups. */
-  readonly groups: number;
+export class Conv2d extends ConvGeometryFields {
   /** The kernel choice. */
   readonly mode: ConvMode;
   readonly #layer: NativeConvLayer;
@@ -107,13 +93,7 @@ export class Conv2d {
     if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
     const o = checkOptions<Conv2dOptions>(options, 'options') as Conv2dOptions;
     const g = geometryOf(o);
-    this.inChannels = g.inChannels;
-    this.outChannels = g.outChannels;
-    this.kernelSize = g.kernelSize;
-    this.stride = g.stride;
-    this.padding = g.padding;
-    this.dilation = g.dilation;
-    this.groups = g.groups;
+    super(g);
     const mode = o.mode ?? 'auto';
     if (mode !== 'auto' && mode !== 'sparse' && mode !== 'dense') {
       throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);

@@ -15,7 +15,7 @@
  * {@link chooseQuantParams} with `reduceRange: true`) to get it; full-range uint8 activations run
  * the exact int16 kernel (about half the speed). Weights in [−64, 63] take the fast path for any input.
  */
-import { geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
+import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
@@ -134,21 +134,7 @@ function floatBias(bias: unknown, n: number): Float32Array | null {
  * const conv = QuantizedConv2d.fromFloat32(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
  * const y = conv.forward(x, { h: 56, w: 56, scale: 0.02, zeroPoint: 128, outScale: 0.05, outZeroPoint: 0, relu: true });
  */
-export class QuantizedConv2d {
-  /** Input channels. */
-  readonly inChannels: number;
-  /** Output channels. */
-  readonly outChannels: number;
-  /** [kh, kw]. */
-  readonly kernelSize: [number, number];
-  /** [sh, sw]. */
-  readonly stride: [number, number];
-  /** [ph, pw]. */
-  readonly padding: [number, number];
-  /** [dh, dw]. */
-  readonly dilation: [number, number];
-  /** Groups. */
-  readonly groups: number;
+export class QuantizedConv2d extends ConvGeometryFields {
   /** Weight scales: 1 value (per tensor) or outChannels. */
   readonly weightScales: Float32Array;
   /** Weight zero points: 1 value or outChannels. */
@@ -158,13 +144,7 @@ export class QuantizedConv2d {
   readonly #layer: NativeQConvLayer;
 
   private constructor(g: Geometry, w: Int8Array, scales: Float32Array, zps: Int32Array, bias: Int32Array | Float32Array | null) {
-    this.inChannels = g.inChannels;
-    this.outChannels = g.outChannels;
-    this.kernelSize = g.kernelSize;
-    this.stride = g.stride;
-    this.padding = g.padding;
-    this.dilation = g.dilation;
-    this.groups = g.groups;
+    super(g);
     this.weightScales = scales;
     this.weightZeroPoints = zps;
     this.bias = bias;

@@ -82,14 +82,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   Napi::Value Nnz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)nnz_); }
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
 
-  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) {
-    const int n = (int)integer(info, i, "n", 1, 1 << 20), h = (int)integer(info, i + 1, "h", 1, 1 << 20),
-              w = (int)integer(info, i + 2, "w", 1, 1 << 20);
-    conv::ConvLayout l;
-    const std::string why = conv::make_layout(geo_, n, h, w, &l);
-    if (!why.empty()) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", why);
-    return l;
-  }
+  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) { return conv_layout_arg(info, i, geo_); }
 
   // Which kernel runs for this layout (and the model's prediction when auto).
   bool use_sparse(const conv::ConvLayout& l, conv::Prediction* pred) {
@@ -101,13 +94,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
 
   // outputShape(n, h, w) -> [n, cout, oh, ow]
   Napi::Value OutShape(const Napi::CallbackInfo& info) {
-    const conv::ConvLayout l = layout(info, 0);
-    Napi::Array a = Napi::Array::New(info.Env(), 4);
-    a.Set(0u, l.n);
-    a.Set(1u, geo_.cout);
-    a.Set(2u, l.oh);
-    a.Set(3u, l.ow);
-    return a;
+    return output_shape(info.Env(), layout(info, 0));
   }
 
   // explain(n, h, w) -> { kernel, sparsity, predictedSparseMs, predictedDenseMs, reason }

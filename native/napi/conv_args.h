@@ -21,5 +21,25 @@ inline conv::ConvGeometry conv_geometry_arg(const Napi::CallbackInfo& info, size
   return geo;
 }
 
+// The layout of an input shape given as arguments i, i+1, i+2 (n, h, w), checked against the geometry.
+inline conv::ConvLayout conv_layout_arg(const Napi::CallbackInfo& info, size_t i, const conv::ConvGeometry& geo) {
+  const int n = (int)integer(info, i, "n", 1, 1 << 20), h = (int)integer(info, i + 1, "h", 1, 1 << 20),
+            w = (int)integer(info, i + 2, "w", 1, 1 << 20);
+  conv::ConvLayout l;
+  const std::string why = conv::make_layout(geo, n, h, w, &l);
+  if (!why.empty()) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", why);
+  return l;
+}
+
+// [n, cout, oh, ow] of a layout, as a JS array (the layers' outputShape()).
+inline Napi::Value output_shape(Napi::Env env, const conv::ConvLayout& l) {
+  Napi::Array a = Napi::Array::New(env, 4);
+  a.Set(0u, l.n);
+  a.Set(1u, l.geo.cout);
+  a.Set(2u, l.oh);
+  a.Set(3u, l.ow);
+  return a;
+}
+
 }  // namespace napi
 }  // namespace lowbit

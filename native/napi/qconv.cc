@@ -71,24 +71,11 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
   Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), weights_->maddubs_safe()); }
 
-  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) {
-    const int n = (int)integer(info, i, "n", 1, 1 << 20), h = (int)integer(info, i + 1, "h", 1, 1 << 20),
-              w = (int)integer(info, i + 2, "w", 1, 1 << 20);
-    conv::ConvLayout l;
-    const std::string why = conv::make_layout(geo_, n, h, w, &l);
-    if (!why.empty()) throw_range_error(info.Env(), "ERR_LOWBIT_INVALID_ARGUMENT", why);
-    return l;
-  }
+  conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) { return conv_layout_arg(info, i, geo_); }
 
   // outputShape(n, h, w) -> [n, cout, oh, ow]
   Napi::Value OutShape(const Napi::CallbackInfo& info) {
-    const conv::ConvLayout l = layout(info, 0);
-    Napi::Array a = Napi::Array::New(info.Env(), 4);
-    a.Set(0u, l.n);
-    a.Set(1u, geo_.cout);
-    a.Set(2u, l.oh);
-    a.Set(3u, l.ow);
-    return a;
+    return output_shape(info.Env(), layout(info, 0));
   }
 
   // forward(x: Uint8Array, n, h, w, xZeroPoint, outType (0 s32, 1 u8, 2 s8, 3 f32), out, xScale,
