@@ -6,7 +6,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
+import { checkArray, checkBool, checkFloatBias, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
 
 /** Native packed weights (internal). */
 interface NativePackedLinear {
@@ -220,7 +220,7 @@ export class QuantizedLinear {
       }
       zps.forEach((z, i) => checkInt(z, `options.zeroPoint[${i}]`, -128, 127));
     }
-    const bias = isTyped(o.bias, Int32Array) ? int32BiasOf(o.bias, n) : biasOf(o.bias, n);
+    const bias = isTyped(o.bias, Int32Array) ? int32BiasOf(o.bias, n) : checkFloatBias(o.bias, n, 'n');
     const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1);
     return new QuantizedLinear(packed, scales, zps, bias);
   }
@@ -240,7 +240,7 @@ export class QuantizedLinear {
     }
     const transposed = layoutOf(o.layout);
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
-    const bias = biasOf(o.bias, n);
+    const bias = checkFloatBias(o.bias, n, 'n');
     const q = native.quantizeWeights(w, k, n, transposed, perChannel);
     const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false);
     return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias);
@@ -469,12 +469,3 @@ function int32BiasOf(bias: unknown, n: number): Int32Array {
   return Int32Array.from(b);
 }
 
-function biasOf(bias: unknown, n: number): Float32Array | null {
-  if (bias === undefined || bias === null) return null;
-  const b = checkArray<Float32Array>(bias, 'options.bias', [Float32Array]);
-  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be n (${n}), got ${b.length}`);
-  b.forEach((v, i) => {
-    if (!Number.isFinite(v)) throw rangeError('ERR_LOWBIT_NOT_FINITE', `options.bias[${i}] must be finite, got ${v}`);
-  });
-  return Float32Array.from(b);
-}

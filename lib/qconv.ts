@@ -18,7 +18,7 @@
 import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
+import { checkArray, checkBool, checkFloatBias, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
 
 interface NativeQConvLayer {
   readonly byteLength: number;
@@ -118,15 +118,6 @@ function weightCount(g: Geometry): number {
   return g.outChannels * (g.inChannels / g.groups) * g.kernelSize[0] * g.kernelSize[1];
 }
 
-function floatBias(bias: unknown, n: number): Float32Array | null {
-  if (bias === undefined || bias === null) return null;
-  const b = checkArray<Float32Array>(bias, 'options.bias', [Float32Array]);
-  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be outChannels (${n}), got ${b.length}`);
-  b.forEach((v, i) => {
-    if (!Number.isFinite(v)) throw rangeError('ERR_LOWBIT_NOT_FINITE', `options.bias[${i}] must be finite, got ${v}`);
-  });
-  return Float32Array.from(b);
-}
 
 /**
  * An int8 convolution layer (ONNX QLinearConv / ConvInteger), exact, over lowbit's int8 GEMM.
@@ -164,7 +155,7 @@ export class QuantizedConv2d extends ConvGeometryFields {
     const count = weightCount(g);
     if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
-    const bias = floatBias(o.bias, g.outChannels);
+    const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
     const q = native.quantizeWeights(w, count / g.outChannels, g.outChannels, true, perChannel);
     return new QuantizedConv2d(g, q.weights, q.scales, Int32Array.of(0), bias);
   }
@@ -202,7 +193,7 @@ export class QuantizedConv2d extends ConvGeometryFields {
       if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be outChannels (${n}), got ${b.length}`);
       bias = Int32Array.from(b);
     } else {
-      bias = floatBias(o.bias, n);
+      bias = checkFloatBias(o.bias, n, 'outChannels');
     }
     return new QuantizedConv2d(g, w, scales, zps, bias);
   }

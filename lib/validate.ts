@@ -111,3 +111,17 @@ export function checkOptions<T extends object>(value: unknown, name: string): Pa
   }
   return value as Partial<T>;
 }
+
+/**
+ * Checks an optional real-valued bias: a Float32Array of `n` finite values (`dim` names n in the
+ * message, e.g. 'n' or 'outChannels'). Returns a copy, or null when absent.
+ */
+export function checkFloatBias(bias: unknown, n: number, dim: string): Float32Array | null {
+  if (bias === undefined || bias === null) return null;
+  const b = checkArray<Float32Array>(bias, 'options.bias', [Float32Array]);
+  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be ${dim} (${n}), got ${b.length}`);
+  b.forEach((v, i) => {
+    if (!Number.isFinite(v)) throw rangeError('ERR_LOWBIT_NOT_FINITE', `options.bias[${i}] must be finite, got ${v}`);
+  });
+  return Float32Array.from(b);
+}
