@@ -21,7 +21,12 @@ interface ConvBinding {
 }
 const native = binding as unknown as ConvBinding;
 
-/** Which kernel a layer runs: chosen per input shape by the performance model, or fixed. */
+/**
+ * Which kernel a layer runs: fixed, or `'auto'`: chosen per input shape by the performance model;
+ * where its two predictions are within 1.75x of each other (too close to trust it), the first
+ * `forward` with that shape runs both kernels twice, keeps the faster and returns its output, and
+ * later calls with the shape reuse that choice.
+ */
 export type ConvMode = 'auto' | 'sparse' | 'dense';
 
 export type { Pair } from './conv-geometry';
@@ -64,6 +69,11 @@ export interface ConvExplanation {
   predictedSparseMs?: number;
   /** The model's predictions (auto mode only), milliseconds. */
   predictedDenseMs?: number;
+  /** Times of both kernels measured on the first call with this shape (auto mode, when the model's
+   * predictions were too close to call), milliseconds. */
+  measuredSparseMs?: number;
+  /** See {@link ConvExplanation.measuredSparseMs}. */
+  measuredDenseMs?: number;
   /** One line: why this kernel. */
   reason: string;
 }

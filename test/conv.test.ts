@@ -96,6 +96,35 @@ describe('Conv2d', () => {
     expect(new Conv2d(w, { inChannels: 64, outChannels: 64, kernelSize: 3, mode: 'sparse' }).explain({ h: 8, w: 8 }).reason).toMatch(/requested/);
   });
 
+  test('auto times both kernels on the first call of a shape the model cannot call, then keeps the faster', async () => {
+    const w = pruneWeights(Float32Array.from({ length: 64 * 64 * 9 }, (_, i) => Math.sin(i * 0.37)), { sparsity: 0.6, rows: 64 });
+    const geo = { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 };
+    const r = rng(5);
+    const x = Float32Array.from({ length: 64 * 20 * 20 }, () => r() * 2 - 1);
+    const shape = { h: 20, w: 20 };
+    const byKernel = {
+      sparse: new Conv2d(w, { ...geo, mode: 'sparse' }).forward(x, shape),
+      dense: new Conv2d(w, { ...geo, mode: 'dense' }).forward(x, shape),
+    };
+    for (const form of ['sync', 'async'] as const) {
+      const auto = new Conv2d(w, geo);
+      const before = auto.explain(shape);
+      expect(before.reason).toMatch(/too close to call.*first forward/);
+      expect(before.measuredSparseMs).toBeUndefined();
+      const y = form === 'sync' ? auto.forward(x, shape) : await auto.forwardAsync(x, shape);
+      const after = auto.explain(shape);
+      expect(after.measuredSparseMs).toBeGreaterThan(0);
+      expect(after.measuredDenseMs).toBeGreaterThan(0);
+      expect(after.kernel).toBe(after.measuredSparseMs! < after.measuredDenseMs! ? 'sparse' : 'dense');
+      expect(after.reason).toMatch(/measured on the first call/);
+      // the output is the chosen kernel's, on the first call and after
+      expect(y).toEqual(byKernel[after.kernel]);
+      expect(auto.forward(x, shape)).toEqual(byKernel[after.kernel]);
+      // another shape is a new trial
+      expect(auto.explain({ h: 21, w: 21 }).measuredSparseMs).toBeUndefined();
+    }
+  });
+
   test('Promise form gives the same result', async () => {
     const w = pruneWeights(Float32Array.from({ length: 16 * 8 * 9 }, (_, i) => Math.cos(i)), { sparsity: 0.8, rows: 16 });
     const layer = new Conv2d(w, { inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, mode: 'sparse' });

@@ -1,8 +1,10 @@
 // fp32 convolution binding: ConvLayer holds a layer's weights as sparse CSR (zeros dropped) and/or
 // packed dense panels, and runs the kernel the mode asks for ('auto' asks the performance model,
-// calibrated once per ISA on the running CPU).
+// calibrated once per ISA on the running CPU, and times both kernels on the first call of a shape
+// the model cannot call: kernel_trial.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include "napi/conv_args.h"
 #include "napi/async.h"
 #include "napi/exports.h"
+#include "napi/kernel_trial.h"
 
 namespace lowbit {
 namespace napi {
@@ -84,12 +87,33 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
 
   conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) { return conv_layout_arg(info, i, geo_); }
 
-  // Which kernel runs for this layout (and the model's prediction when auto).
-  bool use_sparse(const conv::ConvLayout& l, conv::Prediction* pred) {
-    if (mode_ == Mode::sparse) return true;
-    if (mode_ == Mode::dense) return false;
-    *pred = model_for(active_isa()).predict(*sparse_, l);
-    return pred->use_sparse;
+  // The kernel for a layout: fixed by the mode; in auto mode the model's choice when it is
+  // confident, else the remembered trial of this shape, else open (trial_needed) until the first
+  // forward with this shape times both.
+  struct Choice {
+    bool sparse = false, trial_needed = false, measured = false;
+    conv::Prediction pred;
+    TrialResult trial;  // first = dense, second = sparse
+    TrialCache::Key key;
+  };
+  Choice choose(const conv::ConvLayout& l) const {
+    Choice c;
+    if (mode_ != Mode::auto_) {
+      c.sparse = mode_ == Mode::sparse;
+      return c;
+    }
+    const Isa isa = active_isa();
+    c.pred = model_for(isa).predict(*sparse_, l);
+    c.sparse = c.pred.use_sparse;
+    if (!c.pred.close) return c;
+    c.key = TrialCache::Key(l.n, l.h, l.w, (int64_t)isa);
+    if (trials_->find(c.key, &c.trial)) {
+      c.measured = true;
+      c.sparse = !c.trial.first_wins;
+    } else {
+      c.trial_needed = true;
+    }
+    return c;
   }
 
   // outputShape(n, h, w) -> [n, cout, oh, ow]
@@ -105,12 +129,22 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const double total = (double)geo_.cout * geo_.taps();
     out.Set("sparsity", 1.0 - (double)nnz_ / total);
     if (mode_ == Mode::auto_) {
-      conv::Prediction p;
-      const bool sparse = use_sparse(l, &p);
-      out.Set("kernel", sparse ? "sparse" : "dense");
-      out.Set("predictedSparseMs", p.sparse_s * 1e3);
-      out.Set("predictedDenseMs", p.dense_s * 1e3);
-      out.Set("reason", p.explain);
+      const Choice c = choose(l);
+      out.Set("kernel", c.sparse ? "sparse" : "dense");
+      out.Set("predictedSparseMs", c.pred.sparse_s * 1e3);
+      out.Set("predictedDenseMs", c.pred.dense_s * 1e3);
+      std::string reason = c.pred.explain;
+      if (c.measured) {
+        out.Set("measuredSparseMs", c.trial.second_s * 1e3);
+        out.Set("measuredDenseMs", c.trial.first_s * 1e3);
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "; measured on the first call: sparse %.3f ms, dense %.3f ms -> %s",
+                      c.trial.second_s * 1e3, c.trial.first_s * 1e3, c.sparse ? "sparse" : "dense");
+        reason += buf;
+      } else if (c.trial_needed) {
+        reason += "; the first forward with this shape times both kernels and keeps the faster";
+      }
+      out.Set("reason", reason);
     } else {
       out.Set("kernel", mode_ == Mode::sparse ? "sparse" : "dense");
       out.Set("reason", std::string("mode '") + (mode_ == Mode::sparse ? "sparse" : "dense") + "' was requested");
@@ -132,10 +166,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     if (y.length != l.out_floats()) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "out.length must be n * outChannels * oh * ow = " + std::to_string(l.out_floats()) + ", got " + std::to_string(y.length));
     }
-    conv::Prediction pred;
-    const bool sparse = use_sparse(l, &pred);
+    const Choice choice = choose(l);
     std::shared_ptr<const conv::SparseBinding> binding;
-    if (sparse) {
+    if (choice.sparse || choice.trial_needed) {
       std::string err;
       binding = sparse_->bind(l.n, l.h, l.w, &err);
       if (!binding) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", err);
@@ -144,6 +177,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     auto sp = sparse_;
     auto dn = dense_;
     auto bias = bias_;
+    auto trials = trials_;
     const bool relu = relu_;
     const int cout = geo_.cout;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
@@ -156,20 +190,26 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
         in = padded.data();
       }
       const float* b = bias ? bias->data() : nullptr;
-      std::vector<int> bounds;
-      if (sparse) {
-        conv::split_by_nonzeros(*sp, threads, &bounds);
-      } else {
-        for (int t = 0; t <= threads; t++) bounds.push_back((int)((int64_t)cout * t / threads));
-      }
-      parallel_for((size_t)threads, threads, [&](size_t t) {
-        const int lo = bounds[t], hi = bounds[t + 1];
-        if (lo >= hi) return;
-        if (sparse)
-          k.sparse_conv_f32(*binding, in, b, relu, y.data, lo, hi);
-        else
-          k.dense_conv_f32(*dn, *lay, in, b, relu, y.data, lo, hi);
-      });
+      auto run = [&](bool sparse) {
+        std::vector<int> bounds;
+        if (sparse) {
+          conv::split_by_nonzeros(*sp, threads, &bounds);
+        } else {
+          for (int t = 0; t <= threads; t++) bounds.push_back((int)((int64_t)cout * t / threads));
+        }
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          const int lo = bounds[t], hi = bounds[t + 1];
+          if (lo >= hi) return;
+          if (sparse)
+            k.sparse_conv_f32(*binding, in, b, relu, y.data, lo, hi);
+          else
+            k.dense_conv_f32(*dn, *lay, in, b, relu, y.data, lo, hi);
+        });
+      };
+      if (choice.trial_needed)
+        trials->put(choice.key, run_trial([&] { run(false); }, [&] { run(true); }));
+      else
+        run(choice.sparse);
     };
     return run_or_queue(env, async, std::move(work), {info[0], info[4], Value()}, info[4]);
   }
@@ -180,6 +220,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   std::shared_ptr<std::vector<float>> bias_;
   bool relu_ = false;
   Mode mode_ = Mode::auto_;
+  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();
   size_t nnz_ = 0;
   int64_t reported_ = 0;
 };

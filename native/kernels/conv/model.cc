@@ -38,11 +38,13 @@ Prediction PerfModel::predict(const SparseConvWeights& w, const ConvLayout& L) c
   const double tiles = std::ceil(Q / tile_pixels) * g.cout * L.n;
   const double rate = (g.kh == 1 && g.kw == 1) ? sparse_1x1_macs_per_s : sparse_macs_per_s;
   p.sparse_s = (double)w.nnz() * px * L.n / rate + tiles * sparse_tile_s + copy_s;
-  p.use_sparse = p.sparse_s * margin < p.dense_s;
+  p.use_sparse = p.sparse_s < p.dense_s;
+  const double ratio = p.use_sparse ? p.dense_s / p.sparse_s : p.sparse_s / p.dense_s;
+  p.close = ratio < trial_band;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "sparsity %.1f%%: predicted sparse %.3f ms, dense %.3f ms -> %s (%.2fx)",
-                w.sparsity() * 100, p.sparse_s * 1e3, p.dense_s * 1e3, p.use_sparse ? "sparse" : "dense",
-                p.use_sparse ? p.dense_s / p.sparse_s : p.sparse_s / p.dense_s);
+  std::snprintf(buf, sizeof buf, "sparsity %.1f%%: predicted sparse %.3f ms, dense %.3f ms -> %s (%.2fx)%s",
+                w.sparsity() * 100, p.sparse_s * 1e3, p.dense_s * 1e3, p.use_sparse ? "sparse" : "dense", ratio,
+                p.close ? ", too close to call" : "");
   p.explain = buf;
   return p;
 }
