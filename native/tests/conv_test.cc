@@ -152,21 +152,27 @@ LOWBIT_TEST(conv_layout_and_validation) {
   std::string e;
   const std::vector<float> w(6 * 4 * 9, 1.0f);
   LOWBIT_CHECK(SparseConvWeights::from_dense(g, w.data()).bind(1, 0, 3, &e) == nullptr && !e.empty(), "bind error");
-  // stride 2 phase layout: pad_input puts padded pixel (y, x) in phase (y%2, x%2) at (y/2, x/2)
-  g.stride_h = g.stride_w = 2;
-  LOWBIT_CHECK(make_layout(g, 1, 5, 6, &L).empty(), "stride 2");
-  std::vector<float> in(4 * 30), pad(L.padded_floats, -1.0f);
-  for (size_t i = 0; i < in.size(); i++) in[i] = (float)i + 1;
-  pad_input(L, in.data(), pad.data());
-  bool ok = true;
-  for (int c = 0; c < 4; c++)
-    for (int y = 0; y < L.hp; y++)
-      for (int x = 0; x < L.wp; x++) {
-        const int iy = y - 1, ix = x - 1;
-        const float want = (iy >= 0 && iy < 5 && ix >= 0 && ix < 6) ? in[(c * 5 + iy) * 6 + ix] : 0.0f;
-        ok &= pad[c * L.chan_stride + ((y % 2) * 2 + x % 2) * L.plane + (y / 2) * L.wq + x / 2] == want;
+  // stride 2 and 3 phase layouts: pad_input puts padded pixel (y, x) in phase (y%s, x%s) at (y/s, x/s),
+  // for even and odd widths and paddings
+  for (int s = 2; s <= 3; s++)
+    for (int p = 0; p <= 2; p++)
+      for (int w = 5; w <= 6; w++) {
+        g.stride_h = g.stride_w = s;
+        g.pad_h = g.pad_w = p;
+        LOWBIT_CHECK(make_layout(g, 1, 5, w, &L).empty(), "stride layout");
+        std::vector<float> in(4 * 5 * w), pad(L.padded_floats, -1.0f);
+        for (size_t i = 0; i < in.size(); i++) in[i] = (float)i + 1;
+        pad_input(L, in.data(), pad.data());
+        bool ok = true;
+        for (int c = 0; c < 4; c++)
+          for (int y = 0; y < L.hp; y++)
+            for (int x = 0; x < L.wp; x++) {
+              const int iy = y - p, ix = x - p;
+              const float want = (iy >= 0 && iy < 5 && ix >= 0 && ix < w) ? in[(c * 5 + iy) * w + ix] : 0.0f;
+              ok &= pad[c * L.chan_stride + ((y % s) * s + x % s) * L.plane + (y / s) * L.wq + x / s] == want;
+            }
+        LOWBIT_CHECK(ok, "phase layout, stride " + std::to_string(s) + " pad " + std::to_string(p) + " width " + std::to_string(w));
       }
-  LOWBIT_CHECK(ok, "phase layout");
 }
 
 LOWBIT_TEST(conv_sparse_dense_vs_oracle) {

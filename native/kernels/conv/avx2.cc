@@ -25,9 +25,11 @@ struct VecAvx2 {
   }
   static LOWBIT_CONV_INLINE T load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static LOWBIT_CONV_INLINE void store_n(float* p, T v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
-  static LOWBIT_CONV_INLINE T gather(const float* base, const int32_t* idx) {
-    return _mm256_i32gather_ps(base, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx)), 4);
+  using Mask = __m256;
+  static LOWBIT_CONV_INLINE Mask lanes_from(int n) {
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n - 1)));
   }
+  static LOWBIT_CONV_INLINE T blend(T a, T b, Mask m) { return _mm256_blendv_ps(a, b, m); }
 };
 
 }  // namespace

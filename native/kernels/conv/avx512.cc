@@ -23,9 +23,9 @@ struct VecAvx512 {
   static LOWBIT_CONV_INLINE __mmask16 mask(int n) { return (__mmask16)((1u << n) - 1u); }
   static LOWBIT_CONV_INLINE T load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static LOWBIT_CONV_INLINE void store_n(float* p, T v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
-  static LOWBIT_CONV_INLINE T gather(const float* base, const int32_t* idx) {
-    return _mm512_i32gather_ps(_mm512_load_si512(idx), base, 4);
-  }
+  using Mask = __mmask16;
+  static LOWBIT_CONV_INLINE Mask lanes_from(int n) { return (__mmask16)(0xFFFFu << n); }
+  static LOWBIT_CONV_INLINE T blend(T a, T b, Mask m) { return _mm512_mask_blend_ps(m, a, b); }
 };
 
 }  // namespace

@@ -4,8 +4,8 @@
 //
 // V provides: T (register type), N (lanes), kTileVecs (vectors per sparse pixel tile),
 // kGemmVecs (vectors per GEMM row: NR = kGemmVecs * N), zero, set1, load, store, fma(a, b, c) =
-// a * b + c, max0, add, load_n / store_n (first n lanes, others untouched / zero),
-// gather(base, idx) (N floats base[idx[i]]).
+// a * b + c, max0, add, load_n / store_n (first n lanes, others untouched / zero), Mask,
+// lanes_from(n) (the lanes >= n), blend(a, b, m) (m ? b : a).
 //
 // Sparse: one output channel x kTileVecs * N virtual output pixels in registers; per nonzero one
 // broadcast and kTileVecs FMAs reading consecutive input floats at (offset + q). Channels run
@@ -256,6 +256,67 @@ LOWBIT_CONV_INLINE void gemm_micro(int kc, const float* A, const float* B, float
   }
 }
 
+// Pixels per B block: about 192 (measured flat within noise for 96..768 on Zen 3), balanced so
+// that the last block is not a sliver (196 pixels run as 2 x 112, not 192 + 4: every block
+// streams all of A once).
+inline size_t pixel_block(size_t P, size_t NR) {
+  const size_t target = std::max<size_t>(NR, 192 / NR * NR);
+  const size_t blocks = (P + target - 1) / target;
+  const size_t per = (P + blocks - 1) / blocks;
+  return (per + NR - 1) / NR * NR;
+}
+
+// Packs the B panel of output pixels [pj, pj + NVB * N) for taps [k0, k0 + kc): dst[k][NR] =
+// padded[koff[k0 + k] + q(p)], q(p) = (p / ow) * wq + p % ow the virtual pixel. Pixels past the
+// plane continue linearly from its last one (their columns are never stored; the reads stay in
+// the padded buffer's slack). The lanes of one vector lie on one or more output rows; each run of
+// lanes on one row is one unaligned load at a fixed offset, merged by blends whose masks are made
+// once per panel. (Per-element gathers, the previous design, cost several times the loads they
+// replace on Zen 3, and 16-pixel panels cross output rows on most layers.)
+template <class V, int NVB>
+LOWBIT_CONV_INLINE void pack_panel(const ConvLayout& L, const float* in, size_t pj, int k0, int kc, float* dst) {
+  constexpr int N = V::N, NR = NVB * N;
+  const size_t P = L.out_pixels();
+  const int64_t q_last = (int64_t)(((P - 1) / L.ow) * L.wq + (P - 1) % L.ow);
+  int32_t base[NVB][N];
+  typename V::Mask mask[NVB][N];
+  int runs[NVB];
+  bool contiguous = true;
+  for (int v = 0; v < NVB; v++) {
+    runs[v] = 0;
+    int64_t prev = 0;
+    for (int c = 0; c < N; c++) {
+      const size_t p = pj + (size_t)v * N + c;
+      const int64_t q = p < P ? (int64_t)((p / L.ow) * L.wq + p % L.ow) : q_last + (int64_t)(p - (P - 1));
+      if (c == 0 || q != prev + 1) {
+        base[v][runs[v]] = (int32_t)(q - c);
+        mask[v][runs[v]] = V::lanes_from(c);
+        runs[v]++;
+      }
+      prev = q;
+    }
+    contiguous = contiguous && runs[v] == 1 && base[v][0] == base[0][0] + v * N;
+  }
+  const int32_t* ko = L.koff.data() + k0;
+  if (contiguous) {
+    for (int k = 0; k < kc; k++) {
+      const float* s = in + ko[k] + base[0][0];
+#pragma GCC unroll 16
+      for (int v = 0; v < NVB; v++) V::store(dst + k * NR + v * N, V::load(s + v * N));
+    }
+    return;
+  }
+  for (int k = 0; k < kc; k++) {
+    const float* s = in + ko[k];
+#pragma GCC unroll 16
+    for (int v = 0; v < NVB; v++) {
+      typename V::T x = V::load(s + base[v][0]);
+      for (int r = 1; r < runs[v]; r++) x = V::blend(x, V::load(s + base[v][r]), mask[v][r]);
+      V::store(dst + k * NR + v * N, x);
+    }
+  }
+}
+
 template <class V, int NVB>
 void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const float* padded, const float* bias,
                      bool relu, float* out, int oc_begin, int oc_end) {
@@ -265,10 +326,9 @@ void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const floa
   const size_t P = L.out_pixels();
   // Blocking (measured flat within noise for NC 96..768, MC 12..48 panels on Zen 3): the B block
   // kKc x NC (192 KiB) in L2, one B panel kKc x NR (16 KiB) in L1, the A block MC x kKc in L2.
-  const size_t NC = std::max<size_t>(NR, (size_t)(192 / NR) * NR);
+  const size_t NC = pixel_block(P, NR);
   constexpr int MC = 24 * kMr;
   float* Bp = dense_scratch((size_t)kKc * NC);
-  alignas(64) int32_t idx[NR];
   for (int b = 0; b < L.n; b++)
     for (int grp = oc_begin / cog; grp * cog < oc_end; grp++) {
       const int m_lo = std::max(oc_begin, grp * cog) - grp * cog;
@@ -283,30 +343,7 @@ void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const floa
         const int npan = (int)((nc + NR - 1) / NR);
         for (int k0 = 0; k0 < K; k0 += kKc) {
           const int kc = std::min(kKc, K - k0);
-          // pack B: panel j holds pixels p0 + j*NR + c (clamped to the last pixel), [k][NR]
-          for (int j = 0; j < npan; j++) {
-            const size_t pj = p0 + (size_t)j * NR;
-            for (int c = 0; c < NR; c++) {
-              const size_t p = std::min(pj + c, P - 1);
-              idx[c] = (int32_t)((p / L.ow) * L.wq + p % L.ow);
-            }
-            const bool contiguous = idx[NR - 1] - idx[0] == NR - 1;
-            float* dst = Bp + (size_t)j * kc * NR;
-            const int32_t* ko = L.koff.data() + k0;
-            if (contiguous) {
-              for (int k = 0; k < kc; k++) {
-                const float* s = in + ko[k] + idx[0];
-#pragma GCC unroll 16
-                for (int v = 0; v < NVB; v++) V::store(dst + k * NR + v * V::N, V::load(s + v * V::N));
-              }
-            } else {
-              for (int k = 0; k < kc; k++) {
-                const float* s = in + ko[k];
-#pragma GCC unroll 16
-                for (int v = 0; v < NVB; v++) V::store(dst + k * NR + v * V::N, V::gather(s, idx + v * V::N));
-              }
-            }
-          }
+          for (int jp = 0; jp < npan; jp++) pack_panel<V, NVB>(L, in, p0 + (size_t)jp * NR, k0, kc, Bp + (size_t)jp * kc * NR);
           const bool first = k0 == 0, last = k0 + kc == K;
           const float* Ak = Ag + (size_t)k0 * dw.m_pad;
           for (int mc0 = m_lo / kMr * kMr; mc0 < m_hi; mc0 += MC) {

@@ -79,10 +79,22 @@ void pad_input(const ConvLayout& L, const float* in, float* padded) {
       const float* s = src + (size_t)y * L.w;
       if (L.sw == 1) {
         std::memcpy(row + pw, s, L.w * sizeof(float));
+      } else if (L.sw == 2) {
+        // both phase planes in one pass: even and odd padded columns (short rows: loop overhead
+        // dominates, so one loop, not two)
+        float* d[2] = {row + (size_t)(pw % 2) * L.plane + pw / 2, row + (size_t)((pw + 1) % 2) * L.plane + (pw + 1) / 2};
+        int x = 0;
+        for (int i = 0; x + 1 < L.w; x += 2, i++) {
+          d[0][i] = s[x];
+          d[1][i] = s[x + 1];
+        }
+        if (x < L.w) d[0][x / 2] = s[x];
       } else {
-        for (int x = 0; x < L.w; x++) {
-          const int xp = x + pw;
-          row[(size_t)(xp % L.sw) * L.plane + xp / L.sw] = s[x];
+        // one phase plane at a time: a strided copy, no division per element
+        for (int r = 0; r < L.sw; r++) {
+          const int x0 = ((r - pw) % L.sw + L.sw) % L.sw;  // first x with (x + pw) % sw == r
+          float* d = row + (size_t)r * L.plane + (size_t)(x0 + pw) / L.sw;
+          for (int x = x0, i = 0; x < L.w; x += L.sw, i++) d[i] = s[x];
         }
       }
     }

@@ -33,10 +33,12 @@ struct VecNeon {
     vst1q_f32(t, v);
     std::memcpy(p, t, (size_t)n * sizeof(float));
   }
-  static LOWBIT_CONV_INLINE T gather(const float* base, const int32_t* idx) {
-    const float t[4] = {base[idx[0]], base[idx[1]], base[idx[2]], base[idx[3]]};
-    return vld1q_f32(t);
+  using Mask = uint32x4_t;
+  static LOWBIT_CONV_INLINE Mask lanes_from(int n) {
+    static const uint32_t lane[4] = {0, 1, 2, 3};
+    return vcgeq_u32(vld1q_u32(lane), vdupq_n_u32((uint32_t)n));
   }
+  static LOWBIT_CONV_INLINE T blend(T a, T b, Mask m) { return vbslq_f32(m, b, a); }
 };
 
 }  // namespace
