@@ -119,12 +119,17 @@ void run_conv_case(Isa isa, const Case& c, double sp, bool zero_channel, bool re
   compare("sparse", c, sp, out_s.data(), ref, mag, g.taps());
 
   const DenseConvWeights dw = DenseConvWeights::pack(g, w.data());
-  Guarded<float> out_d(L.out_floats(), 8);
-  // dense: split at arbitrary channel boundaries (not multiples of the 6-row panel)
-  for (int t = 0; t < parts; t++)
-    k.dense_conv_f32(dw, L, src, bp, relu, out_d.data(), g.cout * t / parts, g.cout * (t + 1) / parts);
-  LOWBIT_CHECK(out_d.guards_intact(), "dense wrote outside its output");
-  compare("dense", c, sp, out_d.data(), ref, mag, g.taps());
+  // dense, both kernels (pixel panels, channel lanes) and the automatic choice: split at arbitrary
+  // channel boundaries (not multiples of the 6-row or 16-channel panels)
+  for (DenseVariant v : {DenseVariant::kAuto, DenseVariant::kPixelPanels, DenseVariant::kChannelLanes}) {
+    set_dense_variant(v);
+    Guarded<float> out_d(L.out_floats(), 8);
+    for (int t = 0; t < parts; t++)
+      k.dense_conv_f32(dw, L, src, bp, relu, out_d.data(), g.cout * t / parts, g.cout * (t + 1) / parts);
+    LOWBIT_CHECK(out_d.guards_intact(), "dense wrote outside its output (variant " << (int)v << ")");
+    compare(v == DenseVariant::kChannelLanes ? "dense lanes" : "dense", c, sp, out_d.data(), ref, mag, g.taps());
+  }
+  set_dense_variant(DenseVariant::kAuto);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ struct VecAvx2 {
   static constexpr int N = 8;
   static constexpr int kTileVecs = 8;
   static constexpr int kGemmVecs = 2;
+  static constexpr bool kChannelLanes = true;
   static LOWBIT_CONV_INLINE T zero() { return _mm256_setzero_ps(); }
   static LOWBIT_CONV_INLINE T set1(float x) { return _mm256_set1_ps(x); }
   static LOWBIT_CONV_INLINE T load(const float* p) { return _mm256_loadu_ps(p); }

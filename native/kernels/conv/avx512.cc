@@ -13,6 +13,7 @@ struct VecAvx512 {
   static constexpr int N = 16;
   static constexpr int kTileVecs = 8;
   static constexpr int kGemmVecs = 2;
+  static constexpr bool kChannelLanes = false;  // 1 zmm of 16 channels x 6 rows: too few accumulators; untested here
   static LOWBIT_CONV_INLINE T zero() { return _mm512_setzero_ps(); }
   static LOWBIT_CONV_INLINE T set1(float x) { return _mm512_set1_ps(x); }
   static LOWBIT_CONV_INLINE T load(const float* p) { return _mm512_loadu_ps(p); }

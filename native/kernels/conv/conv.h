@@ -154,6 +154,8 @@ using SparseConvFn = void (*)(const SparseBinding& b, const float* padded, const
 
 constexpr int kMr = 6;
 constexpr int kKc = 256;
+// Output channels per panel of the channel-lane layout (lanes()).
+constexpr int kCn = 16;
 
 class DenseConvWeights {
  public:
@@ -161,6 +163,12 @@ class DenseConvWeights {
   int m_pad = 0;            // cout_g rounded up to kMr
   size_t group_floats = 0;  // taps * m_pad
   std::vector<float> packed;
+
+  // The same weights for the channel-lane kernel (small planes, impl.h): per group, panels of kCn
+  // output channels, each [K][kCn] (zero channels past cout_g). Packed on first use (most layers
+  // never need it), thread-safe; lanes_panels() panels per group.
+  const std::vector<float>& lanes() const;
+  int lanes_panels() const { return (geo.cout_g() + kCn - 1) / kCn; }
 
   static DenseConvWeights pack(const ConvGeometry& geo, const float* w);
   // W[co][t] read back from the packed layout (co global, t tap index).
@@ -171,7 +179,34 @@ class DenseConvWeights {
                   (size_t)(t - k0) * kMr + m % kMr];
   }
   size_t memory_bytes() const { return sizeof(*this) + packed.size() * sizeof(float); }
+
+ private:
+  struct LanesCache;
+  std::shared_ptr<LanesCache> lanes_;  // packed from `packed` on first use
 };
+
+// The dense kernels' blocking and the work they compute for a layout, padding included (output
+// rows x pixels per image and group), which picks between them and feeds the performance model:
+// - pixel panels (V::N-lane vectors, NR-pixel panels): pixels in blocks of pixel_block(P, NR),
+//   whole panels, a tail of <= N pixels as one vector; rows rounded to kMr;
+// - channel lanes: kCn-channel panels, lane_rows(P) pixels per microkernel row group.
+// Pixels per B block: about 192 (flat within noise for 96..768 on Zen 3), balanced so that the
+// last block is not a sliver (196 pixels run as 2 x 112, not 192 + 4: every block streams A once).
+size_t pixel_block(size_t P, size_t NR);
+// The R in [4, 6] with the fewest padded pixels (the larger on ties: fewer calls).
+int lane_rows(size_t P);
+double dense_panel_work(const ConvLayout& L, int N, int NR);
+double dense_lane_work(const ConvLayout& L);
+// The channel-lane kernel packs its B rows with scalar copies and keeps its sums in memory across
+// K blocks, so it is chosen only when it computes clearly (8%) less padding.
+inline bool prefer_channel_lanes(const ConvLayout& L, int N, int NR) {
+  return dense_lane_work(L) * 1.08 < dense_panel_work(L, N, NR);
+}
+
+// Which dense kernel runs (tests and benches force one; kAuto picks by the work each wastes).
+enum class DenseVariant { kAuto, kPixelPanels, kChannelLanes };
+void set_dense_variant(DenseVariant v);
+DenseVariant dense_variant();
 
 // Dense convolution of output channels [oc_begin, oc_end), all images; same contract as SparseConvFn.
 using DenseConvFn = void (*)(const DenseConvWeights& w, const ConvLayout& layout, const float* padded,

@@ -256,40 +256,40 @@ LOWBIT_CONV_INLINE void gemm_micro(int kc, const float* A, const float* B, float
   }
 }
 
-// Pixels per B block: about 192 (measured flat within noise for 96..768 on Zen 3), balanced so
-// that the last block is not a sliver (196 pixels run as 2 x 112, not 192 + 4: every block
-// streams all of A once).
-inline size_t pixel_block(size_t P, size_t NR) {
-  const size_t target = std::max<size_t>(NR, 192 / NR * NR);
-  const size_t blocks = (P + target - 1) / target;
-  const size_t per = (P + blocks - 1) / blocks;
-  return (per + NR - 1) / NR * NR;
-}
-
 // Packs the B panel of output pixels [pj, pj + NVB * N) for taps [k0, k0 + kc): dst[k][NR] =
-// padded[koff[k0 + k] + q(p)], q(p) = (p / ow) * wq + p % ow the virtual pixel. Pixels past the
-// plane continue linearly from its last one (their columns are never stored; the reads stay in
-// the padded buffer's slack). The lanes of one vector lie on one or more output rows; each run of
-// lanes on one row is one unaligned load at a fixed offset, merged by blends whose masks are made
-// once per panel. (Per-element gathers, the previous design, cost several times the loads they
-// replace on Zen 3, and 16-pixel panels cross output rows on most layers.)
+// padded[koff[k0 + k] + q(p)], q(p) = (p / ow) * wq + p % ow the virtual pixel. The lanes of one
+// vector lie on one or more output rows; each run of lanes on one row is one unaligned load at a
+// fixed offset, merged by blends whose masks are made once per panel. (Per-element gathers, the
+// previous design, cost several times the loads they replace on Zen 3, and 16-pixel panels cross
+// output rows on most layers.) A vector that reaches past the plane's last pixel is filled lane by
+// lane (its extra lanes repeat the last pixel; they are computed, never stored): a direct layout
+// is the caller's input itself, with nothing readable past its end.
 template <class V, int NVB>
 LOWBIT_CONV_INLINE void pack_panel(const ConvLayout& L, const float* in, size_t pj, int k0, int kc, float* dst) {
   constexpr int N = V::N, NR = NVB * N;
   const size_t P = L.out_pixels();
-  const int64_t q_last = (int64_t)(((P - 1) / L.ow) * L.wq + (P - 1) % L.ow);
+  auto q_of = [&](size_t p) -> int32_t {
+    p = std::min(p, P - 1);
+    return (int32_t)((p / L.ow) * L.wq + p % L.ow);
+  };
   int32_t base[NVB][N];
   typename V::Mask mask[NVB][N];
-  int runs[NVB];
+  int runs[NVB];  // 0: the vector reaches past the plane (lane-by-lane fill from base[v][lane])
   bool contiguous = true;
   for (int v = 0; v < NVB; v++) {
+    const size_t p0 = pj + (size_t)v * N;
+    if (p0 + N > P) {
+      runs[v] = 0;
+      for (int c = 0; c < N; c++) base[v][c] = q_of(p0 + c);
+      contiguous = false;
+      continue;
+    }
     runs[v] = 0;
-    int64_t prev = 0;
+    int32_t prev = 0;
     for (int c = 0; c < N; c++) {
-      const size_t p = pj + (size_t)v * N + c;
-      const int64_t q = p < P ? (int64_t)((p / L.ow) * L.wq + p % L.ow) : q_last + (int64_t)(p - (P - 1));
+      const int32_t q = q_of(p0 + c);
       if (c == 0 || q != prev + 1) {
-        base[v][runs[v]] = (int32_t)(q - c);
+        base[v][runs[v]] = q - c;
         mask[v][runs[v]] = V::lanes_from(c);
         runs[v]++;
       }
@@ -310,6 +310,10 @@ LOWBIT_CONV_INLINE void pack_panel(const ConvLayout& L, const float* in, size_t 
     const float* s = in + ko[k];
 #pragma GCC unroll 16
     for (int v = 0; v < NVB; v++) {
+      if (runs[v] == 0) {
+        for (int c = 0; c < N; c++) dst[k * NR + v * N + c] = s[base[v][c]];
+        continue;
+      }
       typename V::T x = V::load(s + base[v][0]);
       for (int r = 1; r < runs[v]; r++) x = V::blend(x, V::load(s + base[v][r]), mask[v][r]);
       V::store(dst + k * NR + v * N, x);
@@ -317,10 +321,133 @@ LOWBIT_CONV_INLINE void pack_panel(const ConvLayout& L, const float* in, size_t 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dense, channel lanes: for planes too small to fill 16-pixel panels (7x7: 49 = 3 x 16 + 1 wastes
+// 12% of the pixel-panel kernel's work), vectors hold kCn output channels and the microkernel's
+// rows are R output pixels (R in 4..6, the one wasting fewest rows): acc[r][v] += B[k][r] *
+// A[k][v] with A = the weights' lanes() panel and B = the R pixels' im2col rows, packed per K block
+// once and shared by every channel panel. Accumulators live in a [panel][pixel group][R][kCn]
+// buffer across K blocks (the sum stays in tap order); the epilogue adds the bias, applies ReLU
+// and transposes into NCHW.
+
+template <class V, int R>
+LOWBIT_CONV_INLINE void lanes_micro(int kc, const float* A, const float* B, float* acc_io, bool first) {
+  using T = typename V::T;
+  constexpr int NV = kCn / V::N;
+  T acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) acc[r][v] = first ? V::zero() : V::load(acc_io + r * kCn + v * V::N);
+  for (int k = 0; k < kc; k++) {
+    T a[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) a[v] = V::load(A + k * kCn + v * V::N);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const T b = V::set1(B[k * R + r]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; v++) acc[r][v] = V::fma(b, a[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) V::store(acc_io + r * kCn + v * V::N, acc[r][v]);
+}
+
+// A second thread-local scratch buffer (the accumulators), like dense_scratch.
+inline float* lanes_scratch(size_t floats) {
+  struct Buf {
+    std::vector<float> v;
+    float* p = nullptr;
+    size_t n = 0;
+  };
+  static thread_local Buf s;
+  if (s.n < floats) {
+    s.v.assign(floats + 16, 0.0f);
+    uintptr_t a = reinterpret_cast<uintptr_t>(s.v.data());
+    s.p = reinterpret_cast<float*>((a + 63) & ~uintptr_t(63));
+    s.n = floats;
+  }
+  return s.p;
+}
+
+template <class V, int R>
+void dense_lanes_impl(const DenseConvWeights& dw, const ConvLayout& L, const float* padded, const float* bias,
+                      bool relu, float* out, int oc_begin, int oc_end) {
+  const ConvGeometry& g = L.geo;
+  const int K = g.taps(), cog = g.cout_g(), cig = g.cin_g(), panels = dw.lanes_panels();
+  const size_t P = L.out_pixels(), G = (P + R - 1) / R;  // pixel groups
+  const int64_t q_last = (int64_t)(((P - 1) / L.ow) * L.wq + (P - 1) % L.ow);
+  const float* Aall = dw.lanes().data();
+  float* Bt = dense_scratch((size_t)G * kKc * R);
+  std::vector<int64_t> q(G * R);
+  for (size_t p = 0; p < G * R; p++)  // pixels past the plane repeat the last (computed, not stored)
+    q[p] = p < P ? (int64_t)((p / L.ow) * L.wq + p % L.ow) : q_last;
+  for (int b = 0; b < L.n; b++)
+    for (int grp = oc_begin / cog; grp * cog < oc_end; grp++) {
+      const int m_lo = std::max(oc_begin, grp * cog) - grp * cog;
+      const int m_hi = std::min(oc_end, (grp + 1) * cog) - grp * cog;
+      if (m_lo >= m_hi) continue;
+      const int pan_lo = m_lo / kCn, pan_hi = (m_hi + kCn - 1) / kCn;
+      float* acc = lanes_scratch((size_t)(pan_hi - pan_lo) * G * R * kCn);
+      const float* in = padded + b * L.image_stride + (size_t)grp * cig * L.chan_stride;
+      for (int k0 = 0; k0 < K; k0 += kKc) {
+        const int kc = std::min(kKc, K - k0);
+        const int32_t* ko = L.koff.data() + k0;
+        for (size_t pg = 0; pg < G; pg++) {
+          const int64_t* qg = q.data() + pg * R;
+          float* dst = Bt + pg * kc * R;
+          bool run = true;
+          for (int r = 1; r < R; r++) run = run && qg[r] == qg[0] + r;
+          if (run) {
+            for (int k = 0; k < kc; k++) {
+              const float* s = in + ko[k] + qg[0];
+#pragma GCC unroll 8
+              for (int r = 0; r < R; r++) dst[k * R + r] = s[r];
+            }
+          } else {
+            for (int k = 0; k < kc; k++) {
+              const float* s = in + ko[k];
+#pragma GCC unroll 8
+              for (int r = 0; r < R; r++) dst[k * R + r] = s[qg[r]];
+            }
+          }
+        }
+        for (int pan = pan_lo; pan < pan_hi; pan++) {
+          const float* A = Aall + ((size_t)grp * panels + pan) * K * kCn + (size_t)k0 * kCn;
+          float* accp = acc + (size_t)(pan - pan_lo) * G * R * kCn;
+          for (size_t pg = 0; pg < G; pg++) lanes_micro<V, R>(kc, A, Bt + pg * kc * R, accp + pg * R * kCn, k0 == 0);
+        }
+      }
+      float* og = out + ((size_t)b * g.cout + (size_t)grp * cog) * P;
+      for (int m = m_lo; m < m_hi; m++) {
+        const float bv = bias ? bias[grp * cog + m] : 0.0f;
+        const float* a = acc + (size_t)(m / kCn - pan_lo) * G * R * kCn + m % kCn;
+        float* o = og + (size_t)m * P;
+        for (size_t p = 0; p < P; p++) {
+          const float v = a[p * kCn] + bv;
+          o[p] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+      }
+    }
+}
+
 template <class V, int NVB>
 void dense_conv_impl(const DenseConvWeights& dw, const ConvLayout& L, const float* padded, const float* bias,
                      bool relu, float* out, int oc_begin, int oc_end) {
   constexpr int NR = NVB * V::N;
+  if constexpr (V::kChannelLanes) {
+    const DenseVariant dv = dense_variant();
+    if (dv == DenseVariant::kChannelLanes || (dv == DenseVariant::kAuto && prefer_channel_lanes(L, V::N, NR))) {
+      switch (lane_rows(L.out_pixels())) {
+        case 4: return dense_lanes_impl<V, 4>(dw, L, padded, bias, relu, out, oc_begin, oc_end);
+        case 5: return dense_lanes_impl<V, 5>(dw, L, padded, bias, relu, out, oc_begin, oc_end);
+        default: return dense_lanes_impl<V, 6>(dw, L, padded, bias, relu, out, oc_begin, oc_end);
+      }
+    }
+  }
   const ConvGeometry& g = L.geo;
   const int K = g.taps(), cog = g.cout_g(), cig = g.cin_g();
   const size_t P = L.out_pixels();

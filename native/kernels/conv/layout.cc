@@ -1,5 +1,6 @@
 // Geometry checks, the padded layout, weight formats (sparse CSR, packed dense), pruning.
 // Scalar and shared by every ISA.
+#include <atomic>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -182,8 +183,68 @@ DenseConvWeights DenseConvWeights::pack(const ConvGeometry& geo, const float* w)
           blk[(size_t)(m / kMr) * kMr * kc + (size_t)k * kMr + m % kMr] =
               w[((size_t)g * M + m) * K + k0 + k];
     }
+  d.lanes_ = std::make_shared<LanesCache>();
   return d;
 }
+
+struct DenseConvWeights::LanesCache {
+  std::once_flag once;
+  std::vector<float> v;
+};
+
+const std::vector<float>& DenseConvWeights::lanes() const {
+  std::call_once(lanes_->once, [this] {
+    const int K = geo.taps(), M = geo.cout_g(), panels = lanes_panels();
+    std::vector<float>& v = lanes_->v;
+    v.assign((size_t)geo.groups * panels * K * kCn + kCn, 0.0f);
+    for (int g = 0; g < geo.groups; g++)
+      for (int m = 0; m < M; m++) {
+        float* dst = v.data() + ((size_t)g * panels + m / kCn) * K * kCn + m % kCn;
+        for (int t = 0; t < K; t++) dst[(size_t)t * kCn] = at(g * M + m, t);
+      }
+  });
+  return lanes_->v;
+}
+
+size_t pixel_block(size_t P, size_t NR) {
+  const size_t target = std::max<size_t>(NR, 192 / NR * NR);
+  const size_t blocks = (P + target - 1) / target;
+  const size_t per = (P + blocks - 1) / blocks;
+  return (per + NR - 1) / NR * NR;
+}
+
+int lane_rows(size_t P) {
+  int best = 6;
+  size_t best_pad = (P + 5) / 6 * 6;
+  for (int r = 5; r >= 4; r--) {
+    const size_t pad = (P + r - 1) / r * r;
+    if (pad < best_pad) best = r, best_pad = pad;
+  }
+  return best;
+}
+
+double dense_panel_work(const ConvLayout& L, int N, int NR) {
+  const size_t P = L.out_pixels(), nc = pixel_block(P, (size_t)NR);
+  double cols = 0;
+  for (size_t p0 = 0; p0 < P; p0 += nc) {
+    const size_t n = std::min(nc, P - p0), tail = n % (size_t)NR;
+    cols += (double)(n - tail) + (tail == 0 ? 0 : tail <= (size_t)N ? N : NR);
+  }
+  const int M = L.geo.cout_g();
+  return cols * ((M + kMr - 1) / kMr * kMr);
+}
+
+double dense_lane_work(const ConvLayout& L) {
+  const size_t P = L.out_pixels();
+  const int M = L.geo.cout_g(), R = lane_rows(P);
+  return (double)((P + R - 1) / R * R) * ((M + kCn - 1) / kCn * kCn);
+}
+
+namespace {
+std::atomic<int> g_dense_variant{0};
+}
+void set_dense_variant(DenseVariant v) { g_dense_variant.store((int)v); }
+DenseVariant dense_variant() { return (DenseVariant)g_dense_variant.load(); }
 
 // ---------------------------------------------------------------------------------------------
 

@@ -27,12 +27,12 @@ double sparse_pixels(double q, int tile, int vec) {
 Prediction PerfModel::predict(const SparseConvWeights& w, const ConvLayout& L) const {
   const ConvGeometry& g = L.geo;
   Prediction p;
-  const double P = (double)L.out_pixels(), Q = (double)L.q_virtual;
+  const double Q = (double)L.q_virtual;
   const double copy_s = L.direct ? 0.0 : (double)L.padded_floats * 4 / copy_bytes_per_s;
-  // dense: FLOPs with rows rounded to kMr and pixels to the microkernel's panel
-  const double m_eff = std::ceil(g.cout_g() / (double)kMr) * kMr * g.groups;
-  const double p_eff = std::ceil(P / gemm_nr) * gemm_nr;
-  p.dense_s = 2.0 * m_eff * g.taps() * p_eff * L.n / dense_flops_per_s + copy_s;
+  // dense: FLOPs with the padding its kernel computes (dense_panel_work / dense_lane_work)
+  const double pan = dense_panel_work(L, gemm_nr / 2, gemm_nr), lan = dense_lane_work(L);
+  const double work = lan * 1.08 < pan ? lan : pan;
+  p.dense_s = 2.0 * work * g.groups * g.taps() * L.n / dense_flops_per_s + copy_s;
   // sparse: nonzeros x computed pixels, plus a fixed cost per (channel, tile)
   const double px = sparse_pixels(Q, tile_pixels, 8);
   const double tiles = std::ceil(Q / tile_pixels) * g.cout * L.n;
@@ -129,8 +129,7 @@ PerfModel calibrate(const ConvKernels& k) {
     }
     t_copy = std::min(t_copy, best_time([&] { pad_input(a.L, a.in.data(), a.padded.data()); }, 1));
   }
-  const double p_eff = std::ceil(a.L.out_pixels() / (double)m.gemm_nr) * m.gemm_nr;
-  m.dense_flops_per_s = 2.0 * a.g.cout * a.g.taps() * p_eff / t_dense;
+  m.dense_flops_per_s = 2.0 * dense_panel_work(a.L, m.gemm_nr / 2, m.gemm_nr) * a.g.taps() / t_dense;
   // 3x3 at two sparsities: the per-MAC rate and the per-tile cost.
   const double q = (double)a.L.q_virtual;
   const double px = sparse_pixels(q, m.tile_pixels, 8), tiles = std::ceil(q / m.tile_pixels) * a.g.cout;

@@ -16,6 +16,7 @@ struct VecNeon {
   static constexpr int N = 4;
   static constexpr int kTileVecs = 16;
   static constexpr int kGemmVecs = 4;
+  static constexpr bool kChannelLanes = true;
   static LOWBIT_CONV_INLINE T zero() { return vdupq_n_f32(0.0f); }
   static LOWBIT_CONV_INLINE T set1(float x) { return vdupq_n_f32(x); }
   static LOWBIT_CONV_INLINE T load(const float* p) { return vld1q_f32(p); }
