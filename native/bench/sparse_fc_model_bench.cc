@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
             {[&] { gk.gemm_u8s8(x.data(), K, 64, pb, od, gemm::Range{0, M, 0, N}, gemm::Options{}); },
              [&] { sk.sparse_fc_u8s8(sw, x.data(), K, M, 64, os, 0, N); }},
             reps, min_s);
-        const sparse_fc::Prediction p = model.predict(sw, M, narrow || (pb.maddubs_safe && M > 1));
+        const sparse_fc::Prediction p = model.predict(sparse_fc::shape_of(sw), M, narrow || (pb.maddubs_safe && M > 1));
         const double best = std::min(t[0], t[1]), pick = p.use_sparse ? t[1] : t[0];
         worst = std::max(worst, pick / best - 1);
         std::printf("%5zu %5zu %4zu %5.1f%% %10.1f %10.1f %10.1f %10.1f %6s %6s %5.1f%%\n", N, K, M, sw.block_sparsity() * 100,

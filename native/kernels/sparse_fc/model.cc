@@ -84,17 +84,48 @@ double PerfModel::dense_seconds(size_t N, size_t K, size_t M, bool narrow) const
   return at(i) + g * (at(i + 1) - at(i));
 }
 
-double PerfModel::sparse_seconds(const SparseFcInt8Weights& w, size_t M) const {
+SparseShape shape_of(const SparseFcInt8Weights& w) {
+  SparseShape s;
+  s.N = w.N, s.K = w.K, s.nnz_blocks = w.nnz_blocks(), s.maddubs_safe = w.maddubs_safe;
+  return s;
+}
+
+SparseShape shape_of(const int8_t* w, size_t N, size_t K) {
+  auto pair_safe = [](int a, int b) {
+    const int pos = (a > 0 ? a : 0) + (b > 0 ? b : 0), neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
+    return 255 * pos <= 32767 && 255 * neg <= 32768;
+  };
+  SparseShape s;
+  s.N = N, s.K = K, s.maddubs_safe = true;
+  for (size_t n = 0; n < N; n++)
+    for (size_t k0 = 0; k0 < K; k0 += kBlockK) {
+      int q[kBlockK] = {0, 0, 0, 0};
+      for (size_t i = 0; i < kBlockK && k0 + i < K; i++) q[i] = w[n * K + k0 + i];
+      if (!q[0] && !q[1] && !q[2] && !q[3]) continue;
+      s.nnz_blocks++;
+      if (!pair_safe(q[0], q[1]) || !pair_safe(q[2], q[3])) s.maddubs_safe = false;
+    }
+  return s;
+}
+
+double PerfModel::sparse_seconds(const SparseShape& w, size_t M) const {
   const size_t ones = M % 8 == 1 ? 1 : 0;
   const size_t tiles = (M - ones + 7) / 8;
   const size_t partial = (M - ones) % 8 != 0 ? 1 : 0;
   const int f = w.maddubs_safe ? 1 : 0;
-  const double nnz = (double)w.nnz_blocks(), N = (double)w.N;
+  const double nnz = (double)w.nnz_blocks, N = (double)w.N;
   return (double)tiles * (nnz * tile_block_s[f] + N * tile_row_s[f]) + (double)partial * (double)w.K * partial_k_s +
          (double)ones * (nnz * one_block_s + N * one_row_s);
 }
 
-Prediction PerfModel::predict(const SparseFcInt8Weights& w, size_t M, bool narrow) const {
+bool PerfModel::sparse_can_win(const SparseShape& w) const {
+  for (size_t M : {1, 2, 8, 9, 16, 64, 1024})
+    for (bool narrow : {false, true})
+      if (predict(w, M, narrow).use_sparse) return true;
+  return false;
+}
+
+Prediction PerfModel::predict(const SparseShape& w, size_t M, bool narrow) const {
   Prediction p;
   p.sparse_s = sparse_seconds(w, M);
   p.dense_s = dense_seconds(w.N, w.K, M, narrow);

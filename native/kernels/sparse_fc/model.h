@@ -33,6 +33,20 @@
 namespace lowbit {
 namespace sparse_fc {
 
+// What the model needs to know of a layer's weights (kept even where the packed sparse weights
+// are not, so that explain() can still predict).
+struct SparseShape {
+  size_t N = 0, K = 0, nnz_blocks = 0;
+  bool maddubs_safe = false;
+  double block_sparsity() const {
+    const double total = (double)N * (double)((K + kBlockK - 1) / kBlockK);
+    return total > 0 ? 1.0 - (double)nnz_blocks / total : 0.0;
+  }
+};
+SparseShape shape_of(const SparseFcInt8Weights& w);
+// The same counts from N x K weights without packing them (pack.cc's block and pair rules).
+SparseShape shape_of(const int8_t* w, size_t N, size_t K);
+
 struct Prediction {
   double sparse_s = 0, dense_s = 0;  // predicted seconds for one call on one thread
   bool use_sparse = false;
@@ -59,9 +73,12 @@ struct PerfModel {
 
   // narrow: the dense kernel may use its fast path for this call's activations (they span at most
   // 128 values, or the packed dense weights are maddubs-safe).
-  Prediction predict(const SparseFcInt8Weights& w, size_t M, bool narrow) const;
+  Prediction predict(const SparseShape& w, size_t M, bool narrow) const;
   double dense_seconds(size_t N, size_t K, size_t M, bool narrow) const;
-  double sparse_seconds(const SparseFcInt8Weights& w, size_t M) const;
+  double sparse_seconds(const SparseShape& w, size_t M) const;
+  // True if sparse is predicted faster for some batch size (M = 1, 2, 8, 9, 16, 64, 1024, either
+  // kind of activations): where it is not, a layer need not keep the sparse weights at all.
+  bool sparse_can_win(const SparseShape& w) const;
   std::string describe() const;  // the rates, one line
 };
 
