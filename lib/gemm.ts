@@ -2,7 +2,10 @@
  * int8 GEMM with fused (re)quantization: {@link QuantizedLinear} packs int8 weights once, then
  * multiplies uint8/int8 activations by them, exactly (the int32 result equals the mathematical sum
  * on every CPU), returning int32, requantized uint8/int8, or fp32 with bias and ReLU. `forward` is
- * a drop-in fp32 Linear layer with dynamic quantization. The math is in native/kernels/gemm/README.md.
+ * a drop-in fp32 Linear layer with dynamic quantization. Pruned (block-sparse) weights run on the
+ * int8 sparse fully-connected kernel where a performance model predicts it faster, with the same
+ * bit-exact results (`mode`, {@link QuantizedLinear.explain}). The math is in
+ * native/kernels/gemm/README.md and native/kernels/sparse_fc/README.md.
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
@@ -15,6 +18,9 @@ interface NativePackedLinear {
   readonly byteLength: number;
   readonly fastPath: boolean;
   readonly zeroPoints: Int32Array;
+  readonly sparseKept: boolean;
+  readonly blockSparsity: number;
+  explain(m: number, narrow: boolean): LinearExplanation;
   serialize(): Uint8Array;
   gemm(
     a: Uint8Array | Int8Array, lda: number, m: number, aZeroPoint: number, outType: number, out: ArrayBufferView, ldc: number,
@@ -35,6 +41,43 @@ const native = binding as unknown as GemmBinding;
 /** Weight layout: `'kn'` is K×N row-major; `'nk'` is N×K (PyTorch's `Linear.weight`, [out, in]). */
 export type WeightLayout = 'kn' | 'nk';
 
+/**
+ * Which kernel a {@link QuantizedLinear} runs. `'auto'` (default): per call, the dense GEMM or the
+ * sparse one (1×4 blocks of nonzero weights), whichever a performance model calibrated on this CPU
+ * predicts faster for that batch size; the sparse weights are packed only where they can win.
+ * `'sparse'`: always the sparse kernel, and only sparse weights are kept (less memory when pruned).
+ * `'dense'`: always the dense GEMM. Every mode gives bit-identical results. The sparse kernel needs
+ * weights without zero point (all 0, as {@link QuantizedLinear.fromFloat32} makes them).
+ */
+export type LinearMode = 'auto' | 'sparse' | 'dense';
+
+const MODES: readonly LinearMode[] = ['auto', 'sparse', 'dense'];
+
+/** What {@link QuantizedLinear.explain} returns. */
+export interface LinearExplanation {
+  /** The kernel a call with this many rows runs. */
+  kernel: 'sparse' | 'dense';
+  /** Fraction of the 1×4 weight blocks (4 consecutive inputs of one output) that are all zero. */
+  blockSparsity: number;
+  /** The model's prediction for one call on one thread, µs (absent when the weights have zero points). */
+  predictedSparseUs?: number;
+  /** The model's prediction for one call on one thread, µs (absent when the weights have zero points). */
+  predictedDenseUs?: number;
+  /** One line: the mode or the predictions and the decision. */
+  reason: string;
+}
+
+/** Options of {@link QuantizedLinear.explain}. */
+export interface ExplainOptions {
+  /** Rows (batch size) of the call to explain. */
+  m: number;
+  /**
+   * Predict for activations spanning at most 128 values (7-bit, as {@link QuantizedLinear.forward}
+   * makes by default), which the dense AVX2 kernel multiplies on a faster path. Default false.
+   */
+  narrow?: boolean;
+}
+
 /** Options of {@link QuantizedLinear.fromInt8}. */
 export interface FromInt8Options {
   /** Input features (rows of the K×N weight matrix). */
@@ -53,6 +96,8 @@ export interface FromInt8Options {
    * int32 bias). {@link QuantizedLinear.forward} takes only a real-valued bias.
    */
   bias?: Float32Array | Int32Array;
+  /** Kernel choice; default `'auto'`. `'sparse'` needs every zero point to be 0. See {@link LinearMode}. */
+  mode?: LinearMode;
 }
 
 /** Options of {@link QuantizedLinear.fromFloat32}. */
@@ -67,6 +112,8 @@ export interface FromFloat32Options {
   bias?: Float32Array;
   /** One scale per output channel (default true) or one for the tensor. */
   perChannel?: boolean;
+  /** Kernel choice; default `'auto'`. See {@link LinearMode}. Prune first (e.g. `pruneWeights` with `block: [1, 4]`). */
+  mode?: LinearMode;
 }
 
 /** Options every product takes. */
@@ -182,10 +229,13 @@ export class QuantizedLinear {
   readonly weightZeroPoints: Int32Array;
   /** The bias (Float32Array: real units; Int32Array: accumulator units), or null. */
   readonly bias: Float32Array | Int32Array | null;
+  /** The kernel choice this layer was built with. */
+  readonly mode: LinearMode;
   readonly #packed: NativePackedLinear;
 
-  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null) {
+  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode) {
     this.#packed = packed;
+    this.mode = mode;
     this.k = packed.k;
     this.n = packed.n;
     this.weightScales = scales;
@@ -221,8 +271,17 @@ export class QuantizedLinear {
       zps.forEach((z, i) => checkInt(z, `options.zeroPoint[${i}]`, -128, 127));
     }
     const bias = isTyped(o.bias, Int32Array) ? int32BiasOf(o.bias, n) : checkFloatBias(o.bias, n, 'n');
-    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1);
-    return new QuantizedLinear(packed, scales, zps, bias);
+    const mode = modeOf(o.mode);
+    const nonzero = zps.findIndex((z) => z !== 0);
+    if (mode === 'sparse' && nonzero >= 0) {
+      throw rangeError(
+        'ERR_LOWBIT_INVALID_ZERO_POINT',
+        `options.zeroPoint must be 0 with mode 'sparse' (the sparse kernel needs symmetric weights), got ${zps[nonzero]}` +
+          (zps.length > 1 ? ` at index ${nonzero}` : ''),
+      );
+    }
+    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode));
+    return new QuantizedLinear(packed, scales, zps, bias, mode);
   }
 
   /**
@@ -241,9 +300,10 @@ export class QuantizedLinear {
     const transposed = layoutOf(o.layout);
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, n, 'n');
+    const mode = modeOf(o.mode);
     const q = native.quantizeWeights(w, k, n, transposed, perChannel);
-    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false);
-    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias);
+    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode));
+    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode);
   }
 
   /** Restores an object written by {@link QuantizedLinear.serialize} (on any CPU). */
@@ -255,6 +315,10 @@ export class QuantizedLinear {
     if (view.getUint32(0, true) !== MAGIC) throw bad('bad magic');
     if (view.getUint32(4, true) !== VERSION) throw bad(`unsupported version ${view.getUint32(4, true)}`);
     const flags = view.getUint32(8, true);
+    // bits 0-1: bias kind; bits 2-3: the mode (0 auto in files written before modes existed)
+    const modeIndex = (flags >> 2) & 3;
+    if (modeIndex >= MODES.length) throw bad(`unknown mode ${modeIndex}`);
+    const mode = MODES[modeIndex];
     const nScales = view.getUint32(12, true);
     let off = 16;
     const take = (count: number): Float32Array => {
@@ -277,10 +341,10 @@ export class QuantizedLinear {
     } else if (flags & 1) {
       bias = take(nBias);
     }
-    const packed = new native.PackedLinear('bytes', b.subarray(off));
+    const packed = new native.PackedLinear('bytes', b.subarray(off), modeIndex);
     if (nScales !== 1 && nScales !== packed.n) throw bad(`${nScales} scales for n = ${packed.n}`);
     if (bias && bias.length !== packed.n) throw bad(`${bias.length} bias values for n = ${packed.n}`);
-    return new QuantizedLinear(packed, scales, packed.zeroPoints, bias);
+    return new QuantizedLinear(packed, scales, packed.zeroPoints, bias, mode);
   }
 
   /** Portable bytes (the same on every ISA) holding the packed weights, scales and bias. */
@@ -292,7 +356,7 @@ export class QuantizedLinear {
     const view = new DataView(out.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, VERSION, true);
-    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0), true);
+    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2), true);
     view.setUint32(12, this.weightScales.length, true);
     let off = 16;
     this.weightScales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
@@ -311,6 +375,28 @@ export class QuantizedLinear {
   /** Bytes of native memory held (reported to V8 as external memory). */
   get byteLength(): number {
     return this.#packed.byteLength;
+  }
+
+  /** Fraction of the 1×4 weight blocks (4 consecutive inputs of one output) that are all zero. */
+  get blockSparsity(): number {
+    return this.#packed.blockSparsity;
+  }
+
+  /** True when this layer holds packed sparse weights (mode `'sparse'`, or `'auto'` where sparse can win). */
+  get sparseKept(): boolean {
+    return this.#packed.sparseKept;
+  }
+
+  /**
+   * Which kernel a call with `m` rows runs on the current ISA, the model's predictions and why.
+   * @example
+   * layer.explain({ m: 1 });   // { kernel: 'dense', blockSparsity: 0.7, predictedSparseUs: 36, predictedDenseUs: 25, reason: '...' }
+   */
+  explain(options: ExplainOptions): LinearExplanation {
+    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with m, got undefined');
+    const o = checkOptions<ExplainOptions>(options, 'options');
+    const m = checkInt(o.m, 'options.m', 1, 2 ** 40);
+    return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false));
   }
 
   /** True when every weight pair is small enough for the fast AVX2 kernel to be exact for any uint8 input. */
@@ -444,6 +530,12 @@ export class QuantizedLinear {
       this.weightScales, this.bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,
     );
   }
+}
+
+function modeOf(mode: unknown): LinearMode {
+  if (mode === undefined) return 'auto';
+  if (mode === 'auto' || mode === 'sparse' || mode === 'dense') return mode;
+  throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
 }
 
 function layoutOf(layout: unknown): boolean {

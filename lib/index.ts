@@ -16,9 +16,12 @@ export type {
 } from './quant';
 export { QuantizedLinear } from './gemm';
 export type {
+  ExplainOptions,
   ForwardOptions,
   FromFloat32Options,
   FromInt8Options,
+  LinearExplanation,
+  LinearMode,
   MatmulCommonOptions,
   MatmulFloatOptions,
   MatmulInt32Options,

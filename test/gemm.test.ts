@@ -314,11 +314,16 @@ describe('bad input', () => {
   test('a direct native call with bad sizes throws instead of writing out of bounds', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { binding } = require('../lib/native') as { binding: { PackedLinear: new (...a: unknown[]) => { gemm: (...a: unknown[]) => unknown } } };
-    const p = new binding.PackedLinear('int8', new Int8Array(24), 6, 4, false, Int32Array.of(0), false);
     const s = Float32Array.of(1);
-    expectCode(() => p.gemm(new Uint8Array(12), 6, 3, 0, 0, new Int32Array(12), 4, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /a.length/);
-    expectCode(() => p.gemm(new Uint8Array(12), 6, 2, 0, 0, new Int32Array(7), 4, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /out.length/);
-    expectCode(() => p.gemm(new Uint8Array(12), 6, 2, 0, 0, new Int32Array(8), 3, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /ldc/);
-    expectCode(() => new binding.PackedLinear('bytes', new Uint8Array(40)), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT');
+    // modes: 1 sparse kernel, 2 dense GEMM (the sparse path checks the same sizes before running)
+    for (const mode of [1, 2]) {
+      const p = new binding.PackedLinear('int8', new Int8Array(24), 6, 4, false, Int32Array.of(0), false, mode);
+      expectCode(() => p.gemm(new Uint8Array(12), 6, 3, 0, 0, new Int32Array(12), 4, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /a.length/);
+      expectCode(() => p.gemm(new Uint8Array(12), 6, 2, 0, 0, new Int32Array(7), 4, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /out.length/);
+      expectCode(() => p.gemm(new Uint8Array(12), 6, 2, 0, 0, new Int32Array(8), 3, 1, s, 1, 0, 0, 0, null, false, 1, false, false), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /ldc/);
+    }
+    expectCode(() => new binding.PackedLinear('int8', new Int8Array(24), 6, 4, false, Int32Array.of(1), false, 1), RangeError, 'ERR_LOWBIT_INVALID_ZERO_POINT');
+    expectCode(() => new binding.PackedLinear('int8', new Int8Array(24), 6, 4, false, Int32Array.of(0), false, 3), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE');
+    expectCode(() => new binding.PackedLinear('bytes', new Uint8Array(40), 0), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT');
   });
 });

@@ -1,5 +1,6 @@
 // The int8 GEMM binding: PackedLinear (packed weights, owned natively, reported to V8 as external
-// memory) and its products.
+// memory) and its products, on the dense GEMM or the sparse FC kernel (mode: auto asks the
+// performance model of kernels/sparse_fc/model.h per call; both give bit-identical results).
 //
 // Arguments arrive validated and named by lib/gemm.ts; the checks here only guarantee that a direct
 // call with bad arguments throws instead of reading or writing out of bounds.
@@ -13,9 +14,11 @@
 #include "cpu/parallel.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/quant/quant.h"
+#include "kernels/sparse_fc/model.h"
 #include "napi/args.h"
 #include "napi/async.h"
 #include "napi/exports.h"
+#include "napi/sparse_linear.h"
 
 namespace lowbit {
 namespace napi {
@@ -54,6 +57,14 @@ void run_split(size_t M, size_t N, int threads, Fn&& fn) {
   }
 }
 
+// Which kernels a layer may run (the JavaScript `mode` option, by index).
+enum class Mode : int { auto_ = 0, sparse = 1, dense = 2 };
+
+// Below this block sparsity auto does not even pack sparse weights: on AVX2 the sparse kernel
+// costs >= 1.6x the dense GEMM per 4 weights at every M (model.h's calibration prints both), so
+// it cannot win there, and the pack would only cost memory (and the model's calibration, time).
+constexpr double kMinAutoSparsity = 0.25;
+
 class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -62,72 +73,176 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
                         InstanceAccessor<&PackedLinear::Bytes>("byteLength"),
                         InstanceAccessor<&PackedLinear::FastPath>("fastPath"),
                         InstanceAccessor<&PackedLinear::ZeroPoints>("zeroPoints"),
+                        InstanceAccessor<&PackedLinear::SparseKept>("sparseKept"),
+                        InstanceAccessor<&PackedLinear::BlockSparsity>("blockSparsity"),
+                        InstanceMethod<&PackedLinear::Explain>("explain"),
                         InstanceMethod<&PackedLinear::Serialize>("serialize"),
                         InstanceMethod<&PackedLinear::Gemm>("gemm"),
                         InstanceMethod<&PackedLinear::Dynamic>("dynamic")});
   }
 
-  // new PackedLinear('int8', weights: Int8Array, k, n, transposed, zeroPoints: Int32Array, perChannel)
-  // new PackedLinear('bytes', bytes: Uint8Array)
+  // new PackedLinear('int8', weights: Int8Array, k, n, transposed, zeroPoints: Int32Array, perChannel, mode)
+  // new PackedLinear('bytes', bytes: Uint8Array, mode)
+  // mode: 0 auto (dense, plus sparse weights where the model says they can win), 1 sparse (sparse
+  // weights only), 2 dense (dense only). Sparse needs every weight zero point to be 0.
   explicit PackedLinear(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PackedLinear>(info) {
     Napi::Env env = info.Env();
-    const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-    auto packed = std::make_shared<gemm::PackedB>();
-    if (mode == "int8") {
+    const std::string from = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    gemm::PackedB dense;
+    std::vector<int8_t> wnk;  // N x K, what the sparse side packs and counts
+    if (from == "int8") {
       const View<int8_t> w = typed_array<int8_t>(info, 1, "weights");
       const size_t K = (size_t)integer(info, 2, "k", 1, 1 << 30), N = (size_t)integer(info, 3, "n", 1, 1 << 30);
       const bool transposed = boolean(info, 4, "transposed");
       const View<int32_t> zp = typed_array<int32_t>(info, 5, "zeroPoints");
       const bool per_channel = boolean(info, 6, "perChannel");
+      mode_ = (Mode)integer(info, 7, "mode", 0, 2);
       if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");
       if (zp.length != (per_channel ? N : 1)) length_error(env, "zeroPoints", zp.length, per_channel ? N : 1, "n or 1");
-      *packed = gemm::pack_b(w.data, transposed ? K : N, transposed, K, N, zp.data, per_channel);
-    } else if (mode == "bytes") {
+      if (transposed) {
+        wnk.assign(w.data, w.data + K * N);
+      } else {
+        wnk.resize(K * N);
+        for (size_t k = 0; k < K; k++)
+          for (size_t n = 0; n < N; n++) wnk[n * K + k] = w.data[k * N + n];
+      }
+      if (mode_ != Mode::sparse) dense = gemm::pack_b(wnk.data(), K, true, K, N, zp.data, per_channel);
+      zp_per_channel_ = per_channel;
+      symmetric_ = std::all_of(zp.data, zp.data + zp.length, [](int32_t z) { return z == 0; });
+      K_ = K, N_ = N;
+    } else if (from == "bytes") {
       const View<uint8_t> bytes = typed_array<uint8_t>(info, 1, "bytes");
-      if (!gemm::deserialize(bytes.data, bytes.length, packed.get())) {
+      mode_ = (Mode)integer(info, 2, "mode", 0, 2);
+      if (!gemm::deserialize(bytes.data, bytes.length, &dense)) {
         throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "bytes are not a serialized lowbit packed weight matrix (bad header, version or size)");
       }
+      wnk = weights_nk(dense);
+      zp_per_channel_ = dense.b_zp_per_channel;
+      symmetric_ = dense.b_zp_all_zero;
+      K_ = dense.K, N_ = dense.N;
     } else {
-      throw_type_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "PackedLinear: mode must be 'int8' or 'bytes'");
+      throw_type_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "PackedLinear: source must be 'int8' or 'bytes'");
     }
-    packed_ = std::move(packed);
-    reported_ = (int64_t)packed_->memory_bytes();
+    if (mode_ == Mode::sparse && !symmetric_) {
+      throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT",
+                        "mode 'sparse' needs weights without zero point (every weight zero point 0, symmetric as fromFloat32 makes them)");
+    }
+    if (mode_ != Mode::sparse) packed_ = std::make_shared<gemm::PackedB>(std::move(dense));
+    shape_ = sparse_fc::shape_of(wnk.data(), N_, K_);
+    bool keep_sparse = mode_ == Mode::sparse;
+    if (mode_ == Mode::auto_ && symmetric_) {
+      char buf[200];
+      if (shape_.block_sparsity() < kMinAutoSparsity) {
+        std::snprintf(buf, sizeof buf, "block sparsity %.1f%% < %.0f%%: the sparse kernel cannot win, sparse weights not packed",
+                      shape_.block_sparsity() * 100, kMinAutoSparsity * 100);
+        not_kept_ = buf;
+      } else if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape_)) {
+        std::snprintf(buf, sizeof buf, "block sparsity %.1f%%: sparse predicted slower at every batch size, sparse weights not kept",
+                      shape_.block_sparsity() * 100);
+        not_kept_ = buf;
+      } else {
+        keep_sparse = true;
+      }
+    }
+    if (keep_sparse) sparse_ = std::make_shared<sparse_fc::SparseFcInt8Weights>(sparse_fc::pack_sparse_fc_int8(wnk.data(), N_, K_));
+    reported_ = (int64_t)((packed_ ? packed_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
     Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
   }
 
   void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
 
  private:
-  Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)packed_->K); }
-  Napi::Value N(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)packed_->N); }
+  Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)K_); }
+  Napi::Value N(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)N_); }
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
-  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), packed_->maddubs_safe); }
+  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shape_.maddubs_safe); }
+  Napi::Value SparseKept(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), (bool)sparse_); }
+  Napi::Value BlockSparsity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), shape_.block_sparsity()); }
 
   Napi::Value ZeroPoints(const Napi::CallbackInfo& info) {
-    const size_t count = packed_->b_zp_per_channel ? packed_->N : 1;
+    const size_t count = zp_per_channel_ ? N_ : 1;
     Napi::Int32Array out = Napi::Int32Array::New(info.Env(), count);
-    std::copy(packed_->b_zp.begin(), packed_->b_zp.begin() + count, out.Data());
+    if (packed_)
+      std::copy(packed_->b_zp.begin(), packed_->b_zp.begin() + count, out.Data());
+    else
+      std::fill(out.Data(), out.Data() + count, 0);  // sparse only: symmetric weights
     return out;
   }
 
   Napi::Value Serialize(const Napi::CallbackInfo& info) {
-    const std::vector<uint8_t> bytes = gemm::serialize(*packed_);
+    // The dense packed form is the portable one; a sparse-only layer rebuilds it for the moment.
+    std::vector<uint8_t> bytes;
+    if (packed_) {
+      bytes = gemm::serialize(*packed_);
+    } else {
+      const std::vector<int8_t> w = weights_nk(*sparse_);
+      const std::vector<int32_t> zeros(N_, 0);
+      bytes = gemm::serialize(gemm::pack_b(w.data(), K_, true, K_, N_, zeros.data(), zp_per_channel_));
+    }
     Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), bytes.size());
     std::copy(bytes.begin(), bytes.end(), out.Data());
+    return out;
+  }
+
+  // True if a call of M rows runs the sparse kernel. narrow: 1 / 0 when the caller knows whether
+  // the dense GEMM may take its fast path, -1 to let `scan` find out, only when it matters.
+  template <typename Scan>
+  bool use_sparse(size_t M, int narrow, Scan&& scan) const {
+    if (!sparse_) return false;
+    if (!packed_) return true;
+    const sparse_fc::PerfModel& m = sparse_fc::model_for(active_isa());
+    if (narrow >= 0) return m.predict(shape_, M, narrow == 1).use_sparse;
+    const bool wide = m.predict(shape_, M, false).use_sparse, nar = m.predict(shape_, M, true).use_sparse;
+    return wide == nar ? wide : m.predict(shape_, M, scan()).use_sparse;
+  }
+
+  // explain(m, narrow) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?, reason }
+  Napi::Value Explain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const size_t M = (size_t)integer(info, 0, "m", 1, 1ll << 40);
+    const bool narrow = boolean(info, 1, "narrow") || shape_.maddubs_safe;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("blockSparsity", shape_.block_sparsity());
+    sparse_fc::Prediction p;
+    if (symmetric_) {
+      p = sparse_fc::model_for(active_isa()).predict(shape_, M, narrow);
+      out.Set("predictedSparseUs", p.sparse_s * 1e6);
+      out.Set("predictedDenseUs", p.dense_s * 1e6);
+    }
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "m=%zu, %s activations, block sparsity %.1f%%: predicted sparse %.1f us, dense %.1f us",
+                  M, narrow ? "7-bit" : "8-bit", shape_.block_sparsity() * 100, p.sparse_s * 1e6, p.dense_s * 1e6);
+    std::string reason;
+    bool sparse = false;
+    if (mode_ == Mode::dense) {
+      reason = std::string("mode 'dense'") + (symmetric_ ? std::string(" (") + buf + ")" : "");
+    } else if (mode_ == Mode::sparse) {
+      sparse = true;
+      reason = std::string("mode 'sparse' (") + buf + ")";
+    } else if (!symmetric_) {
+      reason = "the weights have nonzero zero points: the sparse kernel needs symmetric weights";
+    } else if (!sparse_) {
+      reason = not_kept_;
+    } else {
+      sparse = p.use_sparse;
+      reason = std::string(buf) + (sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)");
+    }
+    out.Set("kernel", sparse ? "sparse" : "dense");
+    out.Set("reason", reason);
     return out;
   }
 
   // Weight scales (1 or N) for a call: checks the length and that every value is usable.
   std::vector<float> weight_scales(const Napi::CallbackInfo& info, size_t i) {
     const View<float> s = typed_array<float>(info, i, "weightScales");
-    if (s.length != 1 && s.length != packed_->N) length_error(info.Env(), "weightScales", s.length, packed_->N, "n or 1");
+    if (s.length != 1 && s.length != N_) length_error(info.Env(), "weightScales", s.length, N_, "n or 1");
     return std::vector<float>(s.data, s.data + s.length);
   }
 
   const float* optional_bias(const Napi::CallbackInfo& info, size_t i) {
     if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
     const View<float> b = typed_array<float>(info, i, "bias");
-    if (b.length != packed_->N) length_error(info.Env(), "bias", b.length, packed_->N, "n");
+    if (b.length != N_) length_error(info.Env(), "bias", b.length, N_, "n");
     return b.data;
   }
 
@@ -135,7 +250,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   //      bias|null, relu, threads, exactOnly, async)
   Napi::Value Gemm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const gemm::PackedB& B = *packed_;
+    const struct { size_t K, N; } B = {K_, N_};
     const bool a_signed = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
     const size_t lda = (size_t)integer(info, 1, "lda", 1, 1ll << 40);
     const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
@@ -217,11 +332,19 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     gemm::Options opt;
     opt.exact_only = exact_only;
     const gemm::PackedB* packed = packed_.get();
+    // The sparse kernel's fast path needs no option: it runs only where the weights make it exact.
+    const bool sparse = use_sparse(M, shape_.maddubs_safe ? 1 : -1, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
+    const sparse_fc::SparseFcInt8Weights* sw = sparse ? sparse_.get() : nullptr;
+    const SparseFcKernels& sk = sparse_fc_kernels();
     // The vectors move into the work item (the Output points into them there, not here).
-    auto run = [k, packed, a_ptr, lda, a_zp, a_signed, out, M, threads, opt](const std::vector<float>& sc, const std::vector<float>& bf) {
+    auto run = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt](const std::vector<float>& sc, const std::vector<float>& bf) {
       gemm::Output o = out;
       o.scale = sc.data();
       o.bias_f32 = bf.empty() ? nullptr : bf.data();
+      if (sw) {
+        run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, o, threads);
+        return;
+      }
       run_split(M, packed->N, threads, [&](const gemm::Range& r) {
         if (a_signed)
           k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, o, r, opt);
@@ -233,8 +356,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       run(scales, biasf);
       return info[5];
     }
-    std::shared_ptr<gemm::PackedB> keep = packed_;
-    auto work = [run, keep, scales = std::move(scales), biasf = std::move(biasf)] { run(scales, biasf); };
+    auto work = [run, keep = packed_, keep_sparse = sparse_, scales = std::move(scales), biasf = std::move(biasf)] { run(scales, biasf); };
     return run_or_queue(env, async, std::move(work), {info[0], info[5], info[8], info[13], Value()}, info[5]);
   }
 
@@ -243,7 +365,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   // or per row), multiplied exactly, and dequantized with the bias.
   Napi::Value Dynamic(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const gemm::PackedB& B = *packed_;
+    const struct { size_t K, N; } B = {K_, N_};
     const View<float> x = typed_array<float>(info, 0, "x");
     const size_t ldx = (size_t)integer(info, 1, "ldx", 1, 1ll << 40);
     const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
@@ -260,11 +382,21 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     if (y.length < M * B.N) length_error(env, "out", y.length, M * B.N, "m * n");
 
     std::shared_ptr<gemm::PackedB> keep = packed_;
+    // 7-bit activations (reduceRange) let the dense GEMM take its fast path.
+    std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = use_sparse(M, reduce_range || shape_.maddubs_safe, [] { return false; }) ? sparse_ : nullptr;
     const QuantKernels& qk = quant_kernels();
     const GemmKernels& gk = gemm_kernels();
+    const SparseFcKernels& sk = sparse_fc_kernels();
     auto ws = std::make_shared<std::vector<float>>(std::move(w_scales));
     auto work = [=] {
-      const size_t K = keep->K, N = keep->N;
+      const size_t K = B.K, N = B.N;
+      // The exact product of the quantized rows, on the kernel chosen above.
+      auto product = [&](const uint8_t* a, int32_t a_zp, const gemm::Output& out) {
+        if (sw)
+          run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads);
+        else
+          run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); });
+      };
       // 1. ranges (validated before anything is written)
       const size_t groups = per_row ? M : 1;
       std::vector<quant::QuantParams> params(groups);
@@ -290,7 +422,6 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         qk.quantize_u8(x.data + m * ldx, a.data() + m * K, K, p.scale, p.zero_point, p.qmin, p.qmax);
       }
       const bool pc = ws->size() > 1;
-      gemm::Options opt;
       if (!per_row) {
         // 3a. one product with the dequantization fused
         std::vector<float> sc(ws->size());
@@ -303,7 +434,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         out.scale_per_channel = pc;
         out.bias_f32 = bias;
         out.relu = relu;
-        run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a.data(), K, params[0].zero_point, *keep, out, r, opt); });
+        product(a.data(), params[0].zero_point, out);
         return;
       }
       // 3b. per row: exact int32 products with a_zp = 0, then each row's zero point and scale:
@@ -313,11 +444,11 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       out.type = OutType::s32;
       out.c = acc.data();
       out.ldc = N;
-      run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a.data(), K, 0, *keep, out, r, opt); });
+      product(a.data(), 0, out);
       for (size_t m = 0; m < M; m++) {
         const quant::QuantParams& p = params[m];
         for (size_t n = 0; n < N; n++) {
-          const uint32_t colterm = (uint32_t)keep->col_sum[n] - (uint32_t)K * (uint32_t)keep->b_zp[n];
+          const uint32_t colterm = sw ? (uint32_t)sw->row_sum[n] : (uint32_t)keep->col_sum[n] - (uint32_t)K * (uint32_t)keep->b_zp[n];
           const int32_t c = (int32_t)((uint32_t)acc[m * N + n] - (uint32_t)p.zero_point * colterm);
           y.data[m * N + n] = gemm::dequant_one(c, gemm::dequant_scale(p.scale, (*ws)[pc ? n : 0]), bias ? bias[n] : 0.0f, relu);
         }
@@ -326,7 +457,14 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     return run_or_queue(env, async, std::move(work), {info[0], info[6], info[8], Value()}, info[8]);
   }
 
-  std::shared_ptr<gemm::PackedB> packed_;
+  size_t K_ = 0, N_ = 0;
+  Mode mode_ = Mode::auto_;
+  bool symmetric_ = true;        // every weight zero point is 0 (the sparse kernel applies)
+  bool zp_per_channel_ = false;  // how the zero points were given (kept for serialize)
+  std::shared_ptr<gemm::PackedB> packed_;                    // dense; null in mode sparse
+  std::shared_ptr<sparse_fc::SparseFcInt8Weights> sparse_;  // null where not kept (mode dense, auto: not_kept_)
+  sparse_fc::SparseShape shape_;                            // counts of the weights, in every mode
+  std::string not_kept_;                                    // why auto keeps no sparse weights
   int64_t reported_ = 0;
 };
 
