@@ -17,6 +17,8 @@ const LAYERS = [
   ['resnet 1x1 512>128@28', 512, 128, 28, 1, 1, 0, 1], ['resnet 1x1 1024>256@14', 1024, 256, 14, 1, 1, 0, 1],
   ['resnet 1x1 2048>512@7', 2048, 512, 7, 1, 1, 0, 1],
 ];
+// fp32 fully-connected layers (lowbit.Linear): name, in, out, batch
+const FC = [['fc 1024>1024 batch 1', 1024, 1024, 1], ['fc 1024>1024 batch 64', 1024, 1024, 64]];
 const QUICK = ['alexnet conv3', 'resnet 3x3 128@28', 'resnet 1x1 512>128@28'];
 const DEFAULT = ['alexnet conv2', 'alexnet conv3', 'resnet 3x3 64@56', 'resnet 3x3 256@14', 'resnet 1x1 512>128@28', 'resnet 3x3 128 s2'];
 
@@ -71,12 +73,43 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
       onRow(row);
     }
   }
+  // fully-connected layers (Linear: the same kernels over a batch-major input), batch 1 and 64
+  for (const [name, K, N, batch] of quick ? [] : FC) {
+    const r = lcg(K + N + batch);
+    const w = Float32Array.from({ length: N * K }, () => r() * 2 - 1);
+    const x = Float32Array.from({ length: batch * K }, () => r() * 2 - 1);
+    const out = new Float32Array(batch * N);
+    const dense = new lowbit.Linear(w, { inFeatures: K, outFeatures: N, mode: 'dense' });
+    const flops = 2 * K * N * batch;
+    for (const sp of sparsities) {
+      const pruned = lowbit.pruneWeights(w, { sparsity: sp, rows: N });
+      const sparse = new lowbit.Linear(pruned, { inFeatures: K, outFeatures: N, mode: 'sparse' });
+      const auto = new lowbit.Linear(pruned, { inFeatures: K, outFeatures: N });
+      const opts = { out, threads };
+      const t = await compareAsync([
+        { name: 'dense', fn: () => dense.forward(x, opts) },
+        { name: 'sparse', fn: () => sparse.forward(x, opts) },
+        { name: 'auto', fn: () => auto.forward(x, opts) },
+      ], { minTime, rounds: 3, reps: 5 });
+      const e = auto.explain({ batch });
+      const g = (n) => flops / t.get(n) / 1e9;
+      const row = {
+        layer: name, fc: true, sparsity: sp, dense: g('dense'), sparse: g('sparse'), auto: g('auto'),
+        speedup: t.get('dense') / t.get('sparse'),
+        autoVsBest: Math.min(t.get('dense'), t.get('sparse')) / t.get(e.kernel),
+        autoChoice: e.kernel + (e.measuredSparseMs !== undefined ? ' (timed)' : ''),
+      };
+      rows.push(row);
+      onRow(row);
+    }
+  }
   return rows;
 }
 
 const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
 
 function medians(rows) {
+  rows = rows.filter((r) => !r.fc);  // the issue's medians are over the convolution layers
   const out = {};
   for (const sp of [...new Set(rows.map((r) => r.sparsity))]) {
     const s = rows.filter((r) => r.sparsity === sp).map((r) => r.speedup).sort((a, b) => a - b);
@@ -92,7 +125,7 @@ function format(rows) {
       (r.autoVsBest * 100).toFixed(0) + '%', f1(r.ort), r.ort ? (r.dense / r.ort).toFixed(2) + 'x' : '-']),
   );
   const m = medians(rows);
-  s += '\nmedian sparse/dense: ' + Object.entries(m).map(([sp, v]) => `${Math.round(sp * 100)}% ${v.toFixed(2)}x`).join(', ');
+  s += '\nmedian sparse/dense (convolutions): ' + Object.entries(m).map(([sp, v]) => `${Math.round(sp * 100)}% ${v.toFixed(2)}x`).join(', ');
   const worst = rows.reduce((m, r) => Math.min(m, r.autoVsBest), 1);
   s += `\nauto / best (the chosen kernel's time against the faster one's): worst ${(worst * 100).toFixed(0)}%, ` +
     `${rows.filter((r) => r.autoVsBest >= 0.95).length} of ${rows.length} within 5%; "(timed)": the model was too close to call, the first call timed both.`;

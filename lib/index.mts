@@ -22,6 +22,7 @@ export const {
   embeddingBagsAsync,
   rowBytes,
   Conv2d,
+  Linear,
   pruneWeights,
   QuantizedConv2d,
 } = lowbit;

@@ -32,6 +32,8 @@ export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddi
 export type { EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsOptions, OpenOptions, TableFormat, TableOptions } from './embedding';
 export { Conv2d, pruneWeights } from './conv';
 export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
+export { Linear } from './linear';
+export type { LinearForwardOptions, LinearOptions } from './linear';
 export type { ConvGeometryOptions } from './conv-geometry';
 export { QuantizedConv2d } from './qconv';
 export type {

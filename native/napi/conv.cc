@@ -36,6 +36,17 @@ const conv::PerfModel& model_for(Isa isa) {
   return *m;
 }
 
+// dst[c][r] = src[r][c] for a rows x cols matrix, in 32 x 32 blocks (both sides stay in L1).
+void transpose(const float* src, size_t rows, size_t cols, float* dst) {
+  constexpr size_t kB = 32;
+  for (size_t r0 = 0; r0 < rows; r0 += kB)
+    for (size_t c0 = 0; c0 < cols; c0 += kB) {
+      const size_t r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
+      for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+}
+
 class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -152,7 +163,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     return out;
   }
 
-  // forward(input: Float32Array, n, h, w, out: Float32Array, threads, async)
+  // forward(input: Float32Array, n, h, w, out: Float32Array, threads, async, batchMajor?)
+  // batchMajor (a fully-connected layer: 1x1, n = h = 1, w = batch): input [batch][cin] and out
+  // [batch][cout], transposed to and from the kernels' feature-major [cin][batch] / [cout][batch].
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const View<float> x = typed_array<float>(info, 0, "input");
@@ -160,6 +173,10 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const View<float> y = typed_array<float>(info, 4, "out");
     const int threads = (int)integer(info, 5, "threads", 1, 256);
     const bool async = boolean(info, 6, "async");
+    const bool batch_major = info.Length() > 7 && boolean(info, 7, "batchMajor");
+    if (batch_major && !(l.direct && l.n == 1 && l.h == 1 && geo_.groups == 1)) {
+      throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "batchMajor needs a 1x1, stride 1, unpadded, ungrouped layer and n = h = 1");
+    }
     if (x.length != l.in_floats()) {
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "input.length must be n * inChannels * h * w = " + std::to_string(l.in_floats()) + ", got " + std::to_string(x.length));
     }
@@ -182,8 +199,17 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const int cout = geo_.cout;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     auto work = [=] {
-      std::vector<float> padded;
+      std::vector<float> padded, xt, yt;
       const float* in = x.data;
+      float* yd = y.data;
+      if (batch_major) {  // [batch][cin] -> [cin][batch]; the kernels write [cout][batch] into yt
+        const size_t B = (size_t)lay->w, C = (size_t)lay->geo.cin;
+        xt.resize(B * C);
+        transpose(x.data, B, C, xt.data());
+        yt.resize((size_t)cout * B);
+        in = xt.data();
+        yd = yt.data();
+      }
       if (!lay->direct) {
         padded.resize(lay->padded_floats);
         conv::pad_input(*lay, x.data, padded.data());
@@ -201,15 +227,16 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
           const int lo = bounds[t], hi = bounds[t + 1];
           if (lo >= hi) return;
           if (sparse)
-            k.sparse_conv_f32(*binding, in, b, relu, y.data, lo, hi);
+            k.sparse_conv_f32(*binding, in, b, relu, yd, lo, hi);
           else
-            k.dense_conv_f32(*dn, *lay, in, b, relu, y.data, lo, hi);
+            k.dense_conv_f32(*dn, *lay, in, b, relu, yd, lo, hi);
         });
       };
       if (choice.trial_needed)
         trials->put(choice.key, run_trial([&] { run(false); }, [&] { run(true); }));
       else
         run(choice.sparse);
+      if (batch_major) transpose(yt.data(), (size_t)cout, (size_t)lay->w, y.data);
     };
     return run_or_queue(env, async, std::move(work), {info[0], info[4], Value()}, info[4]);
   }
