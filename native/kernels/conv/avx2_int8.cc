@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "kernels/conv/int8.h"
 
@@ -33,6 +34,7 @@ namespace {
 
 constexpr int kNR = 16;     // pixels per panel (two ymm of int32 results)
 constexpr size_t kSlack = 64;  // bytes before and after the padded rows (offset loads, see Panel)
+constexpr size_t kMaxKC = 640;  // taps per K block (K blocking, see the task)
 
 // Per-thread scratch, grown on demand (this translation unit only: compiled with AVX2 flags, so
 // nothing here is shared with baseline code; see kernels/gemm/driver.h).
@@ -121,7 +123,7 @@ void pack_exact(const uint8_t* buf, const Panel& pn, const long* koff, size_t K,
 }
 
 // Fast panel: dst[g * 64 + i * 4 + j] = x(tap 4 g + j, lane i) - shift as uint8 (0 beyond K), and,
-// when colsum is not null, colsum[i] = sum over k < K of that value.
+// when colsum is not null, colsum[i] += sum over k < K of that value.
 void pack_fast(const uint8_t* buf, const Panel& pn, const long* koff, size_t K, uint8_t shift, uint8_t* dst,
                int32_t* colsum) {
   const __m128i vs = _mm_set1_epi8((char)shift);
@@ -142,7 +144,10 @@ void pack_fast(const uint8_t* buf, const Panel& pn, const long* koff, size_t K, 
     }
   }
   if (colsum)
-    for (int j = 0; j < 4; j++) _mm_storeu_si128(reinterpret_cast<__m128i*>(colsum + 4 * j), s[j]);
+    for (int j = 0; j < 4; j++) {
+      __m128i* c = reinterpret_cast<__m128i*>(colsum + 4 * j);
+      _mm_storeu_si128(c, _mm_add_epi32(_mm_loadu_si128(c), s[j]));
+    }
 }
 
 // acc + vpmaddwd(a, b) kept in one register (see kernels/gemm/avx2.cc: with plain intrinsics GCC
@@ -154,6 +159,20 @@ inline __m256i madd_acc(__m256i acc, __m256i a, __m256i b) {
   return acc;
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+// acc + vpmaddwd(vpmaddubsw(act, w), ones) as one asm statement: with intrinsics GCC hoisted every
+// vpmaddubsw of a k step ahead of the adds and spilled accumulators to the stack.
+inline __m256i maddubs_acc(__m256i acc, __m256i act, __m256i w, __m256i ones) {
+#if defined(__GNUC__)
+  __m256i t;
+  __asm__("vpmaddubsw %[w], %[x], %[t]\n\tvpmaddwd %[o], %[t], %[t]\n\tvpaddd %[t], %[acc], %[acc]"
+          : [acc] "+x"(acc), [t] "=&x"(t)
+          : [x] "x"(act), [w] "x"(w), [o] "x"(ones));
+  return acc;
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(act, w), ones));
 #endif
 }
 
@@ -232,12 +251,48 @@ inline void epilogue_row(const Epi& e, size_t co, __m256i c0, __m256i c1, size_t
   if (npx != (size_t)kNR) std::memcpy(dst, tmp, npx * esz);
 }
 
-// MR channels x 16 pixels, exact: ap = weight tile [k2][6][2] int16, bp = panel [k2][16][2] int16.
+// Where a kernel call's sums go (K blocking): part[r * ld + i] holds the partial sums of row r,
+// pixel i of the tile between K blocks; `first`: start from 0 (else from part); `last`: run the
+// epilogue (else store into part).
+struct Part {
+  int32_t* part;
+  size_t ld;
+  bool first, last;
+};
+
 template <int MR>
-void kernel_exact(const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx) {
-  __m256i acc[MR][2];
+inline void start(__m256i (&acc)[MR][2], const Part& pt) {
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int r = 0; r < MR; r++) {
+    if (pt.first) {
+      acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    } else {
+      acc[r][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pt.part + r * pt.ld));
+      acc[r][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pt.part + r * pt.ld + 8));
+    }
+  }
+}
+template <int MR>
+inline void finish(__m256i (&acc)[MR][2], const Part& pt, const Epi& e, size_t co, size_t q0, size_t npx) {
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    if (pt.last) {
+      epilogue_row(e, co + r, acc[r][0], acc[r][1], q0, npx);
+    } else {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt.part + r * pt.ld), acc[r][0]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt.part + r * pt.ld + 8), acc[r][1]);
+    }
+  }
+}
+
+// MR channels x 16 pixels, exact: ap = weight tile [k2][6][2] int16, bp = panel [k2][16][2] int16.
+// (noinline, as kernel_fast: inlined into the task, GCC kept outer values in registers and spilled an
+// accumulator inside the k loop)
+template <int MR>
+__attribute__((noinline)) void kernel_exact(const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx,
+                  const Part& pt) {
+  __m256i acc[MR][2];
+  start<MR>(acc, pt);
   for (size_t g = 0; g < k2; g++) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 32));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 32 + 16));
@@ -251,17 +306,16 @@ void kernel_exact(const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e,
       acc[r][1] = madd_acc(acc[r][1], av, b1);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) epilogue_row(e, co + r, acc[r][0], acc[r][1], q0, npx);
+  finish<MR>(acc, pt, e, co, q0, npx);
 }
 
 // MR channels x 16 pixels, vpmaddubsw (proven exact by the caller): ap = weight tile [k4][4][4]
 // int8, bp = panel [k4][16][4] uint8.
 template <int MR>
-void kernel_fast(const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx) {
+__attribute__((noinline)) void kernel_fast(const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx,
+                 const Part& pt) {
   __m256i acc[MR][2];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  start<MR>(acc, pt);
   const __m256i ones = _mm256_set1_epi16(1);
   for (size_t g = 0; g < k4; g++) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 64));
@@ -272,30 +326,31 @@ void kernel_fast(const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, s
       int32_t a4;
       std::memcpy(&a4, a + r * 4, 4);
       const __m256i av = _mm256_set1_epi32(a4);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(b0, av), ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(b1, av), ones));
+      acc[r][0] = maddubs_acc(acc[r][0], b0, av, ones);
+      acc[r][1] = maddubs_acc(acc[r][1], b1, av, ones);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) epilogue_row(e, co + r, acc[r][0], acc[r][1], q0, npx);
+  finish<MR>(acc, pt, e, co, q0, npx);
 }
 
-void call_exact(int mr, const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx) {
+void call_exact(int mr, const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx,
+                const Part& pt) {
   switch (mr) {
-    case 1: kernel_exact<1>(ap, bp, k2, e, co, q0, npx); break;
-    case 2: kernel_exact<2>(ap, bp, k2, e, co, q0, npx); break;
-    case 3: kernel_exact<3>(ap, bp, k2, e, co, q0, npx); break;
-    case 4: kernel_exact<4>(ap, bp, k2, e, co, q0, npx); break;
-    case 5: kernel_exact<5>(ap, bp, k2, e, co, q0, npx); break;
-    default: kernel_exact<6>(ap, bp, k2, e, co, q0, npx); break;
+    case 1: kernel_exact<1>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 2: kernel_exact<2>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 3: kernel_exact<3>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 4: kernel_exact<4>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 5: kernel_exact<5>(ap, bp, k2, e, co, q0, npx, pt); break;
+    default: kernel_exact<6>(ap, bp, k2, e, co, q0, npx, pt); break;
   }
 }
-void call_fast(int mr, const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx) {
+void call_fast(int mr, const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx,
+                const Part& pt) {
   switch (mr) {
-    case 1: kernel_fast<1>(ap, bp, k4, e, co, q0, npx); break;
-    case 2: kernel_fast<2>(ap, bp, k4, e, co, q0, npx); break;
-    case 3: kernel_fast<3>(ap, bp, k4, e, co, q0, npx); break;
-    default: kernel_fast<4>(ap, bp, k4, e, co, q0, npx); break;
+    case 1: kernel_fast<1>(ap, bp, k4, e, co, q0, npx, pt); break;
+    case 2: kernel_fast<2>(ap, bp, k4, e, co, q0, npx, pt); break;
+    case 3: kernel_fast<3>(ap, bp, k4, e, co, q0, npx, pt); break;
+    default: kernel_fast<4>(ap, bp, k4, e, co, q0, npx, pt); break;
   }
 }
 
@@ -341,20 +396,28 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   const size_t cin_g = (size_t)g.cin_g(), wp = (size_t)l.wp;
   const size_t buf_bytes = cin_g * rows * wp;
   const size_t npanels = (p1 - p0 + kNR - 1) / kNR;
-  const size_t panel_bytes = round_up(std::max(d.k2 * 64, d.k4 * 64), 64);
+  // K blocks of at most kMaxKC taps, equal, multiples of 4: a block's weight tile (6 x KC int16)
+  // and one panel (16 x KC int16) stay in L1 together, the block's panels in L2
+  const size_t nkb = (K + kMaxKC - 1) / kMaxKC;
+  const size_t KC = round_up((K + nkb - 1) / nkb, 4);
+  const size_t panel_bytes = round_up(KC * 32, 64);
+  const size_t ldp = npanels * kNR;  // partial sums: [channel - c0][pixel - p0]
 
-  // scratch: padded rows (with slack), tap offsets, panels, column sums, per-channel additive terms
+  // scratch: padded rows (with slack), tap offsets, panels, column sums, per-channel additive
+  // terms, partial sums (only with several K blocks)
   const size_t off_koff = round_up(buf_bytes + 2 * kSlack, 64);
   const size_t off_pan = off_koff + round_up(K * sizeof(long), 64);
   const size_t off_cs = off_pan + npanels * panel_bytes;
   const size_t off_add = off_cs + npanels * kNR * 4;
+  const size_t off_part = round_up(off_add + N * 4, 64);
   static thread_local Scratch scratch;
-  uint8_t* base = scratch.get(off_add + N * 4);
+  uint8_t* base = scratch.get(off_part + (nkb > 1 ? (c1 - c0) * ldp * 4 : 0));
   uint8_t* buf = base + kSlack;
   long* koff = reinterpret_cast<long*>(base + off_koff);
   uint8_t* panels = base + off_pan;
   int32_t* colsums = reinterpret_cast<int32_t*>(base + off_cs);
   int32_t* add = reinterpret_cast<int32_t*>(base + off_add);  // indexed by group-local channel
+  int32_t* part = reinterpret_cast<int32_t*>(base + off_part);
 
   const size_t plane_in = (size_t)l.h * l.w;
   const uint8_t* xg = x + ((size_t)img * g.cin + grp * cin_g) * plane_in;
@@ -383,25 +446,20 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   else
     gemm::path_counters().exact_blocks++;
   const bool need_colsum = fast && !d.wz_all_zero;
+  if (need_colsum) std::memset(colsums, 0, npanels * kNR * 4);
   const size_t co_g = grp * N;  // the group's first global channel
   for (size_t c = c0; c < c1; c++) {
     uint32_t a = out.bias_s32 ? (uint32_t)out.bias_s32[co_g + c] : 0u;
     if (fast) a += (uint32_t)(shift - x_zp) * (uint32_t)d.wsum[co_g + c];
     add[c] = (int32_t)a;
   }
-
-  // ---- pack the block's panels
+  static thread_local std::vector<Panel> pns;
+  pns.resize(npanels);
   for (size_t pi = 0; pi < npanels; pi++) {
-    const size_t q0 = p0 + pi * kNR, npx = std::min<size_t>(kNR, p1 - q0);
-    const Panel pn = make_panel(l, q0, npx, py0);
-    uint8_t* dst = panels + pi * panel_bytes;
-    if (fast)
-      pack_fast(buf, pn, koff, K, (uint8_t)shift, dst, need_colsum ? colsums + pi * kNR : nullptr);
-    else
-      pack_exact(buf, pn, koff, K, (uint8_t)x_zp, reinterpret_cast<int16_t*>(dst));
+    const size_t q0 = p0 + pi * kNR;
+    pns[pi] = make_panel(l, q0, std::min<size_t>(kNR, p1 - q0), py0);
   }
 
-  // ---- tiles of channels x every panel
   Epi e;
   e.type = out.type;
   const size_t esz = out.type == gemm::OutType::s32 || out.type == gemm::OutType::f32 ? 4 : 1;
@@ -414,27 +472,44 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   e.biasf = out.bias_f32 ? out.bias_f32 + co_g : nullptr;
   e.zp = (float)out.out_zp, e.lo = (float)out.qmin, e.hi = (float)out.qmax;
   e.relu = out.relu;
-  if (fast) {
-    const int8_t* wt = reinterpret_cast<const int8_t*>(d.w8.data()) + grp * d.group8;
-    constexpr size_t MR = QConvDirect::kMRFast;
-    for (size_t co = c0; co < c1; co += MR) {
-      const int mr = (int)std::min(MR, c1 - co);
-      const int8_t* ap = wt + (co / MR) * d.k4 * MR * 4;
-      for (size_t pi = 0; pi < npanels; pi++) {
-        const size_t q0 = p0 + pi * kNR, npx = std::min<size_t>(kNR, p1 - q0);
-        e.colsum = colsums + pi * kNR;
-        call_fast(mr, ap, panels + pi * panel_bytes, d.k4, e, co, q0, npx);
-      }
+
+  for (size_t kb = 0; kb < K; kb += KC) {
+    const size_t kn = std::min(KC, K - kb);
+    // ---- pack this K block of every panel
+    for (size_t pi = 0; pi < npanels; pi++) {
+      uint8_t* dst = panels + pi * panel_bytes;
+      if (fast)
+        pack_fast(buf, pns[pi], koff + kb, kn, (uint8_t)shift, dst, need_colsum ? colsums + pi * kNR : nullptr);
+      else
+        pack_exact(buf, pns[pi], koff + kb, kn, (uint8_t)x_zp, reinterpret_cast<int16_t*>(dst));
     }
-  } else {
-    const int16_t* wt = reinterpret_cast<const int16_t*>(d.w16.data()) + grp * d.group16;
-    constexpr size_t MR = QConvDirect::kMRExact;
-    for (size_t co = c0; co < c1; co += MR) {
-      const int mr = (int)std::min(MR, c1 - co);
-      const int16_t* ap = wt + (co / MR) * d.k2 * MR * 2;
-      for (size_t pi = 0; pi < npanels; pi++) {
-        const size_t q0 = p0 + pi * kNR, npx = std::min<size_t>(kNR, p1 - q0);
-        call_exact(mr, ap, reinterpret_cast<const int16_t*>(panels + pi * panel_bytes), d.k2, e, co, q0, npx);
+    // ---- tiles of channels x every panel
+    Part pt{nullptr, ldp, kb == 0, kb + KC >= K};
+    if (fast) {
+      constexpr size_t MR = QConvDirect::kMRFast;
+      const int8_t* wt = reinterpret_cast<const int8_t*>(d.w8.data()) + grp * d.group8 + (kb / 4) * MR * 4;
+      for (size_t co = c0; co < c1; co += MR) {
+        const int mr = (int)std::min(MR, c1 - co);
+        const int8_t* ap = wt + (co / MR) * d.k4 * MR * 4;
+        for (size_t pi = 0; pi < npanels; pi++) {
+          const size_t q0 = p0 + pi * kNR, npx = std::min<size_t>(kNR, p1 - q0);
+          e.colsum = colsums + pi * kNR;
+          pt.part = part + (co - c0) * ldp + pi * kNR;
+          call_fast(mr, ap, panels + pi * panel_bytes, (kn + 3) / 4, e, co, q0, npx, pt);
+        }
+      }
+    } else {
+      constexpr size_t MR = QConvDirect::kMRExact;
+      const int16_t* wt = reinterpret_cast<const int16_t*>(d.w16.data()) + grp * d.group16 + (kb / 2) * MR * 2;
+      for (size_t co = c0; co < c1; co += MR) {
+        const int mr = (int)std::min(MR, c1 - co);
+        const int16_t* ap = wt + (co / MR) * d.k2 * MR * 2;
+        for (size_t pi = 0; pi < npanels; pi++) {
+          const size_t q0 = p0 + pi * kNR, npx = std::min<size_t>(kNR, p1 - q0);
+          pt.part = part + (co - c0) * ldp + pi * kNR;
+          call_exact(mr, ap, reinterpret_cast<const int16_t*>(panels + pi * panel_bytes), (kn + 1) / 2, e, co, q0,
+                     npx, pt);
+        }
       }
     }
   }

@@ -221,20 +221,22 @@ struct Scratch {
 
 namespace {
 
-// The direct kernel's plan: pixel blocks of multiples of 16 whose packed int16 panels (2 K bytes a
-// pixel) take about 192 KiB (L2, beside the weight tile streamed per block), at most 1024 pixels;
-// output channels in chunks of multiples of 12 (both kernels' tile heights divide it).
+// The direct kernel's plan: pixel blocks of at most 256 pixels (the kernel's K blocks of <= 640
+// taps keep their packed panels, 16 x 2 bytes a tap a panel, within about 320 KiB of L2), equal,
+// multiples of 16 (every pass over the block streams all the weights once: a small last block
+// would cost as much as a full one); output channels in chunks of multiples of 12 (both kernels'
+// tile heights divide it).
 QConvPlan plan_direct(const ConvLayout& l, int threads) {
   const ConvGeometry& g = l.geo;
   QConvPlan p;
   p.pixels = l.out_pixels();
-  const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
-  size_t block = (192 * 1024) / (2 * (K + 1));
-  block = std::max<size_t>(16, std::min<size_t>(1024, block)) / 16 * 16;
+  const size_t N = (size_t)g.cout_g();
+  size_t block = 256;
   const size_t outer = (size_t)l.n * g.groups;
   const size_t want = (size_t)std::max(1, threads);
   while (block > 16 && outer * ((p.pixels + block - 1) / block) < want) block = std::max<size_t>(16, block / 2 / 16 * 16);
-  p.block = std::min(block, (p.pixels + 15) / 16 * 16);
+  const size_t nb = (p.pixels + block - 1) / block;
+  p.block = ((p.pixels + nb - 1) / nb + 15) / 16 * 16;
   p.blocks = (p.pixels + p.block - 1) / p.block;
   p.chunk = N;
   p.chunks = 1;
