@@ -260,98 +260,109 @@ struct Part {
   bool first, last;
 };
 
-template <int MR>
-inline void start(__m256i (&acc)[MR][2], const Part& pt) {
+// (NP = 2: 16 pixels; NP = 1: the first 8, for a last panel of <= 8 pixels)
+template <int MR, int NP>
+inline void start(__m256i (&acc)[MR][NP], const Part& pt) {
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) {
-    if (pt.first) {
-      acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    } else {
-      acc[r][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pt.part + r * pt.ld));
-      acc[r][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pt.part + r * pt.ld + 8));
-    }
-  }
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NP; j++)
+      acc[r][j] = pt.first ? _mm256_setzero_si256()
+                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pt.part + r * pt.ld + 8 * j));
 }
-template <int MR>
-inline void finish(__m256i (&acc)[MR][2], const Part& pt, const Epi& e, size_t co, size_t q0, size_t npx) {
+template <int MR, int NP>
+inline void finish(__m256i (&acc)[MR][NP], const Part& pt, const Epi& e, size_t co, size_t q0, size_t npx) {
 #pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
     if (pt.last) {
-      epilogue_row(e, co + r, acc[r][0], acc[r][1], q0, npx);
+      epilogue_row(e, co + r, acc[r][0], acc[r][NP - 1], q0, npx);
     } else {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt.part + r * pt.ld), acc[r][0]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt.part + r * pt.ld + 8), acc[r][1]);
+      for (int j = 0; j < NP; j++)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt.part + r * pt.ld + 8 * j), acc[r][j]);
     }
   }
 }
 
-// MR channels x 16 pixels, exact: ap = weight tile [k2][6][2] int16, bp = panel [k2][16][2] int16.
+// MR channels x 8 NP pixels, exact: ap = weight tile [k2][6][2] int16, bp = panel [k2][16][2] int16.
 // (noinline, as kernel_fast: inlined into the task, GCC kept outer values in registers and spilled an
 // accumulator inside the k loop)
-template <int MR>
-__attribute__((noinline)) void kernel_exact(const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx,
-                  const Part& pt) {
-  __m256i acc[MR][2];
-  start<MR>(acc, pt);
+template <int MR, int NP>
+__attribute__((noinline)) void kernel_exact(const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co,
+                                            size_t q0, size_t npx, const Part& pt) {
+  __m256i acc[MR][NP];
+  start<MR, NP>(acc, pt);
   for (size_t g = 0; g < k2; g++) {
-    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 32));
-    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 32 + 16));
+    __m256i b[NP];
+    for (int j = 0; j < NP; j++) b[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 32 + 16 * j));
     const int16_t* a = ap + g * QConvDirect::kMRExact * 2;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       int32_t a2;
       std::memcpy(&a2, a + r * 2, 4);
       const __m256i av = _mm256_set1_epi32(a2);
-      acc[r][0] = madd_acc(acc[r][0], av, b0);
-      acc[r][1] = madd_acc(acc[r][1], av, b1);
+      for (int j = 0; j < NP; j++) acc[r][j] = madd_acc(acc[r][j], av, b[j]);
     }
   }
-  finish<MR>(acc, pt, e, co, q0, npx);
+  finish<MR, NP>(acc, pt, e, co, q0, npx);
 }
 
-// MR channels x 16 pixels, vpmaddubsw (proven exact by the caller): ap = weight tile [k4][4][4]
+// MR channels x 8 NP pixels, vpmaddubsw (proven exact by the caller): ap = weight tile [k4][4][4]
 // int8, bp = panel [k4][16][4] uint8.
-template <int MR>
-__attribute__((noinline)) void kernel_fast(const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx,
-                 const Part& pt) {
-  __m256i acc[MR][2];
-  start<MR>(acc, pt);
+template <int MR, int NP>
+__attribute__((noinline)) void kernel_fast(const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co,
+                                           size_t q0, size_t npx, const Part& pt) {
+  __m256i acc[MR][NP];
+  start<MR, NP>(acc, pt);
   const __m256i ones = _mm256_set1_epi16(1);
   for (size_t g = 0; g < k4; g++) {
-    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 64));
-    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 64 + 32));
+    __m256i b[NP];
+    for (int j = 0; j < NP; j++) b[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + g * 64 + 32 * j));
     const int8_t* a = ap + g * QConvDirect::kMRFast * 4;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       int32_t a4;
       std::memcpy(&a4, a + r * 4, 4);
       const __m256i av = _mm256_set1_epi32(a4);
-      acc[r][0] = maddubs_acc(acc[r][0], b0, av, ones);
-      acc[r][1] = maddubs_acc(acc[r][1], b1, av, ones);
+      for (int j = 0; j < NP; j++) acc[r][j] = maddubs_acc(acc[r][j], b[j], av, ones);
     }
   }
-  finish<MR>(acc, pt, e, co, q0, npx);
+  finish<MR, NP>(acc, pt, e, co, q0, npx);
 }
 
-void call_exact(int mr, const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx,
-                const Part& pt) {
+template <int NP>
+void call_exact_np(int mr, const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0,
+                   size_t npx, const Part& pt) {
   switch (mr) {
-    case 1: kernel_exact<1>(ap, bp, k2, e, co, q0, npx, pt); break;
-    case 2: kernel_exact<2>(ap, bp, k2, e, co, q0, npx, pt); break;
-    case 3: kernel_exact<3>(ap, bp, k2, e, co, q0, npx, pt); break;
-    case 4: kernel_exact<4>(ap, bp, k2, e, co, q0, npx, pt); break;
-    case 5: kernel_exact<5>(ap, bp, k2, e, co, q0, npx, pt); break;
-    default: kernel_exact<6>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 1: kernel_exact<1, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 2: kernel_exact<2, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 3: kernel_exact<3, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 4: kernel_exact<4, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
+    case 5: kernel_exact<5, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
+    default: kernel_exact<6, NP>(ap, bp, k2, e, co, q0, npx, pt); break;
   }
 }
-void call_fast(int mr, const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx,
-                const Part& pt) {
+template <int NP>
+void call_fast_np(int mr, const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0,
+                  size_t npx, const Part& pt) {
   switch (mr) {
-    case 1: kernel_fast<1>(ap, bp, k4, e, co, q0, npx, pt); break;
-    case 2: kernel_fast<2>(ap, bp, k4, e, co, q0, npx, pt); break;
-    case 3: kernel_fast<3>(ap, bp, k4, e, co, q0, npx, pt); break;
-    default: kernel_fast<4>(ap, bp, k4, e, co, q0, npx, pt); break;
+    case 1: kernel_fast<1, NP>(ap, bp, k4, e, co, q0, npx, pt); break;
+    case 2: kernel_fast<2, NP>(ap, bp, k4, e, co, q0, npx, pt); break;
+    case 3: kernel_fast<3, NP>(ap, bp, k4, e, co, q0, npx, pt); break;
+    default: kernel_fast<4, NP>(ap, bp, k4, e, co, q0, npx, pt); break;
   }
+}
+void call_exact(int mr, const int16_t* ap, const int16_t* bp, size_t k2, const Epi& e, size_t co, size_t q0, size_t npx,
+                const Part& pt) {
+  if (npx <= 8)
+    call_exact_np<1>(mr, ap, bp, k2, e, co, q0, npx, pt);
+  else
+    call_exact_np<2>(mr, ap, bp, k2, e, co, q0, npx, pt);
+}
+void call_fast(int mr, const int8_t* ap, const uint8_t* bp, size_t k4, const Epi& e, size_t co, size_t q0, size_t npx,
+               const Part& pt) {
+  if (npx <= 8)
+    call_fast_np<1>(mr, ap, bp, k4, e, co, q0, npx, pt);
+  else
+    call_fast_np<2>(mr, ap, bp, k4, e, co, q0, npx, pt);
 }
 
 // min and max byte of buf[0, n)
@@ -421,13 +432,25 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
 
   const size_t plane_in = (size_t)l.h * l.w;
   const uint8_t* xg = x + ((size_t)img * g.cin + grp * cin_g) * plane_in;
-  std::memset(base, (uint8_t)x_zp, kSlack);
-  pad_rows_u8(l, xg, (uint8_t)x_zp, py0, rows, buf);
-  std::memset(buf + buf_bytes, (uint8_t)x_zp, kSlack);
+  // A 1x1, stride 1, unpadded convolution reads the caller's rows as they are (every panel is one
+  // run of consecutive bytes, so nothing before them is read), unless a 16-byte load could pass
+  // the input's end: then, as every other shape, a padded copy of the rows.
+  const bool plain = g.kh == 1 && g.kw == 1 && g.pad_h == 0 && g.pad_w == 0 && g.stride_h == 1 && g.stride_w == 1;
+  const size_t in_end = (size_t)l.n * g.cin * plane_in;  // bytes of x
+  const size_t rows_off = (size_t)oy_a * l.w;
+  const bool in_place = plain && (size_t)(xg - x) + (cin_g - 1) * plane_in + rows_off + (size_t)rows * l.w + 32 <= in_end;
+  const uint8_t* src = in_place ? xg + rows_off : buf;
+  const size_t cs = in_place ? plane_in : (size_t)rows * wp;  // channel stride in src
+  const size_t clen = in_place ? (size_t)rows * l.w : cs;     // bytes of a channel the block may read
+  if (!in_place) {
+    std::memset(base, (uint8_t)x_zp, kSlack);
+    pad_rows_u8(l, xg, (uint8_t)x_zp, py0, rows, buf);
+    std::memset(buf + buf_bytes, (uint8_t)x_zp, kSlack);
+  }
   for (size_t ci = 0, tap = 0; ci < cin_g; ci++)
     for (int ky = 0; ky < g.kh; ky++)
       for (int kx = 0; kx < g.kw; kx++, tap++)
-        koff[tap] = (long)(ci * rows * wp) + (long)ky * g.dil_h * (long)wp + (long)kx * g.dil_w;
+        koff[tap] = (long)(ci * cs) + (long)ky * g.dil_h * (long)wp + (long)kx * g.dil_w;
 
   // ---- the kernel and the shift (see the top of this file)
   bool fast = false;
@@ -436,8 +459,12 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
     if (w.groups[grp].maddubs_safe) {
       fast = true;
     } else {
-      int lo, hi;
-      byte_range(buf, buf_bytes, &lo, &hi);
+      int lo = 255, hi = 0;
+      for (size_t ci = 0; ci < cin_g && hi - lo <= 127; ci++) {
+        int l8, h8;
+        byte_range(src + ci * cs, clen, &l8, &h8);
+        lo = std::min(lo, l8), hi = std::max(hi, h8);
+      }
       if (hi - lo <= 127) fast = true, shift = lo;
     }
   }
@@ -479,9 +506,9 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
     for (size_t pi = 0; pi < npanels; pi++) {
       uint8_t* dst = panels + pi * panel_bytes;
       if (fast)
-        pack_fast(buf, pns[pi], koff + kb, kn, (uint8_t)shift, dst, need_colsum ? colsums + pi * kNR : nullptr);
+        pack_fast(src, pns[pi], koff + kb, kn, (uint8_t)shift, dst, need_colsum ? colsums + pi * kNR : nullptr);
       else
-        pack_exact(buf, pns[pi], koff + kb, kn, (uint8_t)x_zp, reinterpret_cast<int16_t*>(dst));
+        pack_exact(src, pns[pi], koff + kb, kn, (uint8_t)x_zp, reinterpret_cast<int16_t*>(dst));
     }
     // ---- tiles of channels x every panel
     Part pt{nullptr, ldp, kb == 0, kb + KC >= K};
