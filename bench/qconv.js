@@ -74,7 +74,7 @@ function format(rows) {
     rows.map((r) => [r.layer, f1(r.full), f1(r.seven), f1(r.ort), x2(r.fullVsOrt), x2(r.sevenVsOrt)]),
   );
   s += `\nmedian vs ort: 8-bit activations ${x2(median(rows.map((r) => r.fullVsOrt)))}, 7-bit ${x2(median(rows.map((r) => r.sevenVsOrt)))}`;
-  return s + '\nbatch 1, uint8 in/out, int8 weights; GOPS = 2 * MACs / time; 8-bit: exact int16 GEMM kernel, 7-bit: fast kernel (exact).';
+  return s + '\nbatch 1, uint8 in/out, int8 weights; GOPS = 2 * MACs / time; 8-bit: exact vpmaddwd kernel (AVX2 direct conv), 7-bit: vpmaddubsw kernel, used only where proven exact.';
 }
 
 function report(rows) {

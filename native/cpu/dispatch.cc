@@ -88,6 +88,16 @@ const ConvKernels kConvCandidates[] = {
     LOWBIT_CONV_TABLE(Isa::scalar, ref),
 };
 
+const QConvKernels kQConvCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX512)
+    QConvKernels{Isa::avx512, nullptr},  // the VNNI GEMM is exact at full speed: im2col + GEMM
+#endif
+#if defined(LOWBIT_HAVE_AVX2)
+    QConvKernels{Isa::avx2, conv::qconv_u8s8_direct__avx2},
+#endif
+    QConvKernels{Isa::scalar, nullptr},
+};
+
 const SparseFcKernels kSparseFcCandidates[] = {
 #if defined(LOWBIT_HAVE_AVX2)
     SparseFcKernels{Isa::avx2, sparse_fc::sparse_fc_u8s8__avx2},
@@ -138,6 +148,16 @@ const ConvKernels& conv_kernels(Isa isa) {
   }();
   const ConvKernels* k = tables[level_index(isa)];
   return k ? *k : pick(kConvCandidates, Isa::scalar);
+}
+
+const QConvKernels& qconv_kernels(Isa isa) {
+  static const std::array<const QConvKernels*, kLevels> tables = [] {
+    std::array<const QConvKernels*, kLevels> t{};
+    for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kQConvCandidates, level);
+    return t;
+  }();
+  const QConvKernels* k = tables[level_index(isa)];
+  return k ? *k : pick(kQConvCandidates, Isa::scalar);
 }
 
 const SparseFcKernels& sparse_fc_kernels(Isa isa) {

@@ -11,6 +11,7 @@
 #include "kernels/quant/quant.h"
 #include "kernels/embedding/embedding.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/int8.h"
 #include "kernels/sparse_fc/sparse_fc.h"
 
 namespace lowbit {
@@ -59,6 +60,17 @@ struct ConvKernels {
 
 const ConvKernels& conv_kernels(Isa isa);
 inline const ConvKernels& conv_kernels() { return conv_kernels(active_isa()); }
+
+// int8 dense convolution (kernels/conv/int8.h): a direct kernel where one beats im2col + the GEMM
+// (AVX2), else nullptr: im2col + gemm_kernels(isa).gemm_u8s8 (AVX-512 VNNI's exact vpdpbusd GEMM,
+// NEON, scalar).
+struct QConvKernels {
+  Isa isa;
+  conv::QConvDirectFn qconv_u8s8_direct;  // or nullptr
+};
+
+const QConvKernels& qconv_kernels(Isa isa);
+inline const QConvKernels& qconv_kernels() { return qconv_kernels(active_isa()); }
 
 // int8 sparse fully-connected (kernels/sparse_fc/sparse_fc.h): one packed weights object serves
 // every level.

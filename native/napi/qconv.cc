@@ -60,7 +60,9 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
         throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT", "zeroPoints[" + str(i) + "] must be in [-128, 127]");
       }
     }
-    weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(geo_, w.data, zp.data, per_channel));
+    // the direct kernel's packing too where this CPU has one (qconv_kernels: AVX2)
+    weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
+        geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
     reported_ = (int64_t)weights_->memory_bytes();
     Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
   }
@@ -149,6 +151,9 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     gemm::Options opt;
     opt.exact_only = exact_only;
     const gemm::GemmU8S8Fn fn = gemm_kernels().gemm_u8s8;
+    // the direct kernel when this CPU has one and the weights were packed for it (the active ISA
+    // may have been lowered since: then im2col + the GEMM of that level)
+    const conv::QConvDirectFn direct = weights_->direct.empty() ? nullptr : qconv_kernels().qconv_u8s8_direct;
     auto wts = weights_;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     const uint8_t* xp = x.data;
@@ -156,8 +161,11 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
       conv::QConvOutput o = out;
       o.scale = scales->data();
       o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
-      const conv::QConvPlan plan = conv::plan_qconv(*lay, threads);
-      parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
+      const conv::QConvPlan plan = conv::plan_qconv(*lay, threads, direct != nullptr);
+      if (direct)
+        parallel_for(plan.tasks, threads, [&](size_t t) { direct(*wts, *lay, plan, xp, x_zp, o, opt, t); });
+      else
+        parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
     };
     return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
   }

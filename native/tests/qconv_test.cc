@@ -159,3 +159,141 @@ LOWBIT_TEST(qconv_exact_vs_int64_oracle) {
     }
   });
 }
+
+namespace {
+
+// Shapes for the direct kernel: its panel runs (ow below, at and above 16, one pixel), K modulo 2
+// and 4, channel tails of the 6- and 4-row tiles, strides, padding, dilation, groups, batch.
+std::vector<QCase> direct_cases() {
+  std::vector<QCase> v = qcases();
+  const std::vector<QCase> more = {
+      // cin cout kh kw  s  p  d  g  n   h   w
+      {1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1},      // one pixel, K = 1
+      {5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // one pixel, padding only around it
+      {3, 11, 1, 1, 1, 0, 1, 1, 1, 1, 40},    // one row of 40: runs across panels
+      {7, 13, 3, 3, 1, 1, 1, 1, 1, 17, 16},   // ow = 16
+      {2, 9, 3, 3, 1, 1, 1, 1, 1, 9, 2},      // ow = 2: > 4 runs a panel (gather)
+      {9, 25, 3, 3, 2, 2, 1, 1, 2, 12, 19},   // stride 2, pad 2, batch 2
+      {12, 18, 3, 3, 1, 1, 1, 3, 1, 7, 7},    // groups 3, 6 channels a group
+      {6, 5, 2, 3, 1, 1, 2, 1, 1, 10, 9},     // K = 36, rectangular, dilation 2
+      {33, 50, 1, 1, 1, 0, 1, 1, 1, 14, 14},  // K = 33 (odd, 1 mod 4), cout tails
+      {130, 19, 3, 3, 1, 1, 1, 1, 1, 9, 11},  // K = 1170 (2 mod 4)
+      {64, 64, 3, 3, 1, 1, 1, 1, 1, 56, 56},  // several blocks
+  };
+  v.insert(v.end(), more.begin(), more.end());
+  return v;
+}
+
+}  // namespace
+
+LOWBIT_TEST(qconv_direct_vs_int64_oracle) {
+  for_each_isa([](Isa isa) {
+    const QConvDirectFn direct = qconv_kernels(isa).qconv_u8s8_direct;
+    if (!direct) return;  // this level uses im2col + the GEMM (tested above)
+    int idx = 0;
+    for (const QCase& c : direct_cases()) {
+      const ConvGeometry g = geo_of(c);
+      ConvLayout L;
+      LOWBIT_CHECK(make_layout(g, c.n, c.h, c.w, &L).empty(), "layout");
+      // activations: 0 full range, 1 7-bit (fast kernel), 2 full range with pair-safe weights (fast)
+      for (int kind = 0; kind < 3; kind++) {
+        const bool per_channel = (idx % 2) == 0;
+        const bool zero_wz = (idx % 3) == 0;
+        idx++;
+        std::vector<int8_t> w((size_t)g.cout * g.taps());
+        for (auto& v : w) v = kind == 2 ? (int8_t)rand_int(-64, 63) : (int8_t)rand_int(-128, 127);
+        std::vector<int32_t> wz(per_channel ? g.cout : 1);
+        for (auto& v : wz) v = zero_wz ? 0 : (int32_t)rand_int(-128, 127);
+        std::vector<uint8_t> x((size_t)c.n * c.cin * c.h * c.w);
+        for (auto& v : x) v = kind == 1 ? (uint8_t)rand_int(60, 187) : (uint8_t)rand_int(0, 255);
+        const int32_t xz = kind == 1 ? (int32_t)rand_int(60, 187) : (int32_t)rand_int(0, 255);
+        std::vector<int32_t> bias(g.cout);
+        for (auto& v : bias) v = (int32_t)rand_int(-100000, 100000);
+        std::vector<int64_t> ref(L.out_floats());
+        qconv_direct_s64__ref(g, c.n, c.h, c.w, w.data(), wz.data(), per_channel, x.data(), xz, bias.data(), ref.data());
+        const QConvWeights qw = QConvWeights::pack(g, w.data(), wz.data(), per_channel, true);
+        LOWBIT_CHECK(kind != 2 || qw.maddubs_safe(), "weights in [-64, 63] are pair-safe");
+        const std::string what = std::string(isa_name(isa)) + " direct case " + std::to_string(idx - 1) + " kind " +
+                                 std::to_string(kind) + " cin=" + std::to_string(c.cin) + " k=" + std::to_string(c.kh) +
+                                 "x" + std::to_string(c.kw) + " hw=" + std::to_string(c.h) + "x" + std::to_string(c.w);
+
+        // int32, several thread plans, the fast kernel allowed or not (tasks in reverse order)
+        for (int threads : {1, 3, 64}) {
+          for (bool exact_only : {false, true}) {
+            const QConvPlan plan = plan_qconv(L, threads, true);
+            Guarded<int32_t> y(L.out_floats());
+            QConvOutput out;
+            out.type = gemm::OutType::s32;
+            out.y = y.data();
+            out.bias_s32 = bias.data();
+            gemm::Options opt;
+            opt.exact_only = exact_only;
+            const gemm::PathCounters before = gemm::path_counters();
+            for (size_t t = plan.tasks; t-- > 0;) direct(qw, L, plan, x.data(), xz, out, opt, t);
+            const bool ran_fast = gemm::path_counters().fast_blocks > before.fast_blocks;
+            LOWBIT_CHECK(y.guards_intact(), "wrote outside the output: " << what);
+            bool ok = true;
+            for (size_t i = 0; i < ref.size(); i++) ok &= (int64_t)y[i] == (int64_t)(int32_t)ref[i];
+            LOWBIT_CHECK(ok, what << " s32 threads " << threads << " exact_only " << exact_only);
+            // the fast kernel runs where it is proven safe (kind 1: every block spans <= 128 values, the
+            // padding's zero point included; kind 2: pair-safe weights; kind 0 too when a block
+            // happens to span <= 128 values or the random weights happen to be pair-safe), never
+            // with exact_only
+            if (exact_only || kind != 0) LOWBIT_CHECK(ran_fast == !exact_only, what << ": fast kernel ran " << ran_fast);
+          }
+        }
+        // u8 (fused ReLU, float bias), s8 and f32 outputs against the scalar formulas of gemm.h
+        std::vector<float> mult(g.cout), deq(g.cout), bf(g.cout);
+        for (int co = 0; co < g.cout; co++) {
+          const float ws = 0.001f + 0.0001f * (float)co;
+          mult[co] = gemm::requant_multiplier(0.02f, ws, 0.5f);
+          deq[co] = gemm::dequant_scale(0.02f, ws);
+          bf[co] = (float)rand_int(-3000, 3000) * 0.37f;
+        }
+        const QConvPlan plan = plan_qconv(L, 2, true);
+        Guarded<uint8_t> yq(L.out_floats());
+        Guarded<int8_t> ys(L.out_floats());
+        Guarded<float> yf(L.out_floats());
+        QConvOutput oq;
+        oq.type = gemm::OutType::u8;
+        oq.y = yq.data();
+        oq.bias_s32 = bias.data();
+        oq.bias_f32 = bf.data();
+        oq.scale = mult.data();
+        oq.scale_per_channel = true;
+        oq.out_zp = 128, oq.qmin = 128, oq.qmax = 255;  // fused ReLU
+        QConvOutput os = oq;
+        os.type = gemm::OutType::s8;
+        os.y = ys.data();
+        os.scale = &mult[0];
+        os.scale_per_channel = false;
+        os.bias_f32 = nullptr;
+        os.out_zp = -3, os.qmin = -128, os.qmax = 127;
+        QConvOutput of = oq;
+        of.type = gemm::OutType::f32;
+        of.y = yf.data();
+        of.scale = deq.data();
+        of.relu = true;
+        for (size_t t = 0; t < plan.tasks; t++) {
+          direct(qw, L, plan, x.data(), xz, oq, gemm::Options{}, t);
+          direct(qw, L, plan, x.data(), xz, os, gemm::Options{}, t);
+          direct(qw, L, plan, x.data(), xz, of, gemm::Options{}, t);
+        }
+        LOWBIT_CHECK(yq.guards_intact() && ys.guards_intact() && yf.guards_intact(), "wrote outside the output: " << what);
+        bool okq = true, oks = true, okf = true;
+        const size_t plane = L.out_pixels();
+        for (size_t i = 0; i < ref.size(); i++) {
+          const int co = (int)((i / plane) % g.cout);
+          const int32_t acc = (int32_t)ref[i];
+          okq &= yq[i] == (uint8_t)gemm::requant_one(acc, mult[co], bf[co], 128.0f, 128.0f, 255.0f);
+          oks &= ys[i] == (int8_t)gemm::requant_one(acc, mult[0], 0.0f, -3.0f, -128.0f, 127.0f);
+          float f = gemm::dequant_one(acc, deq[co], bf[co], true);
+          okf &= std::memcmp(&yf[i], &f, 4) == 0;
+        }
+        LOWBIT_CHECK(okq, what << " u8");
+        LOWBIT_CHECK(oks, what << " s8");
+        LOWBIT_CHECK(okf, what << " f32");
+      }
+    }
+  });
+}

@@ -9,7 +9,49 @@
 namespace lowbit {
 namespace conv {
 
-QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel) {
+namespace {
+
+// QConvDirect (int8.h): the direct kernel's tiles of every group.
+QConvDirect pack_direct(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel) {
+  QConvDirect d;
+  const size_t K = (size_t)geo.taps(), N = (size_t)geo.cout_g(), G = (size_t)geo.groups;
+  constexpr size_t M6 = QConvDirect::kMRExact, M4 = QConvDirect::kMRFast;
+  d.k2 = (K + 1) / 2;
+  d.k4 = (K + 3) / 4;
+  d.group16 = (N + M6 - 1) / M6 * d.k2 * M6 * 2;
+  d.group8 = (N + M4 - 1) / M4 * d.k4 * M4 * 4;
+  d.w16 = gemm::AlignedBytes(G * d.group16 * 2);
+  d.w8 = gemm::AlignedBytes(G * d.group8);
+  std::memset(d.w16.data(), 0, d.w16.size());
+  std::memset(d.w8.data(), 0, d.w8.size());
+  int16_t* w16 = reinterpret_cast<int16_t*>(d.w16.data());
+  int8_t* w8 = reinterpret_cast<int8_t*>(d.w8.data());
+  d.wsum.resize((size_t)geo.cout);
+  d.wz.resize((size_t)geo.cout);
+  for (size_t co = 0; co < (size_t)geo.cout; co++) {
+    const size_t g = co / N, n = co % N;
+    const int32_t z = zp_per_channel ? w_zp[co] : w_zp[0];
+    d.wz[co] = z;
+    d.wz_all_zero &= z == 0;
+    uint32_t sum = 0;
+    const int8_t* row = w + co * K;
+    int16_t* t16 = w16 + g * d.group16 + (n / M6) * d.k2 * M6 * 2 + (n % M6) * 2;
+    int8_t* t8 = w8 + g * d.group8 + (n / M4) * d.k4 * M4 * 4 + (n % M4) * 4;
+    for (size_t k = 0; k < K; k++) {
+      const int32_t v = (int32_t)row[k] - z;  // in [-255, 255] for zero points in [-128, 127]
+      sum += (uint32_t)v;
+      t16[(k / 2) * M6 * 2 + k % 2] = (int16_t)v;
+      t8[(k / 4) * M4 * 4 + k % 4] = row[k];
+    }
+    d.wsum[co] = (int32_t)sum;
+  }
+  return d;
+}
+
+}  // namespace
+
+QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
+                                bool with_direct) {
   QConvWeights out;
   out.geo = geo;
   const size_t K = (size_t)geo.taps(), N = (size_t)geo.cout_g();
@@ -19,12 +61,14 @@ QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const 
     out.groups.push_back(gemm::pack_b(w + (size_t)g * N * K, K, true, K, N,
                                       zp_per_channel ? w_zp + (size_t)g * N : w_zp, zp_per_channel));
   }
+  if (with_direct) out.direct = pack_direct(geo, w, w_zp, zp_per_channel);
   return out;
 }
 
 size_t QConvWeights::memory_bytes() const {
   size_t total = sizeof(*this);
   for (const gemm::PackedB& b : groups) total += b.memory_bytes();
+  total += direct.w16.size() + direct.w8.size() + (direct.wsum.size() + direct.wz.size()) * sizeof(int32_t);
   return total;
 }
 
@@ -175,7 +219,67 @@ struct Scratch {
 
 }  // namespace
 
-QConvPlan plan_qconv(const ConvLayout& l, int threads) {
+namespace {
+
+// The direct kernel's plan: pixel blocks of at most 256 pixels (the kernel's K blocks of <= 640
+// taps keep their packed panels, 16 x 2 bytes a tap a panel, within about 320 KiB of L2), equal,
+// multiples of 16 (every pass over the block streams all the weights once: a small last block
+// would cost as much as a full one); output channels in chunks of multiples of 12 (both kernels'
+// tile heights divide it).
+QConvPlan plan_direct(const ConvLayout& l, int threads) {
+  const ConvGeometry& g = l.geo;
+  QConvPlan p;
+  p.pixels = l.out_pixels();
+  const size_t N = (size_t)g.cout_g();
+  size_t block = 256;
+  const size_t outer = (size_t)l.n * g.groups;
+  const size_t want = (size_t)std::max(1, threads);
+  while (block > 16 && outer * ((p.pixels + block - 1) / block) < want) block = std::max<size_t>(16, block / 2 / 16 * 16);
+  const size_t nb = (p.pixels + block - 1) / block;
+  p.block = ((p.pixels + nb - 1) / nb + 15) / 16 * 16;
+  p.blocks = (p.pixels + p.block - 1) / p.block;
+  p.chunk = N;
+  p.chunks = 1;
+  const size_t have = outer * p.blocks;
+  if (have < want && N > 12) {
+    const size_t tiles = (N + 11) / 12;
+    const size_t parts = std::min(tiles, (want + have - 1) / have);
+    p.chunk = (tiles + parts - 1) / parts * 12;
+    p.chunks = (N + p.chunk - 1) / p.chunk;
+  }
+  p.tasks = outer * p.blocks * p.chunks;
+  return p;
+}
+
+}  // namespace
+
+void pad_rows_u8(const ConvLayout& l, const uint8_t* x, uint8_t pad, int py0, int rows, uint8_t* buf) {
+  const ConvGeometry& g = l.geo;
+  const int h = l.h, w = l.w, wp = l.wp, ph = g.pad_h, pw = g.pad_w;
+  const size_t plane = (size_t)h * w;
+  if (pw == 0 && py0 >= ph && py0 + rows - ph <= h) {
+    // no padding in these rows: a channel's rows are one run of the input
+    for (int ci = 0; ci < g.cin_g(); ci++)
+      std::memcpy(buf + (size_t)ci * rows * wp, x + ci * plane + (size_t)(py0 - ph) * w, (size_t)rows * w);
+    return;
+  }
+  for (int ci = 0; ci < g.cin_g(); ci++) {
+    for (int r = 0; r < rows; r++) {
+      uint8_t* d = buf + ((size_t)ci * rows + r) * wp;
+      const int iy = py0 + r - ph;
+      if (iy < 0 || iy >= h) {
+        std::memset(d, pad, (size_t)wp);
+        continue;
+      }
+      std::memset(d, pad, (size_t)pw);
+      std::memcpy(d + pw, x + ci * plane + (size_t)iy * w, (size_t)w);
+      std::memset(d + pw + w, pad, (size_t)(wp - pw - w));
+    }
+  }
+}
+
+QConvPlan plan_qconv(const ConvLayout& l, int threads, bool direct) {
+  if (direct) return plan_direct(l, threads);
   const ConvGeometry& g = l.geo;
   QConvPlan p;
   p.pixels = l.out_pixels();

@@ -26,13 +26,35 @@
 namespace lowbit {
 namespace conv {
 
-// Packed int8 weights of a convolution: one PackedB (K x cout_g) per group.
+// The weights again, for a direct kernel (qconv_u8s8_direct__avx2): output channels are its rows,
+// output pixels its columns, so each is packed once here in the tiles the kernel broadcasts from.
+//   w16: per group, ceil(cout_g / 6) tiles of [ceil(K/2)][6][2] int16 holding w - w_zp[co]
+//        (the exact vpmaddwd kernel: one 32-bit broadcast = one k pair of one channel);
+//   w8:  per group, ceil(cout_g / 4) tiles of [ceil(K/4)][4][4] int8 holding w as is
+//        (the vpmaddubsw kernel: one 32-bit broadcast = 4 k of one channel);
+// zeros beyond K and beyond cout_g (so padded k and rows contribute 0).
+struct QConvDirect {
+  static constexpr size_t kMRExact = 6, kMRFast = 4;
+  size_t k2 = 0, k4 = 0;            // ceil(K / 2), ceil(K / 4)
+  size_t group16 = 0, group8 = 0;   // int16 elements of w16 / bytes of w8 per group
+  gemm::AlignedBytes w16, w8;
+  std::vector<int32_t> wsum;        // cout: sum over k < K of (w - w_zp[co])  (modulo 2^32)
+  std::vector<int32_t> wz;          // cout: w_zp[co]
+  bool wz_all_zero = true;
+  bool empty() const { return k2 == 0; }
+};
+
+// Packed int8 weights of a convolution: one PackedB (K x cout_g) per group (im2col + GEMM), and,
+// when asked, the direct kernel's form.
 struct QConvWeights {
   ConvGeometry geo;
   std::vector<gemm::PackedB> groups;
+  QConvDirect direct;
 
   // w: [cout][cin/groups][kh][kw] int8; w_zp: 1 value (per tensor) or cout values. geo must be valid.
-  static QConvWeights pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel);
+  // with_direct: also build `direct` (when the CPU has a direct kernel: qconv_kernels()).
+  static QConvWeights pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
+                           bool with_direct = false);
   size_t memory_bytes() const;
   // true when every group's weights make the AVX2 fast path exact for any input (PackedB::maddubs_safe)
   bool maddubs_safe() const;
@@ -59,6 +81,8 @@ void im2col_u8(const ConvLayout& l, const uint8_t* x_group, uint8_t pad, size_t 
                uint8_t* col);
 
 // How a call is cut into tasks. Every task is (image, group, pixel block, column chunk).
+// (For a direct kernel the chunks are of output channels, in multiples of 12, and blocks of pixels
+// in multiples of 16.)
 struct QConvPlan {
   size_t pixels = 0;          // oh * ow
   size_t block = 0;           // pixels per block
@@ -68,12 +92,26 @@ struct QConvPlan {
   size_t tasks = 0;           // n * groups * blocks * chunks
 };
 // A plan with at least `threads` tasks where the shape allows it (smaller blocks, then column chunks).
-QConvPlan plan_qconv(const ConvLayout& l, int threads);
+// direct: the plan of a direct kernel (its blocks hold K x block int16 values within L2).
+QConvPlan plan_qconv(const ConvLayout& l, int threads, bool direct = false);
 
 // Runs task `task` of `plan`: x is the NCHW uint8 input (n * cin * h * w), x_zp its zero point
 // (also the padding value). Writes only its own outputs. Thread-safe (thread-local scratch).
 void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
                      const uint8_t* x, int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+
+// A direct kernel: runs task `task` of a direct plan, same contract as qconv_u8s8_task (w packed with
+// with_direct). x_zp in [0, 255].
+using QConvDirectFn = void (*)(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
+                               int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
+                             int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+
+// Rows [py0, py0 + rows) of the zero-point-padded image of one group (padded coordinates: row py is
+// input row py - pad_h, column px input column px - pad_w), every channel of the group:
+// buf[(ci * rows + r) * wp + px] = x[ci][py0 + r - pad_h][px - pad_w], or `pad` outside the image.
+// x_group as in im2col_u8. Writes rows * cin_g * wp bytes.
+void pad_rows_u8(const ConvLayout& l, const uint8_t* x_group, uint8_t pad, int py0, int rows, uint8_t* buf);
 
 // The oracle: plain int64 loops, acc[n][co][oy][ox] = Σ (x − x_zp)(w − w_zp[co]) + bias_s32[co]
 // (bias may be null). Exact integers.
