@@ -13,6 +13,7 @@
 // Tables are mmap'ed with madvise(MADV_NOHUGEPAGE) (4 KiB pages, like the gather tool's default) or,
 // with huge=1, madvise(MADV_HUGEPAGE) (2 MiB pages where THP is 'madvise' or 'always').
 // Usage: embedding_bench [rows=4000000] [reps=400] [huge=0] [formats=q8,q4] [dims=32,64,128,256,512]
+//                        [states=calls,stream]   (calls: warm + cold; stream: stream + stream2)
 //        (pin it: taskset -c 1 ..., or -c 0,1 for stream2)
 #include <algorithm>
 #include <chrono>
@@ -196,6 +197,9 @@ int main(int argc, char** argv) {
   const bool huge = argc > 3 && std::atoi(argv[3]) != 0;
   const std::string fmts = argc > 4 ? argv[4] : "q8,q4";
   const std::vector<int64_t> dims = parse_list(argc > 5 ? argv[5] : "32,64,128,256,512");
+  const std::string states = argc > 6 ? argv[6] : "calls,stream";
+  const bool do_calls = states.find("calls") != std::string::npos;
+  const bool do_stream = states.find("stream") != std::string::npos;
   const EmbeddingBagFn ref = embedding_kernels(Isa::scalar).embedding_bag;
   const EmbeddingKernels& best = embedding_kernels();
   std::printf("embedding bag: %lld rows, batch 10, pooling uniform 1..199 (avg 100), int64, sum; kernel %s; "
@@ -217,7 +221,7 @@ int main(int argc, char** argv) {
       const Request rs = make_request(table, rows, dim, f, small, out.data());
       const Request rbig = make_request(table, rows, dim, f, big, out.data());
       const double n = (double)small.idx.size();
-      for (int cold = 0; cold < 2; cold++) {
+      for (int cold = 0; cold < 2 && do_calls; cold++) {
         const double tr = time_calls(ref, rs, std::max(5, reps / 20), cold);
         const double ts = time_calls(best.embedding_bag, rs, reps, cold);
         const double a = anchor(f, dim, cold);
@@ -227,7 +231,7 @@ int main(int argc, char** argv) {
       }
       const double nb = 20000.0 * 20;
       double t1 = 0, t1b = 0;
-      for (int threads = 1; threads <= 2; threads++) {
+      for (int threads = 1; threads <= 2 && do_stream; threads++) {
         double tm, tb;
         time_stream(best.embedding_bag, rbig, out, threads, &tm, &tb);
         if (threads == 1) t1 = tm, t1b = tb;

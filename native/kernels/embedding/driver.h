@@ -41,8 +41,6 @@ namespace embedding {
 namespace {
 
 constexpr int kBlockVecs = 8;          // accumulators per column block (8 ymm / zmm / q-pairs)
-constexpr int64_t kChunkMinDim = 256;  // D above this: chunked walk (see the file comment)
-constexpr int64_t kChunk = 16;         // rows per chunk (16 x 520 B = 8 KiB at D = 512: in L1)
 
 // Prefetch distance in lookups. Long streams of small rows need more rows in flight: every row is a
 // TLB miss (4 KiB pages) and the loop body is too long for the reorder window to overlap many rows,
@@ -67,82 +65,120 @@ struct Ctx {
   typename K::Tail tail;
 };
 
-// Folds rows [p0, p1) into acc (columns [col, col + kLanes*NV)) in index order; with kPartial the
-// last vector holds only dim % kLanes columns.
-template <class K, Format F, typename Idx, int NV, bool kPartial>
-__attribute__((always_inline)) inline void fold_rows(const Ctx<K, Idx>& c, int64_t p0, int64_t p1, int64_t col,
-                                                     typename K::V (&acc)[NV], bool prefetch) {
+// One looked-up row, ready for the vector loop: its bytes and the per-row factors (q8/q4/q2:
+// s = w * scale, c = w * bias; f32/f16: s = w).
+struct RowRef {
+  const uint8_t* base;
+  float s, c;
+};
+
+// How a column block finds its rows (see block()).
+enum class Walk {
+  inline_only,    // the only block of the row: scalar work inline, nothing recorded
+  inline_record,  // the first of several blocks: scalar work inline, rows recorded in refs
+  from_refs,      // a later block: rows read back from refs
+};
+
+// The scalar work for index position p: prefetch `dist` lookups ahead, remap, weight, scale and
+// bias. Returns false for a pruned row.
+template <class K, Format F, typename Idx>
+__attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t p, RowRef* rr) {
+  constexpr bool kQuant = F == Format::q8 || F == Format::q4 || F == Format::q2;
+  // The prefetch is written out here, not in a helper: GCC marks a function whose only effect is a
+  // prefetch as const and deletes calls to it.
+  if (p + c.dist < c.p_limit) {
+    int64_t ahead = c.idx[p + c.dist];
+    if (c.remap) ahead = c.remap[ahead];
+    if (ahead >= 0) {
+      // every cache line the row touches, once
+      const uintptr_t a = reinterpret_cast<uintptr_t>(c.data + ahead * c.stride);
+      for (uintptr_t q = a & ~(uintptr_t)63; q < a + (uintptr_t)c.row_bytes; q += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(q), 0, 3);
+    }
+  }
+  int64_t row = c.idx[p];
+  if (c.remap) {
+    row = c.remap[row];
+    if (row < 0) return false;
+  }
+  const uint8_t* base = c.data + row * c.stride;
+  const float w = c.weights ? c.weights[p] : 1.0f;
+  rr->base = base;
+  if constexpr (kQuant) {
+    float scale, bias;
+    if constexpr (F == Format::q8) {
+      std::memcpy(&scale, base + c.trailer, 4);
+      std::memcpy(&bias, base + c.trailer + 4, 4);
+    } else {
+      uint16_t h[2];
+      std::memcpy(h, base + c.trailer, 4);
+      scale = K::half_to_float(h[0]);
+      bias = K::half_to_float(h[1]);
+    }
+    rr->s = w * scale;
+    rr->c = w * bias;
+  } else {
+    rr->s = w;
+    rr->c = 0.0f;
+  }
+  return true;
+}
+
+// One column block [col, col + kLanes*NV) of the rows at index positions [q0, q1) (a chunk of a
+// bag). Partial sums come from buf unless `first` (the bag's first chunk), and go back to buf
+// unless `last`, when the block is finished (times inv for mean pooling, when inv != 0) and stored
+// to out. Rows are folded in index order; with kPartial the last vector holds only dim % kLanes
+// columns. The first block of a chunk does the scalar work of each row (look_up) inside its vector
+// loop, where it overlaps the loads of cold rows; when more blocks follow it records the rows
+// (refs, returning their count n), and the later blocks read them back, so that for wide rows the
+// scalar work is done once per row, not once per block (measured: q8 D = 512 warm +10-35%).
+template <class K, Format F, typename Idx, int NV, bool kPartial, Walk kWalk>
+int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_t n, bool first, bool last,
+              float inv, int64_t col, float* buf, float* out) {
   using V = typename K::V;
   constexpr bool kQuant = F == Format::q8 || F == Format::q4 || F == Format::q2;
-  for (int64_t p = p0; p < p1; p++) {
-    // The prefetch is written out here, not in a helper: GCC marks a function whose only effect is
-    // a prefetch as const and deletes calls to it.
-    if (prefetch && p + c.dist < c.p_limit) {
-      int64_t ahead = c.idx[p + c.dist];
-      if (c.remap) ahead = c.remap[ahead];
-      if (ahead >= 0) {
-        // every cache line the row touches, once
-        const uintptr_t a = reinterpret_cast<uintptr_t>(c.data + ahead * c.stride);
-        for (uintptr_t q = a & ~(uintptr_t)63; q < a + (uintptr_t)c.row_bytes; q += 64)
-          __builtin_prefetch(reinterpret_cast<const void*>(q), 0, 3);
-      }
+  V acc[NV];
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; j++) acc[j] = first ? K::zero() : K::load_buf(buf + col + K::kLanes * j);
+  const int64_t count = kWalk == Walk::from_refs ? n : q1 - q0;
+  int64_t recorded = 0;
+  for (int64_t i = 0; i < count; i++) {
+    RowRef one;
+    const RowRef* rr;
+    if constexpr (kWalk == Walk::from_refs) {
+      rr = &refs[i];
+    } else {
+      RowRef* dst = kWalk == Walk::inline_record ? &refs[recorded] : &one;
+      if (!look_up<K, F, Idx>(c, q0 + i, dst)) continue;
+      recorded++;
+      rr = dst;
     }
-    int64_t row = c.idx[p];
-    if (c.remap) {
-      row = c.remap[row];
-      if (row < 0) continue;
-    }
-    const uint8_t* base = c.data + row * c.stride;
-    const float w = c.weights ? c.weights[p] : 1.0f;
+    const uint8_t* base = rr->base;
+    const V vs = K::set1(rr->s);
     if constexpr (kQuant) {
-      float scale, bias;
-      if constexpr (F == Format::q8) {
-        std::memcpy(&scale, base + c.trailer, 4);
-        std::memcpy(&bias, base + c.trailer + 4, 4);
-      } else {
-        uint16_t h[2];
-        std::memcpy(h, base + c.trailer, 4);
-        scale = K::half_to_float(h[0]);
-        bias = K::half_to_float(h[1]);
-      }
-      const V vs = K::set1(w * scale), vc = K::set1(w * bias);
+      const V vc = K::set1(rr->c);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) {
         const V x = K::template load<F>(base, col + K::kLanes * j, c.tail, kPartial && j == NV - 1);
         acc[j] = K::fma(vs, x, K::add(acc[j], vc));
       }
     } else {
-      const V vw = K::set1(w);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) {
         const V x = K::template load<F>(base, col + K::kLanes * j, c.tail, kPartial && j == NV - 1);
-        acc[j] = K::fma(vw, x, acc[j]);
+        acc[j] = K::fma(vs, x, acc[j]);
       }
     }
   }
-}
-
-// One column block [col, col + kLanes*NV) of rows [q0, q1) of a bag whose rows are [p0, p1). Partial
-// sums come from buf unless q0 == p0, and go back to buf unless q1 == p1, when the block is
-// finished (mean) and stored to out. The plain walk calls it with [q0, q1) == [p0, p1): buf unused.
-template <class K, Format F, typename Idx, int NV, bool kPartial>
-void block(const Ctx<K, Idx>& c, int64_t p0, int64_t p1, int64_t q0, int64_t q1, int64_t col, float* buf,
-           float* out, bool prefetch) {
-  using V = typename K::V;
-  V acc[NV];
-  const bool first = q0 == p0, last = q1 == p1;
-#pragma GCC unroll 8
-  for (int j = 0; j < NV; j++) acc[j] = first ? K::zero() : K::load_buf(buf + col + K::kLanes * j);
-  fold_rows<K, F, Idx, NV, kPartial>(c, q0, q1, col, acc, prefetch);
   if (!last) {
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) K::store_buf(buf + col + K::kLanes * j, acc[j]);
-    return;
+    return recorded;
   }
-  if (c.mean && p1 > p0) {
-    const V inv = K::set1(1.0f / (float)(p1 - p0));
+  if (inv != 0.0f) {
+    const V vi = K::set1(inv);
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; j++) acc[j] = K::mul(acc[j], inv);
+    for (int j = 0; j < NV; j++) acc[j] = K::mul(acc[j], vi);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < NV; j++) {
@@ -151,24 +187,44 @@ void block(const Ctx<K, Idx>& c, int64_t p0, int64_t p1, int64_t q0, int64_t q1,
     else
       K::store(out + col + K::kLanes * j, acc[j]);
   }
+  return recorded;
 }
 
 template <class K, typename Idx>
-using BlockFn = void (*)(const Ctx<K, Idx>&, int64_t, int64_t, int64_t, int64_t, int64_t, float*, float*, bool);
+using BlockFn = int64_t (*)(const Ctx<K, Idx>&, int64_t, int64_t, RowRef*, int64_t, bool, bool, float, int64_t,
+                            float*, float*);
 
-template <class K, Format F, typename Idx>
-struct Blocks {
-  static constexpr BlockFn<K, Idx> full[9] = {
+// The block functions for NV = 1..8 vectors (index 0 unused).
+template <class K, Format F, typename Idx, bool kPartial, Walk kWalk>
+struct BlockTable {
+  static constexpr BlockFn<K, Idx> fn[9] = {
       nullptr,
-      block<K, F, Idx, 1, false>, block<K, F, Idx, 2, false>, block<K, F, Idx, 3, false>,
-      block<K, F, Idx, 4, false>, block<K, F, Idx, 5, false>, block<K, F, Idx, 6, false>,
-      block<K, F, Idx, 7, false>, block<K, F, Idx, 8, false>};
-  static constexpr BlockFn<K, Idx> partial[9] = {
-      nullptr,
-      block<K, F, Idx, 1, true>, block<K, F, Idx, 2, true>, block<K, F, Idx, 3, true>,
-      block<K, F, Idx, 4, true>, block<K, F, Idx, 5, true>, block<K, F, Idx, 6, true>,
-      block<K, F, Idx, 7, true>, block<K, F, Idx, 8, true>};
+      block<K, F, Idx, 1, kPartial, kWalk>, block<K, F, Idx, 2, kPartial, kWalk>,
+      block<K, F, Idx, 3, kPartial, kWalk>, block<K, F, Idx, 4, kPartial, kWalk>,
+      block<K, F, Idx, 5, kPartial, kWalk>, block<K, F, Idx, 6, kPartial, kWalk>,
+      block<K, F, Idx, 7, kPartial, kWalk>, block<K, F, Idx, 8, kPartial, kWalk>};
 };
+
+// The function for a block of nv vectors (the last one partial or not) walked as w.
+template <class K, Format F, typename Idx>
+BlockFn<K, Idx> block_fn(int64_t nv, bool partial, Walk w) {
+  if (partial) {
+    if (w == Walk::inline_only) return BlockTable<K, F, Idx, true, Walk::inline_only>::fn[nv];
+    if (w == Walk::inline_record) return BlockTable<K, F, Idx, true, Walk::inline_record>::fn[nv];
+    return BlockTable<K, F, Idx, true, Walk::from_refs>::fn[nv];
+  }
+  if (w == Walk::inline_only) return BlockTable<K, F, Idx, false, Walk::inline_only>::fn[nv];
+  if (w == Walk::inline_record) return BlockTable<K, F, Idx, false, Walk::inline_record>::fn[nv];
+  return BlockTable<K, F, Idx, false, Walk::from_refs>::fn[nv];
+}
+
+// Rows per chunk of a bag with several column blocks: as many as stay in L1 (kChunkBytes) while the
+// chunk's blocks are walked, at least kMinChunk, at most kMaxChunk (the size of the RowRef array).
+constexpr int64_t kChunkBytes = 12 * 1024, kMinChunk = 16, kMaxChunk = 256;
+inline int64_t chunk_rows(int64_t row_bytes) {
+  const int64_t n = kChunkBytes / (row_bytes > 0 ? row_bytes : 1);
+  return n < kMinChunk ? kMinChunk : n > kMaxChunk ? kMaxChunk : n;
+}
 
 template <class K, Format F, typename Idx>
 void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
@@ -189,33 +245,40 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   c.dist = prefetch_distance(c.row_bytes);
   c.mean = b.pooling == Pooling::mean;
   c.tail = K::make_tail(D);
-  const int64_t tail = D % K::kLanes;
-  const int64_t full_blocks = D / kBlock;
-  const int64_t rem = D - full_blocks * kBlock;
-  const BlockFn<K, Idx> last = rem == 0 ? nullptr
-                               : tail   ? Blocks<K, F, Idx>::partial[(rem + K::kLanes - 1) / K::kLanes]
-                                        : Blocks<K, F, Idx>::full[rem / K::kLanes];
-  // Partial sums of one bag between chunks (chunked walk only): D rounded up to whole vectors.
-  const int64_t padded = (D + K::kLanes - 1) / K::kLanes * K::kLanes;
+  // Column blocks: full ones of kBlockVecs vectors, then one of rem_vecs (the last partial if D is
+  // not a multiple of kLanes).
+  const int64_t nvec = (D + K::kLanes - 1) / K::kLanes;
+  const int64_t blocks = (nvec + kBlockVecs - 1) / kBlockVecs;
+  const int64_t rem_vecs = nvec - (blocks - 1) * kBlockVecs;
+  const bool partial = D % K::kLanes != 0;
+  const bool several = blocks > 1;
+  const BlockFn<K, Idx> first_fn = block_fn<K, F, Idx>(several ? kBlockVecs : rem_vecs, !several && partial,
+                                                       several ? Walk::inline_record : Walk::inline_only);
+  const BlockFn<K, Idx> mid_fn = block_fn<K, F, Idx>(kBlockVecs, false, Walk::from_refs);
+  const BlockFn<K, Idx> last_fn = block_fn<K, F, Idx>(rem_vecs, partial, Walk::from_refs);
+  // Partial sums of one bag between chunks: D rounded up to whole vectors.
+  const int64_t padded = nvec * K::kLanes;
   alignas(64) float stack_buf[2048];
   std::unique_ptr<float[]> heap;
   float* buf = stack_buf;
-  const bool chunked = D > kChunkMinDim;
-  if (chunked && padded > 2048) {
+  if (several && padded > 2048) {
     heap.reset(new float[(size_t)padded + 16]);
     buf = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap.get()) + 63) & ~(uintptr_t)63);
   }
-  const int64_t chunk = chunked ? kChunk : INT64_MAX;
+  const int64_t chunk = several ? chunk_rows(c.row_bytes) : INT64_MAX;
+  RowRef refs[kMaxChunk];
   BagCursor cur(b, bag_begin);
   for (int64_t bag = bag_begin; bag < bag_end; bag++, cur.next()) {
     float* out = r.out + bag * r.out_stride;
     const int64_t p0 = cur.begin(), p1 = cur.end();
+    const float inv = c.mean && p1 > p0 ? 1.0f / (float)(p1 - p0) : 0.0f;
     int64_t q0 = p0;
     do {  // runs once for an empty bag (writes zeros)
       const int64_t q1 = p1 - q0 > chunk ? q0 + chunk : p1;
-      for (int64_t k = 0; k < full_blocks; k++)
-        block<K, F, Idx, kBlockVecs, false>(c, p0, p1, q0, q1, kBlock * k, buf, out, k == 0);
-      if (last) last(c, p0, p1, q0, q1, kBlock * full_blocks, buf, out, full_blocks == 0);
+      const bool first = q0 == p0, fin = q1 == p1;
+      const int64_t n = first_fn(c, q0, q1, refs, 0, first, fin, inv, 0, buf, out);
+      for (int64_t k = 1; k < blocks; k++)
+        (k + 1 < blocks ? mid_fn : last_fn)(c, q0, q1, refs, n, first, fin, inv, kBlock * k, buf, out);
       q0 = q1;
     } while (q0 < p1);
   }
