@@ -21,13 +21,12 @@
 //   static float half_to_float(uint16_t);
 //
 // Layout of the work (README.md, "SIMD kernels"): a bag's D columns are cut into blocks of up to
-// kBlockVecs vectors held in registers; for each block the bag's rows are walked in index order,
-// each row's vectors folded in with one add (bias) and one FMA (scale), the order of ref.cc. Rows
-// are prefetched `dist` lookups ahead, across bag boundaries, during the first block's walk. For
-// D > kChunkMinDim a bag is walked in chunks of kChunk rows: every block of a chunk is folded into
-// a D-float partial-sum buffer (in L1) before the next chunk, so a row's lines are all used while
-// they are in L1 instead of being re-read from L2/L3 once per block. Each element sees the same
-// operations in the same order either way, so the results are the same bits.
+// kBlockVecs vectors held in registers; for each block the rows are folded in index order with one
+// add (bias) and one FMA (scale), the order of ref.cc. Rows are prefetched `dist` lookups ahead,
+// across bag boundaries. With one block, a bag is one walk. With several, the bag is walked in
+// chunks of rows that fit in L1 (chunk_rows): the first block of a chunk does each row's scalar work
+// and records it, the later blocks read the records back, and partial sums cross chunks in a
+// D-float buffer. Each element sees the same operations in the same order either way.
 #pragma once
 
 #include <cstdint>
