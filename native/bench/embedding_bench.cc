@@ -12,7 +12,10 @@
 // Reported: Mrows/s (lookups per second) and GB/s of table row bytes read.
 // Tables are mmap'ed with madvise(MADV_NOHUGEPAGE) (4 KiB pages, like the gather tool's default) or,
 // with huge=1, madvise(MADV_HUGEPAGE) (2 MiB pages where THP is 'madvise' or 'always').
+// huge=2 fills the table in 4 KiB pages (as a caller's buffer) and then collapses its 2 MiB-aligned
+// interior (MADV_HUGEPAGE + MADV_COLLAPSE), what lowbit does for tables given to EmbeddingTable.fromBuffer.
 // Usage: embedding_bench [rows=4000000] [reps=400] [huge=0] [formats=q8,q4] [dims=32,64,128,256,512]
+//                        [states=calls,stream]   (calls: warm + cold; stream: stream + stream2)
 //        (pin it: taskset -c 1 ..., or -c 0,1 for stream2)
 #include <algorithm>
 #include <chrono>
@@ -152,6 +155,18 @@ struct MappedTable {
     madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     data = static_cast<uint8_t*>(p);
   }
+  // huge=2: the table was filled in 4 KiB pages (a caller's buffer); advise 2 MiB pages on its
+  // aligned interior and collapse it now (MADV_COLLAPSE, Linux 6.1+), as lowbit does for tables the
+  // caller hands it. Returns the seconds it took.
+  double collapse() {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(data), e = a + bytes, h = (uintptr_t)2 << 20;
+    const uintptr_t lo = (a + h - 1) & ~(h - 1), hi = e & ~(h - 1);
+    if (hi <= lo) return 0;
+    const double t0 = now();
+    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    if (madvise(reinterpret_cast<void*>(lo), hi - lo, 25 /* MADV_COLLAPSE */) != 0) std::perror("MADV_COLLAPSE");
+    return now() - t0;
+  }
   ~MappedTable() { munmap(data, bytes); }
 };
 
@@ -193,14 +208,17 @@ std::vector<int64_t> parse_list(const char* s) {
 int main(int argc, char** argv) {
   const int64_t rows = argc > 1 ? std::atoll(argv[1]) : 4000000;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 400;
-  const bool huge = argc > 3 && std::atoi(argv[3]) != 0;
+  const int huge = argc > 3 ? std::atoi(argv[3]) : 0;  // 0: 4 KiB, 1: 2 MiB at mapping, 2: collapsed after fill
   const std::string fmts = argc > 4 ? argv[4] : "q8,q4";
   const std::vector<int64_t> dims = parse_list(argc > 5 ? argv[5] : "32,64,128,256,512");
+  const std::string states = argc > 6 ? argv[6] : "calls,stream";
+  const bool do_calls = states.find("calls") != std::string::npos;
+  const bool do_stream = states.find("stream") != std::string::npos;
   const EmbeddingBagFn ref = embedding_kernels(Isa::scalar).embedding_bag;
   const EmbeddingKernels& best = embedding_kernels();
   std::printf("embedding bag: %lld rows, batch 10, pooling uniform 1..199 (avg 100), int64, sum; kernel %s; "
               "median of %d calls; %s pages\n",
-              (long long)rows, isa_name(best.isa), reps, huge ? "2 MiB (MADV_HUGEPAGE)" : "4 KiB");
+              (long long)rows, isa_name(best.isa), reps, huge == 1 ? "2 MiB (MADV_HUGEPAGE)" : huge == 2 ? "4 KiB, then collapsed to 2 MiB" : "4 KiB");
   std::printf("%-4s %4s %5s | %-6s | %9s %9s | %9s %7s | %6s %7s\n", "fmt", "D", "rowB", "state", "ref Mr/s",
               "simd Mr/s", "simd GB/s", "x ref", "FBGEMM", "x FBGEMM");
   std::mt19937_64 rng(42);
@@ -208,16 +226,17 @@ int main(int argc, char** argv) {
     if (fmts.find(f == Format::q8 ? "q8" : "q4") == std::string::npos) continue;
     for (int64_t dim : dims) {
       const int64_t rb = row_bytes(f, dim);
-      MappedTable mapped((size_t)(rows * rb), huge);
+      MappedTable mapped((size_t)(rows * rb), huge == 1);
       uint8_t* table = mapped.data;
       fill_table(table, rows, dim, f);
+      if (huge == 2) std::printf("(MADV_COLLAPSE of %.0f MiB: %.1f ms)\n", rows * rb / 1048576.0, 1e3 * mapped.collapse());
       const Lookup small = make_lookup(rng, rows, 10, 1, 199);
       const Lookup big = make_lookup(rng, rows, 200000, 20, 20);
       std::vector<float> out((size_t)(20000 * dim));
       const Request rs = make_request(table, rows, dim, f, small, out.data());
       const Request rbig = make_request(table, rows, dim, f, big, out.data());
       const double n = (double)small.idx.size();
-      for (int cold = 0; cold < 2; cold++) {
+      for (int cold = 0; cold < 2 && do_calls; cold++) {
         const double tr = time_calls(ref, rs, std::max(5, reps / 20), cold);
         const double ts = time_calls(best.embedding_bag, rs, reps, cold);
         const double a = anchor(f, dim, cold);
@@ -227,7 +246,7 @@ int main(int argc, char** argv) {
       }
       const double nb = 20000.0 * 20;
       double t1 = 0, t1b = 0;
-      for (int threads = 1; threads <= 2; threads++) {
+      for (int threads = 1; threads <= 2 && do_stream; threads++) {
         double tm, tb;
         time_stream(best.embedding_bag, rbig, out, threads, &tm, &tb);
         if (threads == 1) t1 = tm, t1b = tb;
