@@ -72,7 +72,9 @@ LOWBIT_TEST(sparse_fc_model_calibration) {
   SparseShape full, sparse;
   full.N = sparse.N = 512, full.K = sparse.K = 512;
   full.nnz_blocks = 512 * 128, sparse.nnz_blocks = 512 * 128 / 20;
-  LOWBIT_CHECK(m.predict(full, 64, false).sparse_s > 10 * m.predict(sparse, 64, false).sparse_s, "20x the blocks, > 10x the time");
+  // (timed on a possibly busy machine, under qemu in CI: only a loose bound is safe)
+  LOWBIT_CHECK(m.predict(full, 64, false).sparse_s > 3 * m.predict(sparse, 64, false).sparse_s,
+               "20x the blocks, > 3x the time (" + m.describe() + ")");
   LOWBIT_CHECK(m.predict(sparse, 64, false).use_sparse, "95% sparse: sparse (" + m.describe() + ")");
   LOWBIT_CHECK(m.sparse_can_win(sparse), "95% sparse can win");
 }
