@@ -46,10 +46,12 @@ class TrialCache {
   std::map<Key, TrialResult> map_;
 };
 
-// Runs first and second alternately (first, second, first, second), keeps each one's best time,
-// and runs the winner once more if it did not run last, so that its output is the one left.
+// Runs first and second alternately (first, second, first, second, ... `rounds` times each), keeps
+// each one's best time, and runs the winner once more if it did not run last, so that its output
+// is the one left. More rounds for short calls (tens of microseconds), where one timer tick or
+// one interruption weighs more.
 template <class A, class B>
-TrialResult run_trial(A&& first, B&& second) {
+TrialResult run_trial(A&& first, B&& second, int rounds = 2) {
   using clock = std::chrono::steady_clock;
   auto timed = [](auto& fn) {
     const auto t0 = clock::now();
@@ -58,7 +60,7 @@ TrialResult run_trial(A&& first, B&& second) {
   };
   TrialResult r;
   r.first_s = r.second_s = 1e300;
-  for (int round = 0; round < 2; round++) {
+  for (int round = 0; round < rounds; round++) {
     const double a = timed(first);
     if (a < r.first_s) r.first_s = a;
     const double b = timed(second);
