@@ -36,6 +36,9 @@ export type { ConvGeometryOptions } from './conv-geometry';
 export { QuantizedConv2d } from './qconv';
 export type {
   QConvCommonOptions,
+  QConvExplainOptions,
+  QConvExplanation,
+  QConvMode,
   QConvForwardFloatOptions,
   QConvForwardInt32Options,
   QConvForwardOptions,
