@@ -179,7 +179,7 @@ describe('QuantizedLinear sparse mode equals dense mode bit for bit', () => {
       const after = auto.explain({ m: 1, narrow: true });
       expect(after.measuredSparseUs).toBeGreaterThan(0);
       expect(after.measuredDenseUs).toBeGreaterThan(0);
-      expect(after.kernel).toBe(after.measuredSparseUs! < after.measuredDenseUs! ? 'sparse' : 'dense');
+      expect(after.kernel).toBe(after.measuredSparseUs! * 1.04 < after.measuredDenseUs! ? 'sparse' : 'dense');
       expect(after.reason).toMatch(/measured on the first call of this batch size: sparse [\d.]+ us, dense [\d.]+ us -> (sparse|dense)/);
       expect(same(auto.forward(x), dense.forward(x))).toBe(true);  // the remembered choice
       // other buckets and thread counts are measured separately

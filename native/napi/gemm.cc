@@ -237,10 +237,13 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     c.key = TrialCache::Key(m_bucket(M), c.narrow ? 1 : 0, threads, (int64_t)isa);
     if (trials_->find(c.key, &c.trial)) {
       c.measured = true;
-      c.sparse = !c.trial.first_wins;
+      // the model's margin here too: dense (the side a burst of a neighbour's L3 traffic during
+      // the trial slows more: its weights stream) unless sparse measured faster by 4%
+      c.sparse = c.trial.second_s * m.margin < c.trial.first_s;
     } else {
       c.trial_needed = true;
-      // short calls get more rounds: about 0.2 ms of each kernel, 2 to 8 calls
+      // short calls get more rounds: about 0.2 ms of each kernel timed, 2 to 8 calls (each after
+      // an untimed warm-up call of the same kernel: run_trial's `warm`)
       c.rounds = (int)std::max(2.0, std::min(8.0, std::ceil(2e-4 / std::max(lo, 1e-9))));
     }
     return c;
@@ -282,8 +285,9 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       if (c.measured) {
         out.Set("measuredSparseUs", c.trial.second_s * 1e6);
         out.Set("measuredDenseUs", c.trial.first_s * 1e6);
-        std::snprintf(buf, sizeof buf, "; within %.2fx: measured on the first call of this batch size: sparse %.1f us, dense %.1f us -> %s",
-                      kTrialBand, c.trial.second_s * 1e6, c.trial.first_s * 1e6, sparse ? "sparse" : "dense");
+        std::snprintf(buf, sizeof buf, "; within %.2fx: measured on the first call of this batch size: sparse %.1f us, dense %.1f us -> %s%s",
+                      kTrialBand, c.trial.second_s * 1e6, c.trial.first_s * 1e6, sparse ? "sparse" : "dense",
+                      sparse ? "" : " (sparse only when measured faster by 4%)");
         reason += buf;
       } else if (c.trial_needed) {
         std::snprintf(buf, sizeof buf, "; within %.2fx: the first call of this batch size times both kernels and keeps the faster", kTrialBand);
@@ -418,7 +422,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
       if (ch.trial_needed)
-        trials->put(ch.key, run_trial(dense, sparse, ch.rounds));
+        trials->put(ch.key, run_trial(dense, sparse, ch.rounds, true));
       else if (ch.sparse)
         sparse();
       else
@@ -469,7 +473,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
         auto dense = [&] { run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
         if (ch.trial_needed)
-          trials->put(ch.key, run_trial(dense, sparse, ch.rounds));  // the same bits either way
+          trials->put(ch.key, run_trial(dense, sparse, ch.rounds, true));  // the same bits either way
         else if (ch.sparse)
           sparse();
         else
