@@ -2,6 +2,7 @@
 #include "kernels/sparse_fc/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -245,11 +246,20 @@ PerfModel calibrate(Isa isa) {
 }
 
 const PerfModel& model_for(Isa isa) {
+  // Auto layers ask on every call (a 4 us call pays for a mutex and a map lookup): a lock-free
+  // look-up once the level is calibrated; the models are never freed, so the pointers stay valid.
+  constexpr int kSlots = 32;
+  static std::atomic<const PerfModel*> ready[kSlots];
+  const int i = (int)isa;
+  if (i >= 0 && i < kSlots) {
+    if (const PerfModel* p = ready[i].load(std::memory_order_acquire)) return *p;
+  }
   static std::mutex mu;
   static std::map<int, std::unique_ptr<PerfModel>> models;
   std::lock_guard<std::mutex> lock(mu);
-  auto& m = models[(int)isa];
+  auto& m = models[i];
   if (!m) m.reset(new PerfModel(calibrate(isa)));
+  if (i >= 0 && i < kSlots) ready[i].store(m.get(), std::memory_order_release);
   return *m;
 }
 
