@@ -212,6 +212,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     TrialResult trial;  // first = dense, second = sparse
     TrialCache::Key key;
     int rounds = 2;
+    bool warm = false;
   };
   // narrow: 1 / 0 when the caller knows whether the dense GEMM may take its fast path, -1 to let
   // `scan` find out, only when it matters.
@@ -242,9 +243,11 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       c.sparse = c.trial.second_s * m.margin < c.trial.first_s;
     } else {
       c.trial_needed = true;
-      // short calls get more rounds: about 0.2 ms of each kernel timed, 2 to 8 calls (each after
-      // an untimed warm-up call of the same kernel: run_trial's `warm`)
-      c.rounds = (int)std::max(2.0, std::min(8.0, std::ceil(2e-4 / std::max(lo, 1e-9))));
+      // about 1 ms of each kernel timed, 3 to 8 calls (one round of 2 calls measured +-10% off
+      // on the shared machines); calls short enough for L2-resident weights (< 50 us) each
+      // after an untimed call of the same kernel (run_trial's `warm`)
+      c.rounds = (int)std::max(3.0, std::min(8.0, std::ceil(1e-3 / std::max(lo, 1e-9))));
+      c.warm = lo < 50e-6;
     }
     return c;
   }
@@ -422,7 +425,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
       if (ch.trial_needed)
-        trials->put(ch.key, run_trial(dense, sparse, ch.rounds, true));
+        trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));
       else if (ch.sparse)
         sparse();
       else
@@ -473,7 +476,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
         auto dense = [&] { run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
         if (ch.trial_needed)
-          trials->put(ch.key, run_trial(dense, sparse, ch.rounds, true));  // the same bits either way
+          trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
         else if (ch.sparse)
           sparse();
         else
