@@ -65,7 +65,7 @@ export interface LinearExplanation {
   predictedDenseUs?: number;
   /**
    * Mode `'auto'`, predictions within 1.3× of each other: what the first call of this batch size
-   * measured (both kernels, timed alternately, best of 2-8 calls each; absent before that call).
+   * measured (both kernels, timed alternately, best of 3-8 calls each; absent before that call).
    * Batch sizes share a measurement by bucket: each M up to 16, then per power of two.
    */
   measuredSparseUs?: number;
