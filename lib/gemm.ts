@@ -20,7 +20,7 @@ interface NativePackedLinear {
   readonly zeroPoints: Int32Array;
   readonly sparseKept: boolean;
   readonly blockSparsity: number;
-  explain(m: number, narrow: boolean): LinearExplanation;
+  explain(m: number, narrow: boolean, threads: number): LinearExplanation;
   serialize(): Uint8Array;
   gemm(
     a: Uint8Array | Int8Array, lda: number, m: number, aZeroPoint: number, outType: number, out: ArrayBufferView, ldc: number,
@@ -63,6 +63,14 @@ export interface LinearExplanation {
   predictedSparseUs?: number;
   /** The model's prediction for one call on one thread, µs (absent when the weights have zero points). */
   predictedDenseUs?: number;
+  /**
+   * Mode `'auto'`, predictions within 1.3× of each other: what the first call of this batch size
+   * measured (both kernels, timed alternately, best of 3-8 calls each; absent before that call).
+   * Batch sizes share a measurement by bucket: each M up to 16, then per power of two.
+   */
+  measuredSparseUs?: number;
+  /** See {@link LinearExplanation.measuredSparseUs}. */
+  measuredDenseUs?: number;
   /** One line: the mode or the predictions and the decision. */
   reason: string;
 }
@@ -76,6 +84,8 @@ export interface ExplainOptions {
    * makes by default), which the dense AVX2 kernel multiplies on a faster path. Default false.
    */
   narrow?: boolean;
+  /** Threads of the call (auto's measurements are kept per thread count). Default 1. */
+  threads?: number;
 }
 
 /** Options of {@link QuantizedLinear.fromInt8}. */
@@ -396,7 +406,8 @@ export class QuantizedLinear {
     if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with m, got undefined');
     const o = checkOptions<ExplainOptions>(options, 'options');
     const m = checkInt(o.m, 'options.m', 1, 2 ** 40);
-    return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false));
+    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
+    return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false), threads);
   }
 
   /** True when every weight pair is small enough for the fast AVX2 kernel to be exact for any uint8 input. */

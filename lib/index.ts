@@ -38,6 +38,9 @@ export type { ConvGeometryOptions } from './conv-geometry';
 export { QuantizedConv2d } from './qconv';
 export type {
   QConvCommonOptions,
+  QConvExplainOptions,
+  QConvExplanation,
+  QConvMode,
   QConvForwardFloatOptions,
   QConvForwardInt32Options,
   QConvForwardOptions,

@@ -10,6 +10,10 @@
  * kernel: im2col per block of output pixels, lowbit's exact int8 GEMM, transpose into NCHW
  * (native/kernels/conv/int8.h).
  *
+ * Pruned 1×1 layers: `mode` (as {@link QuantizedLinear}'s) runs 1×1, stride-1, unpadded, ungrouped
+ * layers with symmetric weights on the int8 sparse fully-connected kernel (pixels as the batch),
+ * bit-identical to the dense path; `'auto'` asks the same performance model per call.
+ *
  * Speed: on AVX2 the GEMM's fast (vpmaddubsw) kernel runs, still exact, when a block's activations
  * span at most 128 values: quantize activations to 7 bits (PyTorch's `reduce_range`, e.g.
  * {@link chooseQuantParams} with `reduceRange: true`) to get it; full-range uint8 activations run
@@ -17,12 +21,15 @@
  */
 import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
 import { rangeError, typeError } from './errors';
+import type { LinearMode } from './gemm';
 import { binding } from './native';
 import { checkArray, checkBool, checkFloatBias, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
 
 interface NativeQConvLayer {
   readonly byteLength: number;
   readonly fastPath: boolean;
+  readonly blockSparsity: number;
+  explain(n: number, h: number, w: number, narrow: boolean): QConvExplanation;
   forward(
     x: Uint8Array, n: number, h: number, w: number, zeroPoint: number, outType: number, out: ArrayBufferView, scale: number,
     weightScales: Float32Array, outScale: number, outZeroPoint: number, qmin: number, qmax: number,
@@ -31,7 +38,7 @@ interface NativeQConvLayer {
   outputShape(n: number, h: number, w: number): [number, number, number, number];
 }
 interface QConvBinding {
-  QConvLayer: new (weights: Int8Array, geometry: Int32Array, zeroPoints: Int32Array, perChannel: boolean) => NativeQConvLayer;
+  QConvLayer: new (weights: Int8Array, geometry: Int32Array, zeroPoints: Int32Array, perChannel: boolean, mode: number) => NativeQConvLayer;
   quantizeWeights(w: Float32Array, k: number, n: number, transposed: boolean, perChannel: boolean): { weights: Int8Array; scales: Float32Array };
 }
 const native = binding as unknown as QConvBinding;
@@ -41,8 +48,43 @@ const native = binding as unknown as QConvBinding;
  */
 export type QuantizedConv2dGeometry = ConvGeometryOptions;
 
+/**
+ * Which kernel a {@link QuantizedConv2d} runs (as {@link LinearMode}). `'auto'` (default): the int8
+ * sparse FC kernel where the layer is 1×1, stride 1, unpadded, ungrouped, its weights have no zero
+ * point and the performance model predicts it faster for the call (M = n · pixels), else the dense
+ * GEMM path. `'sparse'`: always the sparse kernel (a RangeError on other layers or with weight zero
+ * points); only the sparse weights are kept. `'dense'`: always the dense path. Results are
+ * bit-identical in every mode. Prune by 1×4 blocks along the input channels, e.g.
+ * `pruneWeights(w, { sparsity: 0.9, rows: outChannels, block: [1, 4] })`.
+ */
+export type QConvMode = LinearMode;
+
+const MODES: readonly QConvMode[] = ['auto', 'sparse', 'dense'];
+
+/** What {@link QuantizedConv2d.explain} returns. */
+export interface QConvExplanation {
+  /** The kernel a call with this input shape runs. */
+  kernel: 'sparse' | 'dense';
+  /** Fraction of the 1×4 weight blocks (4 consecutive input channels of one output) all zero; 0 for other than 1×1 layers. */
+  blockSparsity: number;
+  /** The model's prediction for the product of one call on one thread, µs (layers with a sparse side only). */
+  predictedSparseUs?: number;
+  /** See {@link QConvExplanation.predictedSparseUs}. */
+  predictedDenseUs?: number;
+  /** One line: the mode or the predictions and the decision. */
+  reason: string;
+}
+
+/** Options of {@link QuantizedConv2d.explain}. */
+export interface QConvExplainOptions extends QConvInputShape {
+  /** Predict for activations spanning at most 128 values (7-bit), the dense GEMM's faster path. Default false. */
+  narrow?: boolean;
+}
+
 /** Options of {@link QuantizedConv2d.fromFloat32}. */
 export interface QConvFromFloat32Options extends QuantizedConv2dGeometry {
+  /** Kernel choice; default `'auto'`. See {@link QConvMode}. */
+  mode?: QConvMode;
   /** Real-valued bias of outChannels values. */
   bias?: Float32Array;
   /** One weight scale per output channel (default true) or one for the tensor. */
@@ -51,6 +93,8 @@ export interface QConvFromFloat32Options extends QuantizedConv2dGeometry {
 
 /** Options of {@link QuantizedConv2d.fromInt8}. */
 export interface QConvFromInt8Options extends QuantizedConv2dGeometry {
+  /** Kernel choice; default `'auto'`; `'sparse'` needs every zero point to be 0. See {@link QConvMode}. */
+  mode?: QConvMode;
   /** Weight scale: one per tensor, or a Float32Array of outChannels. Default 1. */
   scale?: number | Float32Array;
   /** Weight zero point(s) in [−128, 127]: one, or an Int32Array of outChannels. Default 0. */
@@ -132,15 +176,30 @@ export class QuantizedConv2d extends ConvGeometryFields {
   readonly weightZeroPoints: Int32Array;
   /** The bias (Int32Array: accumulator units; Float32Array: real units), or null. */
   readonly bias: Int32Array | Float32Array | null;
+  /** The kernel choice this layer was made with. */
+  readonly mode: QConvMode;
   readonly #layer: NativeQConvLayer;
 
-  private constructor(g: Geometry, w: Int8Array, scales: Float32Array, zps: Int32Array, bias: Int32Array | Float32Array | null) {
+  private constructor(g: Geometry, w: Int8Array, scales: Float32Array, zps: Int32Array, bias: Int32Array | Float32Array | null, mode: QConvMode) {
     super(g);
     this.weightScales = scales;
     this.weightZeroPoints = zps;
     this.bias = bias;
+    this.mode = mode;
+    if (mode === 'sparse') {
+      const [kh, kw] = g.kernelSize;
+      if (kh !== 1 || kw !== 1 || g.stride[0] !== 1 || g.stride[1] !== 1 || g.padding[0] !== 0 || g.padding[1] !== 0 || g.groups !== 1) {
+        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT',
+          `options.mode 'sparse' needs a 1x1, stride-1, unpadded, ungrouped layer, got kernelSize ${kh}x${kw}, stride ${g.stride.join('x')}, padding ${g.padding.join('x')}, groups ${g.groups}`);
+      }
+      const nonzero = zps.findIndex((z) => z !== 0);
+      if (nonzero >= 0) {
+        throw rangeError('ERR_LOWBIT_INVALID_ZERO_POINT',
+          `options.zeroPoint must be 0 with mode 'sparse' (the sparse kernel needs symmetric weights), got ${zps[nonzero]}` + (zps.length > 1 ? ` at channel ${nonzero}` : ''));
+      }
+    }
     const geometry = geometryArray(g);
-    this.#layer = new native.QConvLayer(w, geometry, zps, zps.length > 1);
+    this.#layer = new native.QConvLayer(w, geometry, zps, zps.length > 1, MODES.indexOf(mode));
   }
 
   /**
@@ -156,8 +215,9 @@ export class QuantizedConv2d extends ConvGeometryFields {
     if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
+    const mode = modeOf(o.mode);
     const q = native.quantizeWeights(w, count / g.outChannels, g.outChannels, true, perChannel);
-    return new QuantizedConv2d(g, q.weights, q.scales, Int32Array.of(0), bias);
+    return new QuantizedConv2d(g, q.weights, q.scales, Int32Array.of(0), bias, mode);
   }
 
   /** Packs int8 weights [outChannels][inChannels / groups][kh][kw] with their scale(s) and zero point(s). */
@@ -168,6 +228,7 @@ export class QuantizedConv2d extends ConvGeometryFields {
     const g = geometryOf(o);
     const count = weightCount(g);
     if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
+    const mode = modeOf(o.mode);
     const n = g.outChannels;
     let scales: Float32Array;
     if (o.scale === undefined) scales = Float32Array.of(1);
@@ -195,7 +256,7 @@ export class QuantizedConv2d extends ConvGeometryFields {
     } else {
       bias = checkFloatBias(o.bias, n, 'outChannels');
     }
-    return new QuantizedConv2d(g, w, scales, zps, bias);
+    return new QuantizedConv2d(g, w, scales, zps, bias, mode);
   }
 
   /** Bytes of native memory held (reported to V8 as external memory). */
@@ -206,6 +267,22 @@ export class QuantizedConv2d extends ConvGeometryFields {
   /** True when the weights make the fast AVX2 kernel exact for any uint8 input (all weight pairs small). */
   get fastPathForAnyInput(): boolean {
     return this.#layer.fastPath;
+  }
+
+  /** Fraction of the 1×4 weight blocks (4 consecutive input channels of one output) that are all zero (1×1 layers; 0 otherwise). */
+  get blockSparsity(): number {
+    return this.#layer.blockSparsity;
+  }
+
+  /**
+   * Which kernel a call with this input shape runs on the current ISA, the model's predictions and why.
+   * @example
+   * conv.explain({ h: 14, w: 14 });   // { kernel: 'sparse', blockSparsity: 0.9, predictedSparseUs: 80, predictedDenseUs: 310, reason: '...' }
+   */
+  explain(options: QConvExplainOptions): QConvExplanation {
+    const s = shapeOf(options);
+    const narrow = checkBool((options as QConvExplainOptions).narrow, 'options.narrow', false);
+    return this.#layer.explain(s.n, s.h, s.w, narrow);
   }
 
   /** [n, outChannels, oh, ow] for an input shape. */
@@ -306,6 +383,12 @@ export class QuantizedConv2d extends ConvGeometryFields {
     const qmin = checkBool(o.relu, 'options.relu', false) ? outZeroPoint : lo;
     return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, signedOut ? 2 : 1, out, scale, this.weightScales, outScale, outZeroPoint, qmin, hi, this.bias, false, c.threads, c.exactOnly, async);
   }
+}
+
+function modeOf(mode: unknown): QConvMode {
+  if (mode === undefined) return 'auto';
+  if (mode === 'auto' || mode === 'sparse' || mode === 'dense') return mode;
+  throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
 }
 
 function checkZeroPoint(value: unknown, name: string, lo: number, hi: number): number {

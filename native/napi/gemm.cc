@@ -18,6 +18,7 @@
 #include "napi/args.h"
 #include "napi/async.h"
 #include "napi/exports.h"
+#include "napi/kernel_trial.h"
 #include "napi/sparse_linear.h"
 
 namespace lowbit {
@@ -64,6 +65,24 @@ enum class Mode : int { auto_ = 0, sparse = 1, dense = 2 };
 // costs >= 1.6x the dense GEMM per 4 weights at every M (model.h's calibration prints both), so
 // it cannot win there, and the pack would only cost memory (and the model's calibration, time).
 constexpr double kMinAutoSparsity = 0.25;
+
+// Auto mode times both kernels on the first call of a batch-size bucket when the model's two
+// predictions are within this factor of each other: the model is calibrated in ~0.1 s on a shared
+// machine and was measured off by up to ~20% near break-even (neighbours' cache traffic during the
+// calibration), where the choice then cost up to that much. Outside the band the model decides.
+constexpr double kTrialBand = 1.3;
+
+// The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
+// steps with tiles of 8 rows and the one-row kernel for M mod 8 = 1), above that one bucket per
+// power of two and M mod 8 = 1 or not (both kernels' times grow about linearly there, so the ratio
+// barely moves within a bucket). A serving workload with any mix of batch sizes thus runs at most
+// 16 + 2 * 40 trials per (activation width, threads), and the cache holds 64 entries.
+int64_t m_bucket(size_t M) {
+  if (M <= 16) return (int64_t)M;
+  int lg = 0;
+  while ((M >> (lg + 1)) != 0) lg++;
+  return 16 + 2 * (int64_t)lg + (M % 8 == 1 ? 1 : 0);
+}
 
 class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
  public:
@@ -184,23 +203,62 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     return out;
   }
 
-  // True if a call of M rows runs the sparse kernel. narrow: 1 / 0 when the caller knows whether
-  // the dense GEMM may take its fast path, -1 to let `scan` find out, only when it matters.
+  // The kernel of a call: fixed where only one is held; in auto mode the model's choice where its
+  // predictions differ by more than kTrialBand, else the remembered trial of this call's bucket,
+  // else open (trial_needed) until this call times both (kernel_trial.h).
+  struct Choice {
+    bool sparse = false, trial_needed = false, measured = false, narrow = false;
+    sparse_fc::Prediction pred;
+    TrialResult trial;  // first = dense, second = sparse
+    TrialCache::Key key;
+    int rounds = 2;
+    bool warm = false;
+  };
+  // narrow: 1 / 0 when the caller knows whether the dense GEMM may take its fast path, -1 to let
+  // `scan` find out, only when it matters.
   template <typename Scan>
-  bool use_sparse(size_t M, int narrow, Scan&& scan) const {
-    if (!sparse_) return false;
-    if (!packed_) return true;
-    const sparse_fc::PerfModel& m = sparse_fc::model_for(active_isa());
-    if (narrow >= 0) return m.predict(shape_, M, narrow == 1).use_sparse;
-    const bool wide = m.predict(shape_, M, false).use_sparse, nar = m.predict(shape_, M, true).use_sparse;
-    return wide == nar ? wide : m.predict(shape_, M, scan()).use_sparse;
+  Choice choose(size_t M, int narrow, int threads, Scan&& scan) const {
+    Choice c;
+    if (!sparse_) return c;
+    c.sparse = true;
+    if (!packed_) return c;
+    const Isa isa = active_isa();
+    const sparse_fc::PerfModel& m = sparse_fc::model_for(isa);
+    if (narrow < 0) {
+      const sparse_fc::Prediction w = m.predict(shape_, M, false), n = m.predict(shape_, M, true);
+      const bool close = std::max(w.sparse_s, w.dense_s) < kTrialBand * std::min(w.sparse_s, w.dense_s) ||
+                         std::max(n.sparse_s, n.dense_s) < kTrialBand * std::min(n.sparse_s, n.dense_s);
+      narrow = (w.use_sparse == n.use_sparse && !close) ? 0 : scan() ? 1 : 0;
+    }
+    c.narrow = narrow == 1;
+    c.pred = m.predict(shape_, M, c.narrow);
+    c.sparse = c.pred.use_sparse;
+    const double lo = std::min(c.pred.sparse_s, c.pred.dense_s), hi = std::max(c.pred.sparse_s, c.pred.dense_s);
+    if (hi >= kTrialBand * lo) return c;
+    c.key = TrialCache::Key(m_bucket(M), c.narrow ? 1 : 0, threads, (int64_t)isa);
+    if (trials_->find(c.key, &c.trial)) {
+      c.measured = true;
+      // the model's margin here too: dense (the side a burst of a neighbour's L3 traffic during
+      // the trial slows more: its weights stream) unless sparse measured faster by 4%
+      c.sparse = c.trial.second_s * m.margin < c.trial.first_s;
+    } else {
+      c.trial_needed = true;
+      // about 1 ms of each kernel timed, 3 to 8 calls (one round of 2 calls measured +-10% off
+      // on the shared machines); calls short enough for L2-resident weights (< 50 us) each
+      // after an untimed call of the same kernel (run_trial's `warm`)
+      c.rounds = (int)std::max(3.0, std::min(8.0, std::ceil(1e-3 / std::max(lo, 1e-9))));
+      c.warm = lo < 50e-6;
+    }
+    return c;
   }
 
-  // explain(m, narrow) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?, reason }
+  // explain(m, narrow, threads) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?,
+  //                                 measuredSparseUs?, measuredDenseUs?, reason }
   Napi::Value Explain(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const size_t M = (size_t)integer(info, 0, "m", 1, 1ll << 40);
     const bool narrow = boolean(info, 1, "narrow") || shape_.maddubs_safe;
+    const int threads = info[2].IsUndefined() ? 1 : (int)integer(info, 2, "threads", 1, 256);
     Napi::Object out = Napi::Object::New(env);
     out.Set("blockSparsity", shape_.block_sparsity());
     sparse_fc::Prediction p;
@@ -224,8 +282,22 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     } else if (!sparse_) {
       reason = not_kept_;
     } else {
-      sparse = p.use_sparse;
-      reason = std::string(buf) + (sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)");
+      const Choice c = choose(M, narrow ? 1 : 0, threads, [] { return false; });
+      sparse = c.sparse;
+      reason = buf;
+      if (c.measured) {
+        out.Set("measuredSparseUs", c.trial.second_s * 1e6);
+        out.Set("measuredDenseUs", c.trial.first_s * 1e6);
+        std::snprintf(buf, sizeof buf, "; within %.2fx: measured on the first call of this batch size: sparse %.1f us, dense %.1f us -> %s%s",
+                      kTrialBand, c.trial.second_s * 1e6, c.trial.first_s * 1e6, sparse ? "sparse" : "dense",
+                      sparse ? "" : " (sparse only when measured faster by 4%)");
+        reason += buf;
+      } else if (c.trial_needed) {
+        std::snprintf(buf, sizeof buf, "; within %.2fx: the first call of this batch size times both kernels and keeps the faster", kTrialBand);
+        reason += buf;
+      } else {
+        reason += sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)";
+      }
     }
     out.Set("kernel", sparse ? "sparse" : "dense");
     out.Set("reason", reason);
@@ -333,24 +405,31 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     opt.exact_only = exact_only;
     const gemm::PackedB* packed = packed_.get();
     // The sparse kernel's fast path needs no option: it runs only where the weights make it exact.
-    const bool sparse = use_sparse(M, shape_.maddubs_safe ? 1 : -1, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
-    const sparse_fc::SparseFcInt8Weights* sw = sparse ? sparse_.get() : nullptr;
+    const Choice ch = choose(M, shape_.maddubs_safe ? 1 : -1, threads, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
+    const sparse_fc::SparseFcInt8Weights* sw = ch.sparse || ch.trial_needed ? sparse_.get() : nullptr;
     const SparseFcKernels& sk = sparse_fc_kernels();
+    auto trials = trials_;
     // The vectors move into the work item (the Output points into them there, not here).
-    auto run = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt](const std::vector<float>& sc, const std::vector<float>& bf) {
+    auto run = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, ch, trials](const std::vector<float>& sc, const std::vector<float>& bf) {
       gemm::Output o = out;
       o.scale = sc.data();
       o.bias_f32 = bf.empty() ? nullptr : bf.data();
-      if (sw) {
-        run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, o, threads);
-        return;
-      }
-      run_split(M, packed->N, threads, [&](const gemm::Range& r) {
-        if (a_signed)
-          k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, o, r, opt);
-        else
-          k.gemm_u8s8(a_ptr, lda, a_zp, *packed, o, r, opt);
-      });
+      auto sparse = [&] { run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, o, threads); };
+      auto dense = [&] {
+        run_split(M, packed->N, threads, [&](const gemm::Range& r) {
+          if (a_signed)
+            k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, o, r, opt);
+          else
+            k.gemm_u8s8(a_ptr, lda, a_zp, *packed, o, r, opt);
+        });
+      };
+      // (both kernels write the same bits, so the trial leaves the right output either way)
+      if (ch.trial_needed)
+        trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));
+      else if (ch.sparse)
+        sparse();
+      else
+        dense();
     };
     if (!async) {
       run(scales, biasf);
@@ -383,7 +462,9 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
 
     std::shared_ptr<gemm::PackedB> keep = packed_;
     // 7-bit activations (reduceRange) let the dense GEMM take its fast path.
-    std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = use_sparse(M, reduce_range || shape_.maddubs_safe, [] { return false; }) ? sparse_ : nullptr;
+    const Choice ch = choose(M, reduce_range || shape_.maddubs_safe ? 1 : 0, threads, [] { return false; });
+    std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = ch.sparse || ch.trial_needed ? sparse_ : nullptr;
+    auto trials = trials_;
     const QuantKernels& qk = quant_kernels();
     const GemmKernels& gk = gemm_kernels();
     const SparseFcKernels& sk = sparse_fc_kernels();
@@ -392,10 +473,14 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       const size_t K = B.K, N = B.N;
       // The exact product of the quantized rows, on the kernel chosen above.
       auto product = [&](const uint8_t* a, int32_t a_zp, const gemm::Output& out) {
-        if (sw)
-          run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads);
+        auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
+        auto dense = [&] { run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
+        if (ch.trial_needed)
+          trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
+        else if (ch.sparse)
+          sparse();
         else
-          run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); });
+          dense();
       };
       // 1. ranges (validated before anything is written)
       const size_t groups = per_row ? M : 1;
@@ -465,6 +550,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   std::shared_ptr<sparse_fc::SparseFcInt8Weights> sparse_;  // null where not kept (mode dense, auto: not_kept_)
   sparse_fc::SparseShape shape_;                            // counts of the weights, in every mode
   std::string not_kept_;                                    // why auto keeps no sparse weights
+  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();  // auto: measured close calls
   int64_t reported_ = 0;
 };
 

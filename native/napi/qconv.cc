@@ -5,6 +5,7 @@
 // Arguments arrive validated and named by lib/qconv.ts; the checks here only guarantee that a
 // direct call with bad arguments throws instead of reading or writing out of bounds.
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "napi/conv_args.h"
 #include "napi/async.h"
 #include "napi/exports.h"
+#include "napi/qconv_sparse.h"
 
 namespace lowbit {
 namespace napi {
@@ -39,12 +41,15 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     return DefineClass(env, "QConvLayer",
                        {InstanceAccessor<&QConvLayer::Bytes>("byteLength"),
                         InstanceAccessor<&QConvLayer::FastPath>("fastPath"),
+                        InstanceAccessor<&QConvLayer::BlockSparsity>("blockSparsity"),
+                        InstanceMethod<&QConvLayer::Explain>("explain"),
                         InstanceMethod<&QConvLayer::Forward>("forward"),
                         InstanceMethod<&QConvLayer::OutShape>("outputShape")});
   }
 
   // new QConvLayer(weights: Int8Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
-  //                dh, dw, groups), zeroPoints: Int32Array (1 or cout), perChannel)
+  //                dh, dw, groups), zeroPoints: Int32Array (1 or cout), perChannel,
+  //                mode: 0 auto / 1 sparse / 2 dense (qconv_sparse.h))
   explicit QConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QConvLayer>(info) {
     Napi::Env env = info.Env();
     const View<int8_t> w = typed_array<int8_t>(info, 0, "weights");
@@ -60,10 +65,16 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
         throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT", "zeroPoints[" + str(i) + "] must be in [-128, 127]");
       }
     }
+    const QConvMode mode = info[4].IsUndefined() ? QConvMode::auto_ : (QConvMode)integer(info, 4, "mode", 0, 2);
+    sparse_ = QConvSparse::make(env, geo_, w.data, zp.data, nzp, mode, &dense_reason_);
+    // block sparsity of the 1 x 4 blocks along the input channels (explain's figure; 1x1 layers)
+    if (conv::qconv_sparse_1x1_applies(geo_)) block_sparsity_ = sparse_fc::shape_of(w.data, (size_t)geo_.cout, (size_t)geo_.cin).block_sparsity();
     // the direct kernel's packing too where this CPU has one (qconv_kernels: AVX2)
-    weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
-        geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
-    reported_ = (int64_t)weights_->memory_bytes();
+    if (mode != QConvMode::sparse) {
+      weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
+          geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
+    }
+    reported_ = (int64_t)((weights_ ? weights_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
     Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
   }
 
@@ -71,7 +82,38 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
 
  private:
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
-  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), weights_->maddubs_safe()); }
+  Napi::Value FastPath(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), weights_ ? weights_->maddubs_safe() : sparse_->shape().maddubs_safe);
+  }
+  Napi::Value BlockSparsity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), block_sparsity_); }
+
+  // explain(n, h, w, narrow) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?, reason }
+  Napi::Value Explain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const conv::ConvLayout l = layout(info, 0);
+    const bool narrow = boolean(info, 3, "narrow");
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("blockSparsity", block_sparsity_);
+    bool sparse = false;
+    std::string reason = dense_reason_;
+    if (sparse_) {
+      const sparse_fc::Prediction p = sparse_->predict(l, narrow);
+      sparse = sparse_->mode() == QConvMode::sparse || p.use_sparse;
+      out.Set("predictedSparseUs", p.sparse_s * 1e6);
+      out.Set("predictedDenseUs", p.dense_s * 1e6);
+      char buf[240];
+      std::snprintf(buf, sizeof buf, "M = %zu pixels, %s activations, block sparsity %.1f%%: predicted sparse %.1f us, dense %.1f us",
+                    (size_t)l.n * l.out_pixels(), narrow || sparse_->shape().maddubs_safe ? "7-bit" : "8-bit", block_sparsity_ * 100,
+                    p.sparse_s * 1e6, p.dense_s * 1e6);
+      reason = sparse_->mode() == QConvMode::sparse ? std::string("mode 'sparse' (") + buf + ")"
+                                                    : std::string(buf) + (sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)");
+    } else if (dense_reason_.empty()) {
+      reason = "mode 'dense'";
+    }
+    out.Set("kernel", sparse ? "sparse" : "dense");
+    out.Set("reason", reason);
+    return out;
+  }
 
   conv::ConvLayout layout(const Napi::CallbackInfo& info, size_t i) { return conv_layout_arg(info, i, geo_); }
 
@@ -153,10 +195,20 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     const gemm::GemmU8S8Fn fn = gemm_kernels().gemm_u8s8;
     // the direct kernel when this CPU has one and the weights were packed for it (the active ISA
     // may have been lowered since: then im2col + the GEMM of that level)
-    const conv::QConvDirectFn direct = weights_->direct.empty() ? nullptr : qconv_kernels().qconv_u8s8_direct;
+    const conv::QConvDirectFn direct = !weights_ || weights_->direct.empty() ? nullptr : qconv_kernels().qconv_u8s8_direct;
     auto wts = weights_;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     const uint8_t* xp = x.data;
+    if (sparse_ && sparse_->use_for(*lay, xp, x.length)) {
+      auto sp = sparse_;
+      auto work = [=] {
+        conv::QConvOutput o = out;
+        o.scale = scales->data();
+        o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
+        sp->run(*lay, xp, x_zp, o, threads);
+      };
+      return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
+    }
     auto work = [=] {
       conv::QConvOutput o = out;
       o.scale = scales->data();
@@ -171,7 +223,10 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   }
 
   conv::ConvGeometry geo_;
-  std::shared_ptr<conv::QConvWeights> weights_;
+  std::shared_ptr<conv::QConvWeights> weights_;  // null in mode 'sparse'
+  std::shared_ptr<QConvSparse> sparse_;          // null where only the dense kernel can run
+  std::string dense_reason_;                     // auto without a sparse side: why
+  double block_sparsity_ = 0;                    // 1x1 layers; 0 otherwise
   int64_t reported_ = 0;
 };
 
