@@ -187,7 +187,8 @@ std::string describe_status(const emb::Status& s, const std::string& where) {
 // looked up per call (interning the names cost more than the lookups of a small online request):
 //   [0] table: Uint8Array | MappedFile, [1] tableOffset, [2] rows, [3] dim, [4] rowStride, [5] format,
 //   [6] remap: Int32Array|null, [7] indices, [8] offsets (or lengths), [9] form,
-//   [10] weights: Float32Array|null, [11] pooling, [12] out: Float32Array, [13] outOffset, [14] outStride
+//   [10] weights: Float32Array|null, [11] pooling, [12] out: Float32Array | Uint16Array (fp16 bits),
+//   [13] outOffset, [14] outStride (elements)
 Prepared prepare(Napi::Env env, const Napi::Array& list) {
   Prepared p;
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -241,16 +242,24 @@ Prepared prepare(Napi::Env env, const Napi::Array& list) {
                         where + ".perSampleWeights.length must equal indices.length (" + std::to_string(n_idx) + "), got " + std::to_string(n_w));
     }
     r.bags.pooling = (emb::Pooling)int_field(o, 11u, where, "pooling", 0, 1);
-    size_t n_out;
-    float* out = const_cast<float*>(optional_array<float>(o, 12u, where, "out", &n_out));
-    if (!out && n_out == 0 && !o.Get(12u).IsTypedArray()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".out must be a Float32Array");
+    // out: a Float32Array (fp32 results) or a Uint16Array (binary16 bits); the element type is
+    // the array's, offset and stride count elements
+    Napi::Value ov = o.Get(12u);
+    const napi_typedarray_type ot = ov.IsTypedArray() ? ov.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+    if (ot != napi_float32_array && ot != napi_uint16_array) {
+      throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", where + ".out must be a Float32Array or Uint16Array, got " + describe(ov));
+    }
+    const RawView ow = raw_view(env, ov);
+    if (ow.detached) throw_type_error(env, "ERR_LOWBIT_DETACHED", where + ".out is backed by a detached ArrayBuffer");
+    const size_t n_out = ow.length;
+    r.out_type = ot == napi_uint16_array ? emb::OutType::f16 : emb::OutType::f32;
     const int64_t out_offset = int_field(o, 13u, where, "outOffset", 0, (int64_t)n_out);
     r.out_stride = int_field(o, 14u, where, "outStride", r.table.dim, 1ll << 40);
     const uint64_t out_need = r.bags.num_bags == 0 ? 0 : (uint64_t)out_offset + (uint64_t)(r.bags.num_bags - 1) * r.out_stride + r.table.dim;
     if (out_need > n_out) {
-      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".out holds " + std::to_string(n_out) + " floats, the bags need " + std::to_string(out_need));
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".out holds " + std::to_string(n_out) + " elements, the bags need " + std::to_string(out_need));
     }
-    r.out = out ? out + out_offset : out;
+    r.out = ow.data ? static_cast<uint8_t*>(ow.data) + out_offset * (r.out_type == emb::OutType::f16 ? 2 : 4) : nullptr;
     const emb::Status s = emb::validate(r);
     if (!s.ok()) {
       const bool structure = s.error != emb::Error::index_negative && s.error != emb::Error::index_out_of_range && s.error != emb::Error::remap_out_of_range;
