@@ -34,6 +34,7 @@ interface EmbeddingBinding {
   embeddingBags(lookups: unknown[][], threads: number, async: boolean): unknown;
   quantizeTable(values: Float32Array, rows: number, dim: number, format: number, out: Uint8Array): Uint8Array;
   allocateTable(bytes: number): ArrayBuffer;
+  adviseHugePages(bytes: Uint8Array): HugePages;
   dequantizeTable(table: Uint8Array | NativeMapped, offset: number, rows: number, dim: number, rowStride: number, format: number): Float32Array;
 }
 const native = binding as unknown as EmbeddingBinding;
@@ -50,6 +51,27 @@ export interface TableOptions {
   rowStride?: number;
   /** Pruned tables: original id -> stored row, or -1 (skipped). Ids are then < remap.length. */
   remap?: Int32Array;
+}
+
+/**
+ * What {@link EmbeddingTable.fromBuffer} with `hugePages: true` obtained for the caller's bytes:
+ * `'collapsed'`: the 2 MiB-aligned interior of the buffer now sits in 2 MiB pages (Linux >= 6.1,
+ * MADV_COLLAPSE); `'advised'`: marked for 2 MiB pages (MADV_HUGEPAGE), which the kernel may apply
+ * later, in the background, if its THP setting allows; `'unsupported'`: nothing done (not Linux,
+ * the kernel refused, or the buffer holds no whole aligned 2 MiB range, i.e. under ~4 MiB).
+ */
+export type HugePages = 'collapsed' | 'advised' | 'unsupported';
+
+/** Options of {@link EmbeddingTable.fromBuffer}. */
+export interface FromBufferOptions extends TableOptions {
+  /**
+   * Move the buffer's rows into 2 MiB pages now (Linux; default false). Random lookups in a table
+   * much larger than the caches then miss the TLB far less: measured on Zen 3, warm q8 lookups
+   * D = 128 57 -> 83 Mrows/s, D = 256 32 -> 44. The bytes are never changed, but the call copies
+   * them page by page, once, on this thread: 0.36-0.8 s for 275-519 MiB. Pages of the buffer not
+   * yet touched become resident. The result is in {@link EmbeddingTable.hugePages}.
+   */
+  hugePages?: boolean;
 }
 
 /** Options of {@link EmbeddingTable.open}. */
@@ -73,6 +95,7 @@ export class EmbeddingTable {
   readonly #source: Uint8Array | NativeMapped;
   readonly #offset: number;
   #closed = false;
+  #hugePages: HugePages | null = null;
 
   private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions) {
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
@@ -106,13 +129,26 @@ export class EmbeddingTable {
    * Wraps rows already in memory (an ArrayBuffer, a SharedArrayBuffer shared with worker_threads,
    * or a view of one). Nothing is copied: the table reads the caller's bytes.
    */
-  static fromBuffer(buffer: ArrayBufferLike | ArrayBufferView, options: TableOptions): EmbeddingTable {
+  static fromBuffer(buffer: ArrayBufferLike | ArrayBufferView, options: FromBufferOptions): EmbeddingTable {
     let bytes: Uint8Array;
     if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     else if (['[object ArrayBuffer]', '[object SharedArrayBuffer]'].includes(Object.prototype.toString.call(buffer))) bytes = new Uint8Array(buffer as ArrayBufferLike);
     else throw typeError('ERR_LOWBIT_INVALID_TYPE', `buffer must be an ArrayBuffer, SharedArrayBuffer or a view of one, got ${describe(buffer)}`);
-    const o = requireOptions(options);
-    return new EmbeddingTable(bytes, 0, bytes.byteLength, o);
+    const o = requireOptions(options) as FromBufferOptions;
+    const huge = checkBool(o.hugePages, 'options.hugePages', false);
+    const table = new EmbeddingTable(bytes, 0, bytes.byteLength, o);
+    // after every check: a refused call does not touch the caller's pages
+    if (huge) table.#hugePages = native.adviseHugePages(bytes);
+    return table;
+  }
+
+  /**
+   * For a table made by {@link EmbeddingTable.fromBuffer} with `hugePages: true`, what the kernel
+   * gave (see {@link HugePages}); null otherwise (tables lowbit allocates get 2 MiB pages
+   * requested on their own mapping).
+   */
+  get hugePages(): HugePages | null {
+    return this.#hugePages;
   }
 
   /**
