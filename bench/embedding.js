@@ -17,11 +17,16 @@ const FBGEMM_WARM = { q8: { 32: 189, 64: 127, 128: 67, 256: 49, 512: 26 }, q4: {
 
 // Rows of random codes with a valid scale and bias (quantizing fp32 rows would cost minutes).
 function randomTable(lowbit, format, rows, dim) {
-  const rb = lowbit.rowBytes(format, dim);
   const t = lowbit.EmbeddingTable.allocate(rows, { dim, format });
-  const bytes = t.bytes;
+  fillRows(lowbit, t.bytes, format, rows, dim);
+  return t;
+}
+
+// Fills `bytes` with `rows` rows of random codes, scale 0.01 and bias -1.
+function fillRows(lowbit, bytes, format, rows, dim) {
+  const rb = lowbit.rowBytes(format, dim);
   for (let off = 0; off < bytes.length; off += 1 << 30) crypto.randomFillSync(bytes, off, Math.min(1 << 30, bytes.length - off));
-  const dv = new DataView(bytes.buffer);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const codeBytes = format === 'q8' ? dim : format === 'q4' ? Math.ceil(dim / 2) : Math.ceil(dim / 4);
   for (let r = 0; r < rows; r++) {
     const o = r * rb + codeBytes;
@@ -33,7 +38,6 @@ function randomTable(lowbit, format, rows, dim) {
       dv.setUint16(o + 2, 0xbc00, true); // fp16 -1
     }
   }
-  return t;
 }
 
 function randomF32(lowbit, rows, dim) {
@@ -194,6 +198,7 @@ function report(rows) {
 
 module.exports = {
   name: 'embedding', run, format, report,
+  helpers: { fillRows, batch, lcg }, // for embedding-options.js
   progress: (r) => (r.cold !== undefined ? `${r.format} D=${r.dim}: cold ${f1(r.cold)} Mrows/s, stream ${f1(r.stream)}`
     : r.dlrm ? `DLRM-like: ${f1(r.mrows1)} Mrows/s` : `vs onnxruntime: ${f1(r.lowbitMrows)} / ${f1(r.ortMrows)} Mrows/s`),
 };

@@ -29,7 +29,7 @@ export type {
   WeightLayout,
 } from './gemm';
 export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddingBagsAsync, rowBytes } from './embedding';
-export type { EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsOptions, OpenOptions, TableFormat, TableOptions } from './embedding';
+export type { EmbeddingBagF16Options, EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsF16Options, EmbeddingBagsOptions, EmbeddingOutputType, FromBufferOptions, HugePages, OpenOptions, TableFormat, TableOptions } from './embedding';
 export { Conv2d, pruneWeights } from './conv';
 export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
 export { Linear } from './linear';

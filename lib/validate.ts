@@ -6,6 +6,7 @@ type TypedArrayCtor =
   | Float32ArrayConstructor
   | Float64ArrayConstructor
   | Uint8ArrayConstructor
+  | Uint16ArrayConstructor
   | Int8ArrayConstructor
   | Int32ArrayConstructor
   | BigInt64ArrayConstructor;

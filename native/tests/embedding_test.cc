@@ -209,9 +209,118 @@ void check_against_ref(EmbeddingBagFn fn, const Scenario& s) {
     }
   }
   LOWBIT_CHECK(got.guards_intact() && split.guards_intact(), describe(s) << " guard bytes overwritten");
+  if (current_failed()) return;
+  // fp16 output of the same request: bit for bit the reference's, which is the fp32 result above
+  // rounded to nearest even; the stride gap and the guards are left alone
+  Guarded<uint16_t> want16(out_n), got16(out_n), split16(out_n);
+  r.out_type = OutType::f16;
+  r.out = want16.data();
+  embedding_bag__ref(r, 0, s.num_bags);
+  r.out = got16.data();
+  fn(r, 0, s.num_bags);
+  r.out = split16.data();
+  fn(r, 0, k);
+  fn(r, k, s.num_bags);
+  for (int64_t bag = 0; bag < s.num_bags; bag++) {
+    for (int64_t d = 0; d < s.dim + s.out_pad; d++) {
+      const size_t i = (size_t)(bag * (s.dim + s.out_pad) + d);
+      const uint16_t expect = d < s.dim ? fp16_from_float(want[i]) : (uint16_t)0xA5A5;
+      if (want16[i] != expect || got16[i] != expect || split16[i] != expect) {
+        LOWBIT_CHECK(false, describe(s) << " f16 bag=" << bag << " d=" << d << " fp32=" << want[i] << " expect="
+                                        << expect << " ref=" << want16[i] << " got=" << got16[i]
+                                        << " split=" << split16[i]);
+        return;
+      }
+    }
+  }
+  LOWBIT_CHECK(got16.guards_intact() && split16.guards_intact(), describe(s) << " f16 guard bytes overwritten");
+}
+
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
 
 }  // namespace
+
+// binary32 -> binary16 rounding, hand-derived: ties to even in normal and subnormal range, the
+// overflow threshold (65520 rounds to Inf, just below it to 65504), NaN kept quiet with its sign.
+LOWBIT_TEST(embedding_fp16_from_float_edge_cases) {
+  const struct {
+    uint32_t in;
+    uint16_t out;
+  } cases[] = {
+      {0x00000000u, 0x0000}, {0x80000000u, 0x8000}, {0x3F800000u, 0x3C00},  // 0, -0, 1
+      {0x3F801000u, 0x3C00}, {0x3F803000u, 0x3C02}, {0x3F801001u, 0x3C01},  // 1 + half ulp ties, above
+      {0x477FE000u, 0x7BFF}, {0x477FEFFFu, 0x7BFF}, {0x477FF000u, 0x7C00},  // 65504, < 65520, 65520
+      {0xC77FF000u, 0xFC00}, {0x501502F9u, 0x7C00},                          // -65520, 1e10
+      {0x7F800000u, 0x7C00}, {0xFF800000u, 0xFC00},                          // +-Inf
+      {0x7FC00000u, 0x7E00}, {0xFFFFFFFFu, 0xFFFF}, {0x7F800001u, 0x7E00},  // qNaN, -NaN all ones, sNaN
+      {0x7FA00000u, 0x7F00},                                                 // sNaN with payload: quieted
+      {0x33800000u, 0x0001}, {0x33000000u, 0x0000}, {0x33000001u, 0x0001},  // 2^-24, 2^-25 tie, above
+      {0x33C00000u, 0x0002}, {0x34200000u, 0x0002}, {0xB3C00000u, 0x8002},  // 1.5, 2.5 x 2^-24 ties
+      {0x387FC000u, 0x03FF}, {0x387FE000u, 0x0400}, {0x38800000u, 0x0400},  // max subnormal, tie up, 2^-14
+      {0x00000001u, 0x0000}, {0x807FFFFFu, 0x8000},                          // fp32 subnormals -> +-0
+  };
+  for (const auto& c : cases)
+    LOWBIT_CHECK(fp16_from_float(float_of(c.in)) == c.out,
+                 std::hex << c.in << " -> " << fp16_from_float(float_of(c.in)) << ", want " << c.out);
+  // every non-NaN half widens and rounds back to itself
+  for (uint32_t h = 0; h < 0x10000u; h++)
+    if ((h & 0x7C00u) != 0x7C00u || (h & 0x3FFu) == 0)
+      LOWBIT_CHECK(fp16_from_float(fp16_to_float((uint16_t)h)) == h, std::hex << h);
+}
+
+// The fp16 stores of every ISA on the values that matter for conversion: one-row bags of an f32
+// table give out = row exactly (fma(1, x, +0) = x, -0 -> +0, NaN quieted), so the fp16 output must
+// be fp16_from_float of the row value: ties, overflow, Inf, NaN, subnormals, and random bit patterns
+// (full vectors and tails: D = 37).
+LOWBIT_TEST(embedding_bag_fp16_output_conversion_edge_cases) {
+  std::vector<uint32_t> vals = {0x00000000u, 0x80000000u, 0x3F800000u, 0x3F801000u, 0x3F803000u, 0x477FE000u,
+                                0x477FEFFFu, 0x477FF000u, 0xC77FF000u, 0x501502F9u, 0x7F800000u, 0xFF800000u,
+                                0x7FC00000u, 0xFFFFFFFFu, 0x7FA00000u, 0x33800000u, 0x33000000u, 0x33000001u,
+                                0x33C00000u, 0x34200000u, 0xB3C00000u, 0x387FC000u, 0x387FE000u, 0x38800000u,
+                                0x00000001u, 0x807FFFFFu, 0x3EAAAAABu, 0x40490FDBu};
+  const int64_t D = 37;
+  while (vals.size() % D != 0 || vals.size() < 64 * D) vals.push_back((uint32_t)rand_int(0, 0xFFFFFFFFll));
+  const int64_t rows = (int64_t)vals.size() / D;
+  std::vector<int32_t> idx((size_t)rows), len((size_t)rows, 1);
+  for (int64_t i = 0; i < rows; i++) idx[(size_t)i] = (int32_t)i;
+  for_each_isa([&](Isa isa) {
+    Request r;
+    r.table.data = reinterpret_cast<const uint8_t*>(vals.data());
+    r.table.rows = rows;
+    r.table.dim = D;
+    r.table.row_stride = 4 * D;
+    r.table.format = Format::f32;
+    r.bags.indices = idx.data();
+    r.bags.index_type = IntType::i32;
+    r.bags.num_indices = rows;
+    r.bags.offsets = len.data();
+    r.bags.offset_type = IntType::i32;
+    r.bags.form = BagForm::lengths;
+    r.bags.num_bags = rows;
+    r.out_stride = D;
+    r.out_type = OutType::f16;
+    std::vector<uint16_t> want((size_t)(rows * D)), got(want.size());
+    r.out = want.data();
+    embedding_bag__ref(r, 0, rows);
+    r.out = got.data();
+    kernel_for(isa)(r, 0, rows);
+    for (size_t i = 0; i < vals.size(); i++) {
+      const float x = float_of(vals[i]);
+      // the row value as the kernel sees it after fma(1, x, +0): -0 -> +0, NaN quieted
+      const uint16_t expect = x != x ? fp16_from_float(float_of(vals[i] | 0x00400000u))
+                              : x == 0.0f ? (uint16_t)0 : fp16_from_float(x);
+      if (got[i] != expect || want[i] != expect) {
+        LOWBIT_CHECK(false, "value " << std::hex << vals[i] << " want " << expect << " ref " << want[i] << " got "
+                                     << got[i]);
+        return;
+      }
+    }
+  });
+}
 
 LOWBIT_TEST(embedding_bag_matches_reference_all_dims) {
   for_each_isa([](Isa isa) {

@@ -5,7 +5,8 @@
 // inside its own row: q8/q4/q2 groups read 8, 4 and 4 bytes, which the 8- or 4-byte scale/bias
 // trailer keeps in bounds even for the last group; f32 tails use vmaskmovps, f16 tails an
 // overlapping load ending at the row's end (D >= 8) or a copy. Output tails are written with
-// vmaskmovps, so nothing beyond D floats of a bag's output row is touched.
+// vmaskmovps (fp16 output: vcvtps2ph, tails through a copy), so nothing beyond D elements of a
+// bag's output row is touched.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -43,6 +44,17 @@ struct Avx2 {
   static V fma(V a, V x, V acc) { return _mm256_fmadd_ps(a, x, acc); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static void store_tail(float* p, V v, const Tail& t) { _mm256_maskstore_ps(p, t.mask, v); }
+  // vcvtps2ph imm 0: round to nearest even whatever MXCSR says; NaN stays NaN (quiet, payload's
+  // top bits), overflow gives Inf, subnormal halves are kept: fp16_from_float bit for bit.
+  static void store_f16(uint16_t* p, V v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, 0));
+  }
+  static void store_f16_tail(uint16_t* p, V v, const Tail& t) {
+    // no 16-bit masked store in AVX2: convert all 8, copy the dim % 8 that belong to the row
+    alignas(16) uint16_t tmp[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), _mm256_cvtps_ph(v, 0));
+    std::memcpy(p, tmp, (size_t)(t.dim % 8) * 2);
+  }
   static V load_buf(const float* p) { return _mm256_loadu_ps(p); }
   static void store_buf(float* p, V v) { _mm256_storeu_ps(p, v); }
   static float half_to_float(uint16_t h) { return _cvtsh_ss(h); }

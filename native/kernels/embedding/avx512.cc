@@ -2,7 +2,7 @@
 // (the same code the AVX2 kernel runs and the tests execute on every CI machine). A vector is 16
 // fp32 columns (zmm), a column block 128 floats in 8 accumulators; the partial last group of a row
 // is read with a fault-suppressing masked load of exactly its bytes, and written with a masked
-// store. Bit-identical to ref.cc: the same add-then-FMA per element (README.md).
+// store (fp16 output: vcvtps2ph, then a masked 16-bit store). Bit-identical to ref.cc: the same add-then-FMA per element (README.md).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -38,6 +38,13 @@ struct Avx512 {
   static V fma(V a, V x, V acc) { return _mm512_fmadd_ps(a, x, acc); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static void store_tail(float* p, V v, const Tail& t) { _mm512_mask_storeu_ps(p, t.lanes, v); }
+  // vcvtps2ph imm 0 (nearest even, no SAE: NaN/Inf/overflow/subnormals as fp16_from_float)
+  static void store_f16(uint16_t* p, V v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, 0));
+  }
+  static void store_f16_tail(uint16_t* p, V v, const Tail& t) {
+    _mm256_mask_storeu_epi16(p, t.lanes, _mm512_cvtps_ph(v, 0));
+  }
   static V load_buf(const float* p) { return _mm512_loadu_ps(p); }
   static void store_buf(float* p, V v) { _mm512_storeu_ps(p, v); }
   static float half_to_float(uint16_t h) { return _cvtsh_ss(h); }

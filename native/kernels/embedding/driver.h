@@ -17,6 +17,8 @@
 //       // columns [col, col + kLanes) of a row as fp32 (codes for q8/q4/q2); partial: only
 //       // dim % kLanes of them are inside the row, and the load must read no byte past the row
 //   static void store(float*, V);  static void store_tail(float*, V, const Tail&);  // dim % kLanes
+//   static void store_f16(uint16_t*, V);  static void store_f16_tail(uint16_t*, V, const Tail&);
+//       // the same as IEEE binary16 bits, rounded to nearest even (fp16_from_float)
 //   static V load_buf(const float*);  static void store_buf(float*, V);             // scratch
 //   static float half_to_float(uint16_t);
 //
@@ -61,6 +63,7 @@ struct Ctx {
   int64_t p_limit;  // one past the last index position of the whole range (prefetch bound)
   int64_t dist;     // prefetch distance in lookups
   bool mean;
+  bool f16;         // output as binary16 (OutType::f16)
   typename K::Tail tail;
 };
 
@@ -74,20 +77,22 @@ struct RowRef {
 // How a column block finds its rows (see block()).
 enum class Walk {
   inline_only,    // the only block of the row: scalar work inline, nothing recorded
+  inline_plain,   // the same, for calls without weights and remap (w = 1: no tests, no products)
   inline_record,  // the first of several blocks: scalar work inline, rows recorded in refs
   from_refs,      // a later block: rows read back from refs
 };
 
 // The scalar work for index position p: prefetch `dist` lookups ahead, remap, weight, scale and
-// bias. Returns false for a pruned row.
-template <class K, Format F, typename Idx>
+// bias. Returns false for a pruned row. kPlain: the call has no weights and no remap (measured:
+// dropping their tests and the w·scale, w·bias products is worth 1.1-1.25x warm for rows <= 72 B).
+template <class K, Format F, typename Idx, bool kPlain>
 __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t p, RowRef* rr) {
   constexpr bool kQuant = F == Format::q8 || F == Format::q4 || F == Format::q2;
   // The prefetch is written out here, not in a helper: GCC marks a function whose only effect is a
   // prefetch as const and deletes calls to it.
   if (p + c.dist < c.p_limit) {
     int64_t ahead = c.idx[p + c.dist];
-    if (c.remap) ahead = c.remap[ahead];
+    if (!kPlain && c.remap) ahead = c.remap[ahead];
     if (ahead >= 0) {
       // every cache line the row touches, once
       const uintptr_t a = reinterpret_cast<uintptr_t>(c.data + ahead * c.stride);
@@ -96,12 +101,12 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
     }
   }
   int64_t row = c.idx[p];
-  if (c.remap) {
+  if (!kPlain && c.remap) {
     row = c.remap[row];
     if (row < 0) return false;
   }
   const uint8_t* base = c.data + row * c.stride;
-  const float w = c.weights ? c.weights[p] : 1.0f;
+  const float w = !kPlain && c.weights ? c.weights[p] : 1.0f;
   rr->base = base;
   if constexpr (kQuant) {
     float scale, bias;
@@ -114,8 +119,8 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
       scale = K::half_to_float(h[0]);
       bias = K::half_to_float(h[1]);
     }
-    rr->s = w * scale;
-    rr->c = w * bias;
+    rr->s = kPlain ? scale : w * scale;  // w = 1: the products are exact anyway
+    rr->c = kPlain ? bias : w * bias;
   } else {
     rr->s = w;
     rr->c = 0.0f;
@@ -126,14 +131,15 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
 // One column block [col, col + kLanes*NV) of the rows at index positions [q0, q1) (a chunk of a
 // bag). Partial sums come from buf unless `first` (the bag's first chunk), and go back to buf
 // unless `last`, when the block is finished (times inv for mean pooling, when inv != 0) and stored
-// to out. Rows are folded in index order; with kPartial the last vector holds only dim % kLanes
+// to out (fp32, or fp16 converted from the finished fp32 registers: the conversion costs one
+// instruction per vector and no pass over memory). Rows are folded in index order; with kPartial the last vector holds only dim % kLanes
 // columns. The first block of a chunk does the scalar work of each row (look_up) inside its vector
 // loop, where it overlaps the loads of cold rows; when more blocks follow it records the rows
 // (refs, returning their count n), and the later blocks read them back, so that for wide rows the
 // scalar work is done once per row, not once per block (measured: q8 D = 512 warm +10-35%).
 template <class K, Format F, typename Idx, int NV, bool kPartial, Walk kWalk>
 int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_t n, bool first, bool last,
-              float inv, int64_t col, float* buf, float* out) {
+              float inv, int64_t col, float* buf, void* out) {
   using V = typename K::V;
   constexpr bool kQuant = F == Format::q8 || F == Format::q4 || F == Format::q2;
   V acc[NV];
@@ -148,7 +154,7 @@ int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_
       rr = &refs[i];
     } else {
       RowRef* dst = kWalk == Walk::inline_record ? &refs[recorded] : &one;
-      if (!look_up<K, F, Idx>(c, q0 + i, dst)) continue;
+      if (!look_up<K, F, Idx, kWalk == Walk::inline_plain>(c, q0 + i, dst)) continue;
       recorded++;
       rr = dst;
     }
@@ -179,19 +185,31 @@ int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) acc[j] = K::mul(acc[j], vi);
   }
+  if (c.f16) {  // once per bag and block: a branch the predictor gets right
+    uint16_t* o = static_cast<uint16_t*>(out) + col;
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) {
+      if (kPartial && j == NV - 1)
+        K::store_f16_tail(o + K::kLanes * j, acc[j], c.tail);
+      else
+        K::store_f16(o + K::kLanes * j, acc[j]);
+    }
+    return recorded;
+  }
+  float* o = static_cast<float*>(out) + col;
 #pragma GCC unroll 8
   for (int j = 0; j < NV; j++) {
     if (kPartial && j == NV - 1)
-      K::store_tail(out + col + K::kLanes * j, acc[j], c.tail);
+      K::store_tail(o + K::kLanes * j, acc[j], c.tail);
     else
-      K::store(out + col + K::kLanes * j, acc[j]);
+      K::store(o + K::kLanes * j, acc[j]);
   }
   return recorded;
 }
 
 template <class K, typename Idx>
 using BlockFn = int64_t (*)(const Ctx<K, Idx>&, int64_t, int64_t, RowRef*, int64_t, bool, bool, float, int64_t,
-                            float*, float*);
+                            float*, void*);
 
 // The block functions for NV = 1..8 vectors (index 0 unused).
 template <class K, Format F, typename Idx, bool kPartial, Walk kWalk>
@@ -209,10 +227,12 @@ template <class K, Format F, typename Idx>
 BlockFn<K, Idx> block_fn(int64_t nv, bool partial, Walk w) {
   if (partial) {
     if (w == Walk::inline_only) return BlockTable<K, F, Idx, true, Walk::inline_only>::fn[nv];
+    if (w == Walk::inline_plain) return BlockTable<K, F, Idx, true, Walk::inline_plain>::fn[nv];
     if (w == Walk::inline_record) return BlockTable<K, F, Idx, true, Walk::inline_record>::fn[nv];
     return BlockTable<K, F, Idx, true, Walk::from_refs>::fn[nv];
   }
   if (w == Walk::inline_only) return BlockTable<K, F, Idx, false, Walk::inline_only>::fn[nv];
+  if (w == Walk::inline_plain) return BlockTable<K, F, Idx, false, Walk::inline_plain>::fn[nv];
   if (w == Walk::inline_record) return BlockTable<K, F, Idx, false, Walk::inline_record>::fn[nv];
   return BlockTable<K, F, Idx, false, Walk::from_refs>::fn[nv];
 }
@@ -245,6 +265,7 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   c.p_limit = BagCursor::start_of(b, bag_end);
   c.dist = prefetch_distance(c.row_bytes);
   c.mean = b.pooling == Pooling::mean;
+  c.f16 = r.out_type == OutType::f16;
   c.tail = K::make_tail(D);
   // Column blocks: full ones of kBlockVecs vectors, then one of rem_vecs (the last partial if D is
   // not a multiple of kLanes).
@@ -254,7 +275,9 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   const bool partial = D % K::kLanes != 0;
   const bool several = blocks > 1;
   const BlockFn<K, Idx> first_fn = block_fn<K, F, Idx>(several ? kBlockVecs : rem_vecs, !several && partial,
-                                                       several ? Walk::inline_record : Walk::inline_only);
+                                                       several ? Walk::inline_record
+                                                       : !t.remap && !b.weights ? Walk::inline_plain
+                                                                                : Walk::inline_only);
   const BlockFn<K, Idx> mid_fn = block_fn<K, F, Idx>(kBlockVecs, false, Walk::from_refs);
   const BlockFn<K, Idx> last_fn = block_fn<K, F, Idx>(rem_vecs, partial, Walk::from_refs);
   // Partial sums of one bag between chunks: D rounded up to whole vectors.
@@ -270,7 +293,8 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   RowRef refs[kMaxChunk];
   BagCursor cur(b, bag_begin);
   for (int64_t bag = bag_begin; bag < bag_end; bag++, cur.next()) {
-    float* out = r.out + bag * r.out_stride;
+    // element size by output type; the stride is in elements
+    void* out = static_cast<uint8_t*>(r.out) + bag * r.out_stride * (c.f16 ? 2 : 4);
     const int64_t p0 = cur.begin(), p1 = cur.end();
     const float inv = c.mean && p1 > p0 ? 1.0f / (float)(p1 - p0) : 0.0f;
     int64_t q0 = p0;

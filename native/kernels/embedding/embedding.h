@@ -26,6 +26,9 @@ enum class IntType : int32_t { i32 = 0, i64 = 1 };
 // lengths: num_bags entries, each >= 0, summing to num_indices.
 enum class BagForm : int32_t { offsets = 0, offsets_include_last = 1, lengths = 2 };
 enum class Pooling : int32_t { sum = 0, mean = 1 };
+// Output element type. f16: IEEE binary16 bits, each the fp32 result rounded to nearest even
+// (fp16_from_float), so an f16 output is exactly the f32 output converted.
+enum class OutType : int32_t { f32 = 0, f16 = 1 };
 
 // Bytes of one row as FBGEMM/PyTorch lay it out; 0 for an unknown format or dim < 1.
 inline int64_t row_bytes(Format format, int64_t dim) {
@@ -65,8 +68,10 @@ struct Bags {
 struct Request {
   Table table;
   Bags bags;
-  float* out = nullptr;     // bag b is written at out + b * out_stride: dim floats, nothing else
-  int64_t out_stride = 0;   // in floats, >= dim (dim for a dense [num_bags, D] output)
+  void* out = nullptr;      // float* (f32) or uint16_t* (f16); bag b is written at
+                            // out + b * out_stride elements: dim elements, nothing else
+  int64_t out_stride = 0;   // in elements, >= dim (dim for a dense [num_bags, D] output)
+  OutType out_type = OutType::f32;
 };
 
 enum class Error : int32_t {

@@ -1,7 +1,7 @@
 // NEON (aarch64) embedding bag: the row primitives for driver.h, which holds the bag loop. A
 // vector is 8 fp32 columns in two q registers (a column block: 64 floats, 16 registers); vfmaq is
 // one rounding, as std::fma in ref.cc. q8/q4/q2 groups read 8/4/4 bytes, kept inside the row by the
-// scale/bias trailer; f32/f16 tails and output tails go through a small stack buffer.
+// scale/bias trailer; f32/f16 tails and output tails (fp32 or fp16) go through a small stack buffer.
 #include <arm_neon.h>
 
 #include <cstdint>
@@ -43,6 +43,17 @@ struct Neon {
     vst1q_f32(tmp, v.lo);
     vst1q_f32(tmp + 4, v.hi);
     std::memcpy(p, tmp, (size_t)t.tail * 4);
+  }
+  // fcvtn rounds by FPCR (nearest even unless a caller changed it, as every fp32 op here assumes);
+  // NaN quiet with the payload's top bits, overflow Inf, subnormals kept: fp16_from_float.
+  static uint16x8_t to_f16(V v) {
+    return vreinterpretq_u16_f16(vcombine_f16(vcvt_f16_f32(v.lo), vcvt_f16_f32(v.hi)));
+  }
+  static void store_f16(uint16_t* p, V v) { vst1q_u16(p, to_f16(v)); }
+  static void store_f16_tail(uint16_t* p, V v, const Tail& t) {
+    uint16_t tmp[8];
+    vst1q_u16(tmp, to_f16(v));
+    std::memcpy(p, tmp, (size_t)t.tail * 2);
   }
   static V load_buf(const float* p) { return {vld1q_f32(p), vld1q_f32(p + 4)}; }
   static void store_buf(float* p, V v) { store(p, v); }

@@ -70,8 +70,13 @@ void embedding_bag__ref(const Request& r, int64_t bag_begin, int64_t bag_end) {
       const float inv = 1.0f / (float)len;
       for (int64_t d = 0; d < D; d++) acc[d] = acc[d] * inv;
     }
-    float* out = r.out + bag * r.out_stride;
-    for (int64_t d = 0; d < D; d++) out[d] = acc[d];
+    if (r.out_type == OutType::f16) {
+      uint16_t* out = static_cast<uint16_t*>(r.out) + bag * r.out_stride;
+      for (int64_t d = 0; d < D; d++) out[d] = fp16_from_float(acc[d]);
+    } else {
+      float* out = static_cast<float*>(r.out) + bag * r.out_stride;
+      for (int64_t d = 0; d < D; d++) out[d] = acc[d];
+    }
   }
 }
 

@@ -75,6 +75,7 @@ Status validate(const Request& r) {
   if (b.num_indices < 0 || b.num_bags < 0 || (b.num_indices > 0 && !b.indices) ||
       (!b.offsets && (b.num_bags > 0 || b.form == BagForm::offsets_include_last)) ||
       (b.num_bags > 0 && (!r.out || r.out_stride < t.dim)) ||
+      (r.out_type != OutType::f32 && r.out_type != OutType::f16) ||
       (b.form == BagForm::offsets && b.num_bags == 0 && b.num_indices > 0))
     return fail(Error::bad_count, -1, -1, 0);
   if (b.form == BagForm::offsets_include_last && b.num_bags == 0) {
