@@ -193,7 +193,9 @@ void sparse_fc_impl(const SparseConvWeights& w, const float* x, size_t ncols, co
 // ---------------------------------------------------------------------------------------------
 // Dense
 
-// Thread-local scratch, 64-byte aligned, grown on demand (one per ISA translation unit).
+// Thread-local scratch, 64-byte aligned, grown on demand (one per ISA translation unit and Slot:
+// slot 0 holds B panels, slot 1 the channel-lane kernel's sums).
+template <int Slot = 0>
 inline float* dense_scratch(size_t floats) {
   struct Buf {
     std::vector<float> v;
@@ -356,23 +358,6 @@ LOWBIT_CONV_INLINE void lanes_micro(int kc, const float* A, const float* B, floa
     for (int v = 0; v < NV; v++) V::store(acc_io + r * kCn + v * V::N, acc[r][v]);
 }
 
-// A second thread-local scratch buffer (the accumulators), like dense_scratch.
-inline float* lanes_scratch(size_t floats) {
-  struct Buf {
-    std::vector<float> v;
-    float* p = nullptr;
-    size_t n = 0;
-  };
-  static thread_local Buf s;
-  if (s.n < floats) {
-    s.v.assign(floats + 16, 0.0f);
-    uintptr_t a = reinterpret_cast<uintptr_t>(s.v.data());
-    s.p = reinterpret_cast<float*>((a + 63) & ~uintptr_t(63));
-    s.n = floats;
-  }
-  return s.p;
-}
-
 template <class V, int R>
 void dense_lanes_impl(const DenseConvWeights& dw, const ConvLayout& L, const float* padded, const float* bias,
                       bool relu, float* out, int oc_begin, int oc_end) {
@@ -391,7 +376,7 @@ void dense_lanes_impl(const DenseConvWeights& dw, const ConvLayout& L, const flo
       const int m_hi = std::min(oc_end, (grp + 1) * cog) - grp * cog;
       if (m_lo >= m_hi) continue;
       const int pan_lo = m_lo / kCn, pan_hi = (m_hi + kCn - 1) / kCn;
-      float* acc = lanes_scratch((size_t)(pan_hi - pan_lo) * G * R * kCn);
+      float* acc = dense_scratch<1>((size_t)(pan_hi - pan_lo) * G * R * kCn);
       const float* in = padded + b * L.image_stride + (size_t)grp * cig * L.chan_stride;
       for (int k0 = 0; k0 < K; k0 += kKc) {
         const int kc = std::min(kKc, K - k0);
