@@ -179,6 +179,14 @@ std::vector<QCase> direct_cases() {
       {33, 50, 1, 1, 1, 0, 1, 1, 1, 14, 14},  // K = 33 (odd, 1 mod 4), cout tails
       {130, 19, 3, 3, 1, 1, 1, 1, 1, 9, 11},  // K = 1170 (2 mod 4)
       {64, 64, 3, 3, 1, 1, 1, 1, 1, 56, 56},  // several blocks
+      // column phases (stride > 1 along x): padded widths below 16, odd and even, stride 3, dilation
+      {5, 9, 3, 3, 2, 1, 1, 1, 1, 9, 9},      // wp = 11 (< 16: scalar split only)
+      {6, 10, 3, 3, 2, 1, 1, 1, 1, 30, 29},   // wp = 31 (odd: overlapping last block + 1 column)
+      {4, 7, 3, 3, 2, 0, 1, 1, 2, 17, 40},    // wp = 40, unpadded, batch 2
+      {5, 8, 5, 5, 3, 2, 1, 1, 1, 23, 26},    // stride 3
+      {3, 6, 3, 3, 2, 2, 2, 1, 1, 20, 21},    // stride 2, dilation 2
+      {8, 12, 1, 1, 2, 0, 1, 1, 1, 15, 33},   // 1x1 stride 2 (ResNet downsample)
+      {128, 128, 3, 3, 2, 1, 1, 1, 1, 28, 28},  // ResNet-50 3x3 stride 2
   };
   v.insert(v.end(), more.begin(), more.end());
   return v;
