@@ -15,8 +15,9 @@
 //   |p0 w0 + p1 w1| <= 127 * 128 * 2 < 2^15. Then acc = S + (shift - xz) wsum[co] - wz[co] colsum[p]
 //   with S = sum p w, p = x - shift, colsum[p] = sum over k of p (all modulo 2^32).
 // - Panels are gathered from a zero-point-padded copy of the input rows the block needs
-//   (pad_rows_u8): at stride 1 the 16 pixels of a panel are at most a few runs of consecutive bytes
-//   (one per output row it touches), loaded at an offset and blended; other strides gather bytes.
+//   (pad_rows_u8; at stride sw > 1 split into sw column phases per row, column_phases): the 16
+//   pixels of a panel are then at most a few runs of consecutive bytes (one per output row it
+//   touches), loaded at an offset and blended; only very narrow outputs (> 4 runs) gather bytes.
 // - Cache blocking: a task packs its block of pixels (about 192 KiB of panels, L2), then for each
 //   tile of output channels (its weights, <= 6 * K * 2 bytes, stay in L1) runs over every panel.
 #include <immintrin.h>
@@ -26,6 +27,7 @@
 #include <new>
 #include <vector>
 
+#include "cpu/dispatch.h"
 #include "kernels/conv/int8.h"
 
 namespace lowbit {
@@ -60,7 +62,8 @@ inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 // Stride 1: the lanes form runs of consecutive offsets (one per output row); run j starts at lane
 // from[j] and reads bytes buf[koff[t] + src[j] + i], so one unaligned 16-byte load per run, blended
 // over the lanes >= from[j]. Lanes past the last pixel continue the last run (their results are
-// dropped; the reads stay within the slack). More than 4 runs, or stride > 1: a byte gather.
+// dropped; the reads stay within the slack). More than 4 runs (output rows narrower than about 5
+// pixels): a byte gather.
 struct Panel {
   int runs = 0;  // 0: gather
   long src[4];
@@ -68,17 +71,18 @@ struct Panel {
   long base[kNR];
 };
 
-Panel make_panel(const ConvLayout& l, size_t q0, size_t npx, int py0) {
+// pitch: bytes from one padded row to the next in the source (at stride sw > 1 the rows are split
+// into column phases, so consecutive output columns read consecutive bytes at every stride).
+Panel make_panel(const ConvLayout& l, size_t q0, size_t npx, int py0, long pitch) {
   Panel pn;
   const size_t ow = (size_t)l.ow;
-  const long sh = l.geo.stride_h, sw = l.geo.stride_w, wp = l.wp;
+  const long sh = l.geo.stride_h;
   for (int i = 0; i < kNR; i++) {
     const size_t q = q0 + std::min<size_t>((size_t)i, npx - 1);
     const long oy = (long)(q / ow), ox = (long)(q % ow);
-    pn.base[i] = (oy * sh - py0) * wp + ox * sw;
+    pn.base[i] = (oy * sh - py0) * pitch + ox;
     if ((size_t)i >= npx) pn.base[i] += (long)i - (long)(npx - 1);  // continue the last run
   }
-  if (sw != 1) return pn;
   const __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   int runs = 0;
   for (int i = 0; i < kNR; i++) {
@@ -383,6 +387,36 @@ void byte_range(const uint8_t* buf, size_t n, int* lo, int* hi) {
   *lo = l, *hi = h;
 }
 
+// Column phases of padded rows (stride sw > 1 along x): src holds n rows of wp bytes; row r of dst
+// is sw runs of wq bytes, phase f holding the padded columns f, f + sw, f + 2 sw, ... and `pad` past
+// the row. Output column ox then reads tap column kx at phase (kx dw) % sw, offset ox + (kx dw) / sw:
+// consecutive output pixels read consecutive bytes, as at stride 1 (the space-to-depth split of
+// the fp32 conv, layout.cc, here per row).
+void column_phases(const uint8_t* src, size_t n, size_t wp, int sw, size_t wq, uint8_t pad, uint8_t* dst) {
+  const size_t pitch = (size_t)sw * wq;
+  // stride 2: pshufb splits 16 bytes into 8 even and 8 odd columns
+  const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  for (size_t r = 0; r < n; r++) {
+    const uint8_t* s = src + r * wp;
+    uint8_t* d = dst + r * pitch;
+    std::memset(d, pad, pitch);
+    size_t j = 0;
+    if (sw == 2 && wp >= 16) {
+      auto eight = [&](size_t jj) {
+        const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2 * jj)), split);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + jj), v);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + wq + jj), _mm_unpackhi_epi64(v, v));
+      };
+      for (; 2 * j + 16 <= wp; j += 8) eight(j);
+      // the rest: one more block of 16 columns ending at the last even pair (overlapping, same
+      // values), so at most the last column of an odd row is left to the loop below
+      if (2 * j < wp) j = (wp - 16) / 2, eight(j), j += 8;
+    }
+    for (size_t f = 0; f < (size_t)sw; f++)
+      for (size_t i = j, c = j * sw + f; c < wp; i++, c += sw) d[f * wq + i] = s[c];
+  }
+}
+
 }  // namespace
 
 void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
@@ -400,12 +434,25 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   const size_t p0 = block * plan.block, p1 = std::min(plan.pixels, p0 + plan.block);
   const size_t c0 = chunk * plan.chunk, c1 = std::min(N, c0 + plan.chunk);
   if (p0 >= p1 || c0 >= c1) return;
+  // Small blocks whose pixels fill 8-pixel vectors badly (a 7 x 7 plane: 49 pixels computed as 56,
+  // 14% waste) run im2col + the GEMM instead, whose vectors hold output channels (pixel rows pad
+  // to 4 only): 2048 -> 512 1x1 at 7 x 7, 7-bit, 145 -> 165 GOPS; 512 3x3 at 7 x 7 about even
+  // (7-bit) to +10% (8-bit). The task numbering of both paths is the same (int8.h), so this plan
+  // serves both; results are the same exact integers.
+  if (p1 - p0 <= 64 && (round_up(p1 - p0, 8) - (p1 - p0)) * 10 >= p1 - p0) {
+    qconv_u8s8_task(gemm_kernels(Isa::avx2).gemm_u8s8, w, l, plan, x, x_zp, out, opt, task);
+    return;
+  }
   const size_t ow = (size_t)l.ow;
   const int oy_a = (int)(p0 / ow), oy_b = (int)((p1 - 1) / ow);
   const int py0 = oy_a * g.stride_h;
   const int rows = (oy_b - oy_a) * g.stride_h + (g.kh - 1) * g.dil_h + 1;
   const size_t cin_g = (size_t)g.cin_g(), wp = (size_t)l.wp;
-  const size_t buf_bytes = cin_g * rows * wp;
+  // stride > 1 along x: the padded rows are split into column phases (column_phases), so a panel's
+  // pixels on one output row read consecutive bytes (one load per run) instead of a byte gather
+  const int sw = g.stride_w;
+  const size_t wq = (wp + sw - 1) / sw, pitch = sw > 1 ? (size_t)sw * wq : wp;
+  const size_t buf_bytes = cin_g * rows * pitch;
   const size_t npanels = (p1 - p0 + kNR - 1) / kNR;
   // K blocks of at most kMaxKC taps, equal, multiples of 4: a block's weight tile (6 x KC int16)
   // and one panel (16 x KC int16) stay in L1 together, the block's panels in L2
@@ -421,8 +468,9 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   const size_t off_cs = off_pan + npanels * panel_bytes;
   const size_t off_add = off_cs + npanels * kNR * 4;
   const size_t off_part = round_up(off_add + N * 4, 64);
+  const size_t off_rows = off_part + round_up(nkb > 1 ? (c1 - c0) * ldp * 4 : 0, 64);  // unsplit rows (sw > 1)
   static thread_local Scratch scratch;
-  uint8_t* base = scratch.get(off_part + (nkb > 1 ? (c1 - c0) * ldp * 4 : 0));
+  uint8_t* base = scratch.get(off_rows + (sw > 1 ? cin_g * rows * wp : 0));
   uint8_t* buf = base + kSlack;
   long* koff = reinterpret_cast<long*>(base + off_koff);
   uint8_t* panels = base + off_pan;
@@ -440,17 +488,25 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   const size_t rows_off = (size_t)oy_a * l.w;
   const bool in_place = plain && (size_t)(xg - x) + (cin_g - 1) * plane_in + rows_off + (size_t)rows * l.w + 32 <= in_end;
   const uint8_t* src = in_place ? xg + rows_off : buf;
-  const size_t cs = in_place ? plane_in : (size_t)rows * wp;  // channel stride in src
+  const size_t cs = in_place ? plane_in : (size_t)rows * pitch;  // channel stride in src
   const size_t clen = in_place ? (size_t)rows * l.w : cs;     // bytes of a channel the block may read
   if (!in_place) {
     std::memset(base, (uint8_t)x_zp, kSlack);
-    pad_rows_u8(l, xg, (uint8_t)x_zp, py0, rows, buf);
+    if (sw > 1) {
+      uint8_t* unsplit = base + off_rows;
+      pad_rows_u8(l, xg, (uint8_t)x_zp, py0, rows, unsplit);
+      column_phases(unsplit, cin_g * rows, wp, sw, wq, (uint8_t)x_zp, buf);
+    } else {
+      pad_rows_u8(l, xg, (uint8_t)x_zp, py0, rows, buf);
+    }
     std::memset(buf + buf_bytes, (uint8_t)x_zp, kSlack);
   }
   for (size_t ci = 0, tap = 0; ci < cin_g; ci++)
     for (int ky = 0; ky < g.kh; ky++)
-      for (int kx = 0; kx < g.kw; kx++, tap++)
-        koff[tap] = (long)(ci * cs) + (long)ky * g.dil_h * (long)wp + (long)kx * g.dil_w;
+      for (int kx = 0; kx < g.kw; kx++, tap++) {
+        const long cx = (long)kx * g.dil_w;  // padded column offset of the tap
+        koff[tap] = (long)(ci * cs) + (long)ky * g.dil_h * (long)pitch + (cx % sw) * (long)wq + cx / sw;
+      }
 
   // ---- the kernel and the shift (see the top of this file)
   bool fast = false;
@@ -484,7 +540,7 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   pns.resize(npanels);
   for (size_t pi = 0; pi < npanels; pi++) {
     const size_t q0 = p0 + pi * kNR;
-    pns[pi] = make_panel(l, q0, std::min<size_t>(kNR, p1 - q0), py0);
+    pns[pi] = make_panel(l, q0, std::min<size_t>(kNR, p1 - q0), py0, (long)pitch);
   }
 
   Epi e;
