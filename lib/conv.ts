@@ -24,7 +24,7 @@ const native = binding as unknown as ConvBinding;
 /**
  * Which kernel a layer runs: fixed, or `'auto'`: chosen per input shape by the performance model;
  * where its two predictions are within 1.75x of each other (too close to trust it), the first
- * `forward` with that shape runs both kernels twice, keeps the faster and returns its output, and
+ * `forward` with that shape times both kernels (2-8 calls each), keeps the faster and returns its output, and
  * later calls with the shape reuse that choice.
  */
 export type ConvMode = 'auto' | 'sparse' | 'dense';
