@@ -44,7 +44,8 @@ function randomF32(lowbit, rows, dim) {
   const t = lowbit.EmbeddingTable.allocate(rows, { dim, format: 'f32' });
   const v = new Float32Array(t.bytes.buffer);
   const u = new Uint32Array(v.buffer);
-  for (let off = 0; off < u.length; off += 1 << 26) crypto.randomFillSync(u, off, Math.min(1 << 26, u.length - off));
+  // in slices given as views: randomFillSync's offset is limited to 2^31 - 1 bytes
+  for (let off = 0; off < u.length; off += 1 << 26) crypto.randomFillSync(u.subarray(off, Math.min(u.length, off + (1 << 26))));
   for (let i = 0; i < u.length; i++) u[i] = (u[i] & 0x807fffff) | 0x3f000000; // finite values in (-1, 1)
   return t;
 }
