@@ -199,25 +199,28 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     auto wts = weights_;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     const uint8_t* xp = x.data;
-    if (sparse_ && sparse_->use_for(*lay, xp, x.length)) {
-      auto sp = sparse_;
-      auto work = [=] {
-        conv::QConvOutput o = out;
-        o.scale = scales->data();
-        o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
-        sp->run(*lay, xp, x_zp, o, threads);
-      };
-      return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
-    }
+    QConvSparse::Choice choice;
+    if (sparse_) choice = sparse_->choose(*lay, xp, x.length, threads);
+    auto sp = sparse_;
     auto work = [=] {
       conv::QConvOutput o = out;
       o.scale = scales->data();
       o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
-      const conv::QConvPlan plan = conv::plan_qconv(*lay, threads, direct != nullptr);
-      if (direct)
-        parallel_for(plan.tasks, threads, [&](size_t t) { direct(*wts, *lay, plan, xp, x_zp, o, opt, t); });
+      auto sparse = [&] { sp->run(*lay, xp, x_zp, o, threads); };
+      auto dense = [&] {
+        const conv::QConvPlan plan = conv::plan_qconv(*lay, threads, direct != nullptr);
+        if (direct)
+          parallel_for(plan.tasks, threads, [&](size_t t) { direct(*wts, *lay, plan, xp, x_zp, o, opt, t); });
+        else
+          parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
+      };
+      // (both kernels write the same bits, so the trial leaves the right output either way)
+      if (choice.trial_needed)
+        sp->remember(choice.key, run_trial(dense, sparse, choice.rounds, choice.warm));
+      else if (choice.sparse)
+        sparse();
       else
-        parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
+        dense();
     };
     return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
   }

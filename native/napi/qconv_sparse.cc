@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cmath>
 #include "napi/qconv_sparse.h"
 
 #include <algorithm>
@@ -70,11 +72,38 @@ sparse_fc::Prediction QConvSparse::predict(const conv::ConvLayout& l, bool narro
   return sparse_fc::model_for(active_isa()).predict(shape_, (size_t)l.n * l.out_pixels(), narrow || shape_.maddubs_safe);
 }
 
-bool QConvSparse::use_for(const conv::ConvLayout& l, const uint8_t* x, size_t x_len) const {
-  if (mode_ == QConvMode::sparse) return true;
-  const bool wide = predict(l, false).use_sparse, nar = predict(l, true).use_sparse;
+namespace {
+// Predictions closer than this are timed (the model is within ~10-30% near break-even).
+constexpr double kTrialBand = 1.3;
+}  // namespace
+
+QConvSparse::Choice QConvSparse::choose(const conv::ConvLayout& l, const uint8_t* x, size_t x_len, int threads) const {
+  Choice c;
+  if (mode_ == QConvMode::sparse) {
+    c.sparse = true;
+    return c;
+  }
+  const sparse_fc::Prediction wide = predict(l, false), nar = predict(l, true);
   // the dense path's per-block range check, approximated by the whole input's range
-  return wide == nar ? wide : predict(l, activations_narrow(x, false, x_len, 1, x_len)).use_sparse;
+  bool narrow = false;
+  if (wide.use_sparse != nar.use_sparse || std::max(wide.sparse_s, wide.dense_s) < kTrialBand * std::min(wide.sparse_s, wide.dense_s))
+    narrow = activations_narrow(x, false, x_len, 1, x_len);
+  const sparse_fc::Prediction& p = narrow ? nar : wide;
+  c.sparse = p.use_sparse;
+  const double lo = std::min(p.sparse_s, p.dense_s), hi = std::max(p.sparse_s, p.dense_s);
+  if (hi >= kTrialBand * lo) return c;
+  const Isa isa = active_isa();
+  c.key = TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);
+  TrialResult r;
+  if (trials_->find(c.key, &r)) {
+    // dense unless sparse measured faster by the model's margin (the trial ran first = dense)
+    c.sparse = r.second_s * sparse_fc::model_for(isa).margin < r.first_s;
+  } else {
+    c.trial_needed = true;
+    c.rounds = (int)std::max(3.0, std::min(8.0, std::ceil(1e-3 / std::max(lo, 1e-9))));
+    c.warm = lo < 1e-3;
+  }
+  return c;
 }
 
 void QConvSparse::run(const conv::ConvLayout& l, const uint8_t* x, int32_t x_zp, const conv::QConvOutput& out, int threads) const {

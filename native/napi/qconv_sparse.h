@@ -14,6 +14,7 @@
 #include "kernels/conv/int8.h"
 #include "kernels/conv/int8_sparse_1x1.h"
 #include "kernels/sparse_fc/model.h"
+#include "napi/kernel_trial.h"
 
 namespace lowbit {
 namespace napi {
@@ -30,10 +31,19 @@ class QConvSparse {
   static std::shared_ptr<QConvSparse> make(Napi::Env env, const conv::ConvGeometry& g, const int8_t* w, const int32_t* zp,
                                            size_t zp_count, QConvMode mode, std::string* why_not);
 
-  // True if this call runs the sparse kernel: always in mode 'sparse'; in auto the model's
-  // prediction for M = n * pixels, scanning x's range only where the answer depends on whether
-  // the dense GEMM may take its 7-bit path.
-  bool use_for(const conv::ConvLayout& l, const uint8_t* x, size_t x_len) const;
+  // Which kernel a call runs: always sparse in mode 'sparse'; in auto the model's prediction for
+  // M = n * pixels (scanning x's range only where the answer depends on whether the dense GEMM
+  // may take its 7-bit path), unless its two predictions are within 1.3x: then the remembered
+  // trial of this (n, h, w, activation width, threads, ISA), or a trial on this call (as
+  // QuantizedLinear and Conv2d do: napi/kernel_trial.h; both kernels write the same bits).
+  struct Choice {
+    bool sparse = false, trial_needed = false;
+    TrialCache::Key key;
+    int rounds = 3;
+    bool warm = false;
+  };
+  Choice choose(const conv::ConvLayout& l, const uint8_t* x, size_t x_len, int threads) const;
+  void remember(const TrialCache::Key& key, const TrialResult& r) const { trials_->put(key, r); }
 
   // The model's prediction for a call (narrow: 7-bit activations or pair-safe weights).
   sparse_fc::Prediction predict(const conv::ConvLayout& l, bool narrow) const;
@@ -49,6 +59,7 @@ class QConvSparse {
   QConvMode mode_ = QConvMode::auto_;
   sparse_fc::SparseFcInt8Weights w_;
   sparse_fc::SparseShape shape_;
+  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();
 };
 
 }  // namespace napi
