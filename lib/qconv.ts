@@ -29,7 +29,7 @@ interface NativeQConvLayer {
   readonly byteLength: number;
   readonly fastPath: boolean;
   readonly blockSparsity: number;
-  explain(n: number, h: number, w: number, narrow: boolean): QConvExplanation;
+  explain(n: number, h: number, w: number, narrow: boolean, threads: number): QConvExplanation;
   forward(
     x: Uint8Array, n: number, h: number, w: number, zeroPoint: number, outType: number, out: ArrayBufferView, scale: number,
     weightScales: Float32Array, outScale: number, outZeroPoint: number, qmin: number, qmax: number,
@@ -71,6 +71,10 @@ export interface QConvExplanation {
   predictedSparseUs?: number;
   /** See {@link QConvExplanation.predictedSparseUs}. */
   predictedDenseUs?: number;
+  /** Both kernels' times measured on the first call of this shape, µs (auto, where the predictions were within 1.3x). */
+  measuredSparseUs?: number;
+  /** See {@link QConvExplanation.measuredSparseUs}. */
+  measuredDenseUs?: number;
   /** One line: the mode or the predictions and the decision. */
   reason: string;
 }
@@ -79,6 +83,8 @@ export interface QConvExplanation {
 export interface QConvExplainOptions extends QConvInputShape {
   /** Predict for activations spanning at most 128 values (7-bit), the dense GEMM's faster path. Default false. */
   narrow?: boolean;
+  /** Threads of the calls to explain (trials are remembered per thread count); default 1. */
+  threads?: number;
 }
 
 /** Options of {@link QuantizedConv2d.fromFloat32}. */
@@ -281,8 +287,10 @@ export class QuantizedConv2d extends ConvGeometryFields {
    */
   explain(options: QConvExplainOptions): QConvExplanation {
     const s = shapeOf(options);
-    const narrow = checkBool((options as QConvExplainOptions).narrow, 'options.narrow', false);
-    return this.#layer.explain(s.n, s.h, s.w, narrow);
+    const o = options as QConvExplainOptions;
+    const narrow = checkBool(o.narrow, 'options.narrow', false);
+    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
+    return this.#layer.explain(s.n, s.h, s.w, narrow, threads);
   }
 
   /** [n, outChannels, oh, ow] for an input shape. */

@@ -124,6 +124,38 @@ describe('QuantizedConv2d 1x1 on the sparse kernel equals the dense path bit for
     expect(zp.explain({ h: 5, w: 5 })).toMatchObject({ kernel: 'dense', reason: expect.stringMatching(/zero points/) });
   });
 
+  test('auto near break-even: the first call of a shape times both kernels, explain reports it, same bits', () => {
+    const r = rng(29);
+    const [cin, cout, h, w] = [256, 64, 14, 14];
+    const wf = Float32Array.from({ length: cout * cin }, () => r() * 2 - 1);
+    const g = { inChannels: cin, outChannels: cout, kernelSize: 1 };
+    // the sparse/dense ratio crosses 1 somewhere in this list on any CPU the model fits
+    let found = false;
+    for (const sp of [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]) {
+      const pruned = pruneWeights(wf, { sparsity: sp, rows: cout, block: [1, 4] });
+      const auto = QuantizedConv2d.fromFloat32(pruned, g);
+      const before = auto.explain({ h, w });
+      if (!/too close to call/.test(before.reason)) continue;
+      found = true;
+      expect(before.measuredSparseUs).toBeUndefined();
+      const dense = QuantizedConv2d.fromFloat32(pruned, { ...g, mode: 'dense' });
+      const x = Uint8Array.from({ length: cin * h * w }, () => Math.floor(r() * 256));
+      const o = { h, w, scale: 0.02, zeroPoint: 70, outScale: 0.1 };
+      expect(same(auto.forward(x, o), dense.forward(x, o))).toBe(true);  // the trial call
+      const after = auto.explain({ h, w });
+      expect(after.measuredSparseUs).toBeGreaterThan(0);
+      expect(after.measuredDenseUs).toBeGreaterThan(0);
+      expect(after.kernel).toBe(after.measuredSparseUs! * 1.04 < after.measuredDenseUs! ? 'sparse' : 'dense');
+      expect(after.reason).toMatch(/measured on the first call of this shape: sparse [\d.]+ us, dense [\d.]+ us -> (sparse|dense)/);
+      expect(same(auto.forward(x, o), dense.forward(x, o))).toBe(true);  // the remembered choice
+      // another thread count or shape is measured separately
+      expect(auto.explain({ h, w, threads: 2 }).measuredSparseUs).toBeUndefined();
+      expect(auto.explain({ h: 7, w: 7 }).measuredSparseUs).toBeUndefined();
+      break;
+    }
+    expect(found).toBe(true);
+  });
+
   test('bad input: sparse on other layers or with zero points, bad mode', () => {
     const w9 = new Int8Array(8 * 4 * 9);
     const g3 = { inChannels: 4, outChannels: 8, kernelSize: 3 };

@@ -87,11 +87,13 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   }
   Napi::Value BlockSparsity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), block_sparsity_); }
 
-  // explain(n, h, w, narrow) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?, reason }
+  // explain(n, h, w, narrow, threads) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?,
+  //                                       measuredSparseUs?, measuredDenseUs?, reason }
   Napi::Value Explain(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const conv::ConvLayout l = layout(info, 0);
     const bool narrow = boolean(info, 3, "narrow");
+    const int threads = info.Length() > 4 ? (int)integer(info, 4, "threads", 1, 256) : 1;
     Napi::Object out = Napi::Object::New(env);
     out.Set("blockSparsity", block_sparsity_);
     bool sparse = false;
@@ -107,6 +109,17 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
                     p.sparse_s * 1e6, p.dense_s * 1e6);
       reason = sparse_->mode() == QConvMode::sparse ? std::string("mode 'sparse' (") + buf + ")"
                                                     : std::string(buf) + (sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)");
+      const QConvSparse::Measured m = sparse_->measured(l, narrow, threads);
+      if (m.known) {
+        sparse = m.sparse;
+        out.Set("measuredSparseUs", m.r.second_s * 1e6);
+        out.Set("measuredDenseUs", m.r.first_s * 1e6);
+        std::snprintf(buf, sizeof buf, "; measured on the first call of this shape: sparse %.1f us, dense %.1f us -> %s",
+                      m.r.second_s * 1e6, m.r.first_s * 1e6, sparse ? "sparse" : "dense");
+        reason += buf;
+      } else if (m.close) {
+        reason += "; too close to call: the first call of this shape times both kernels";
+      }
     } else if (dense_reason_.empty()) {
       reason = "mode 'dense'";
     }

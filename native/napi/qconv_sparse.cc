@@ -75,7 +75,27 @@ sparse_fc::Prediction QConvSparse::predict(const conv::ConvLayout& l, bool narro
 namespace {
 // Predictions closer than this are timed (the model is within ~10-30% near break-even).
 constexpr double kTrialBand = 1.3;
+
+TrialCache::Key trial_key(const conv::ConvLayout& l, bool narrow, int threads, Isa isa) {
+  return TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);
+}
+
+// dense unless sparse measured faster by the model's margin (the trial runs dense first)
+bool sparse_wins(const TrialResult& r, Isa isa) { return r.second_s * sparse_fc::model_for(isa).margin < r.first_s; }
+
 }  // namespace
+
+QConvSparse::Measured QConvSparse::measured(const conv::ConvLayout& l, bool narrow, int threads) const {
+  Measured m;
+  if (mode_ == QConvMode::sparse) return m;
+  const sparse_fc::Prediction p = predict(l, narrow);
+  m.close = std::max(p.sparse_s, p.dense_s) < kTrialBand * std::min(p.sparse_s, p.dense_s);
+  if (!m.close) return m;
+  const Isa isa = active_isa();
+  m.known = trials_->find(trial_key(l, narrow, threads, isa), &m.r);
+  m.sparse = m.known && sparse_wins(m.r, isa);
+  return m;
+}
 
 QConvSparse::Choice QConvSparse::choose(const conv::ConvLayout& l, const uint8_t* x, size_t x_len, int threads) const {
   Choice c;
@@ -86,18 +106,18 @@ QConvSparse::Choice QConvSparse::choose(const conv::ConvLayout& l, const uint8_t
   const sparse_fc::Prediction wide = predict(l, false), nar = predict(l, true);
   // the dense path's per-block range check, approximated by the whole input's range
   bool narrow = false;
-  if (wide.use_sparse != nar.use_sparse || std::max(wide.sparse_s, wide.dense_s) < kTrialBand * std::min(wide.sparse_s, wide.dense_s))
+  auto close = [](const sparse_fc::Prediction& q) { return std::max(q.sparse_s, q.dense_s) < kTrialBand * std::min(q.sparse_s, q.dense_s); };
+  if (wide.use_sparse != nar.use_sparse || close(wide) || close(nar))
     narrow = activations_narrow(x, false, x_len, 1, x_len);
   const sparse_fc::Prediction& p = narrow ? nar : wide;
   c.sparse = p.use_sparse;
-  const double lo = std::min(p.sparse_s, p.dense_s), hi = std::max(p.sparse_s, p.dense_s);
-  if (hi >= kTrialBand * lo) return c;
+  if (!close(p)) return c;
+  const double lo = std::min(p.sparse_s, p.dense_s);
   const Isa isa = active_isa();
-  c.key = TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);
+  c.key = trial_key(l, narrow, threads, isa);
   TrialResult r;
   if (trials_->find(c.key, &r)) {
-    // dense unless sparse measured faster by the model's margin (the trial ran first = dense)
-    c.sparse = r.second_s * sparse_fc::model_for(isa).margin < r.first_s;
+    c.sparse = sparse_wins(r, isa);
   } else {
     c.trial_needed = true;
     c.rounds = (int)std::max(3.0, std::min(8.0, std::ceil(1e-3 / std::max(lo, 1e-9))));

@@ -44,6 +44,13 @@ class QConvSparse {
   };
   Choice choose(const conv::ConvLayout& l, const uint8_t* x, size_t x_len, int threads) const;
   void remember(const TrialCache::Key& key, const TrialResult& r) const { trials_->put(key, r); }
+  // For explain: whether a call of this shape would be timed (the predictions within the band),
+  // and, once it was, the trial's result and choice.
+  struct Measured {
+    bool close = false, known = false, sparse = false;
+    TrialResult r;
+  };
+  Measured measured(const conv::ConvLayout& l, bool narrow, int threads) const;
 
   // The model's prediction for a call (narrow: 7-bit activations or pair-safe weights).
   sparse_fc::Prediction predict(const conv::ConvLayout& l, bool narrow) const;
