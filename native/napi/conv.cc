@@ -36,6 +36,23 @@ const conv::PerfModel& model_for(Isa isa) {
   return *m;
 }
 
+// Per-thread scratch of n floats, not initialized (everything the kernels read is written first:
+// pad_input writes its whole buffer, the transposes their whole matrices); grown on demand and
+// kept, so a layer's calls neither allocate nor zero-fill. Two slots: the input side, the output.
+float* scratch(int slot, size_t n) {
+  struct Buf {
+    std::unique_ptr<float[]> p;
+    size_t n = 0;
+  };
+  static thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.n < n) {
+    b.p.reset(new float[n]);
+    b.n = n;
+  }
+  return b.p.get();
+}
+
 // dst[c][r] = src[r][c] for a rows x cols matrix, in 32 x 32 blocks (both sides stay in L1).
 void transpose(const float* src, size_t rows, size_t cols, float* dst) {
   constexpr size_t kB = 32;
@@ -208,21 +225,21 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const int cout = geo_.cout;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     auto work = [=] {
-      std::vector<float> padded, xt, yt;
       const float* in = x.data;
       float* yd = y.data;
+      float* yt = nullptr;
       if (batch_major) {  // [batch][cin] -> [cin][batch]; the kernels write [cout][batch] into yt
         const size_t B = (size_t)lay->w, C = (size_t)lay->geo.cin;
-        xt.resize(B * C);
-        transpose(x.data, B, C, xt.data());
-        yt.resize((size_t)cout * B);
-        in = xt.data();
-        yd = yt.data();
+        float* xt = scratch(0, B * C);
+        transpose(x.data, B, C, xt);
+        yt = scratch(1, (size_t)cout * B);
+        in = xt;
+        yd = yt;
       }
       if (!lay->direct) {
-        padded.resize(lay->padded_floats);
-        conv::pad_input(*lay, x.data, padded.data());
-        in = padded.data();
+        float* padded = scratch(0, lay->padded_floats);
+        conv::pad_input(*lay, x.data, padded);
+        in = padded;
       }
       const float* b = bias ? bias->data() : nullptr;
       auto run = [&](bool sparse) {
@@ -245,7 +262,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
         trials->put(choice.key, run_trial([&] { run(false); }, [&] { run(true); }, choice.rounds, choice.warm));
       else
         run(choice.sparse);
-      if (batch_major) transpose(yt.data(), (size_t)cout, (size_t)lay->w, y.data);
+      if (batch_major) transpose(yt, (size_t)cout, (size_t)lay->w, y.data);
     };
     return run_or_queue(env, async, std::move(work), {info[0], info[4], Value()}, info[4]);
   }

@@ -157,9 +157,9 @@ LOWBIT_TEST(conv_layout_and_validation) {
   std::string e;
   const std::vector<float> w(6 * 4 * 9, 1.0f);
   LOWBIT_CHECK(SparseConvWeights::from_dense(g, w.data()).bind(1, 0, 3, &e) == nullptr && !e.empty(), "bind error");
-  // stride 2 and 3 phase layouts: pad_input puts padded pixel (y, x) in phase (y%s, x%s) at (y/s, x/s),
-  // for even and odd widths and paddings
-  for (int s = 2; s <= 3; s++)
+  // stride 1 to 3 layouts: pad_input puts padded pixel (y, x) in phase (y%s, x%s) at (y/s, x/s), for
+  // even and odd widths and paddings, writing every float of the buffer (it starts at -1 here)
+  for (int s = 1; s <= 3; s++)
     for (int p = 0; p <= 2; p++)
       for (int w = 5; w <= 6; w++) {
         g.stride_h = g.stride_w = s;
@@ -176,6 +176,7 @@ LOWBIT_TEST(conv_layout_and_validation) {
               const float want = (iy >= 0 && iy < 5 && ix >= 0 && ix < w) ? in[(c * 5 + iy) * w + ix] : 0.0f;
               ok &= pad[c * L.chan_stride + ((y % s) * s + x % s) * L.plane + (y / s) * L.wq + x / s] == want;
             }
+        for (size_t i = 4 * L.chan_stride; i < L.padded_floats; i++) ok &= pad[i] == 0.0f;  // the slack
         LOWBIT_CHECK(ok, "phase layout, stride " + std::to_string(s) + " pad " + std::to_string(p) + " width " + std::to_string(w));
       }
 }

@@ -69,8 +69,27 @@ void pad_input(const ConvLayout& L, const float* in, float* padded) {
     if (padded != in) std::memcpy(padded, in, planes * L.plane * sizeof(float));
     return;
   }
-  std::memset(padded, 0, L.padded_floats * sizeof(float));
   const int ph = L.geo.pad_h, pw = L.geo.pad_w;
+  if (L.sh == 1 && L.sw == 1) {
+    // every float written once: zero rows, then [pw zeros | a row | the rest zeros], then the slack
+    // (the caller's buffer may be uninitialized)
+    const size_t wq = (size_t)L.wq, w = (size_t)L.w;
+    for (size_t c = 0; c < planes; c++) {
+      const float* src = in + c * L.h * L.w;
+      float* dst = padded + c * L.chan_stride;
+      std::memset(dst, 0, (size_t)ph * wq * sizeof(float));
+      for (int y = 0; y < L.h; y++) {
+        float* row = dst + (size_t)(y + ph) * wq;
+        std::memset(row, 0, (size_t)pw * sizeof(float));
+        std::memcpy(row + pw, src + (size_t)y * w, w * sizeof(float));
+        std::memset(row + pw + w, 0, (wq - pw - w) * sizeof(float));
+      }
+      std::memset(dst + (size_t)(ph + L.h) * wq, 0, ((size_t)L.hq - ph - L.h) * wq * sizeof(float));
+    }
+    std::memset(padded + planes * L.chan_stride, 0, (L.padded_floats - planes * L.chan_stride) * sizeof(float));
+    return;
+  }
+  std::memset(padded, 0, L.padded_floats * sizeof(float));
   for (size_t c = 0; c < planes; c++) {
     const float* src = in + c * L.h * L.w;
     float* dst = padded + c * L.chan_stride;
