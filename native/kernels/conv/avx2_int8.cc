@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cpu/dispatch.h"
+#include "cpu/scratch.h"
 #include "kernels/conv/int8.h"
 
 namespace lowbit {
@@ -37,24 +38,6 @@ namespace {
 constexpr int kNR = 16;     // pixels per panel (two ymm of int32 results)
 constexpr size_t kSlack = 64;  // bytes before and after the padded rows (offset loads, see Panel)
 constexpr size_t kMaxKC = 640;  // taps per K block (K blocking, see the task)
-
-// Per-thread scratch, grown on demand (this translation unit only: compiled with AVX2 flags, so
-// nothing here is shared with baseline code; see kernels/gemm/driver.h).
-struct Scratch {
-  uint8_t* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() {
-    if (p) ::operator delete(p, std::align_val_t(64));
-  }
-  uint8_t* get(size_t n) {
-    if (n > cap) {
-      if (p) ::operator delete(p, std::align_val_t(64));
-      cap = n + n / 4 + 4096;
-      p = static_cast<uint8_t*>(::operator new(cap, std::align_val_t(64)));
-    }
-    return p;
-  }
-};
 
 inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 

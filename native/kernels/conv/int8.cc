@@ -80,14 +80,17 @@ bool QConvWeights::maddubs_safe() const {
 
 namespace {
 
-// In-place transpose of an 8x8 byte matrix held as 8 rows of 8 bytes (byte j of r[i] is element
-// (i, j) in memory order): three stages of swapping 1-, 2- and 4-byte blocks across row pairs.
+// Three stages of swapping 1-, 2- and 4-byte blocks across row pairs (little-endian byte order; a
+// byte loop otherwise).
 inline void swap_blocks(uint64_t& a, uint64_t& b, int shift, uint64_t mask) {
   const uint64_t t = ((a >> shift) ^ b) & mask;
   b ^= t;
   a ^= t << shift;
 }
-inline void transpose8x8(uint64_t r[8]) {
+
+}  // namespace
+
+void transpose_8x8_bytes(uint64_t r[8]) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
   uint8_t m[8][8], o[8][8];
   std::memcpy(m, r, 64);
@@ -100,8 +103,6 @@ inline void transpose8x8(uint64_t r[8]) {
   for (int i = 0; i < 4; i++) swap_blocks(r[i], r[i + 4], 32, 0x00000000FFFFFFFFull);
 #endif
 }
-
-}  // namespace
 
 void im2col_u8(const ConvLayout& l, const uint8_t* x, uint8_t pad, size_t p_begin, size_t p_end, uint8_t* col) {
   const ConvGeometry& g = l.geo;
@@ -117,7 +118,7 @@ void im2col_u8(const ConvLayout& l, const uint8_t* x, uint8_t pad, size_t p_begi
       for (; ci + 8 <= cin_g; ci += 8) {
         uint64_t r[8];
         for (int i = 0; i < 8; i++) std::memcpy(&r[i], x + (size_t)(ci + i) * plane + p, 8);
-        transpose8x8(r);
+        transpose_8x8_bytes(r);
         for (int i = 0; i < 8; i++) std::memcpy(d + (size_t)i * K + ci, &r[i], 8);
       }
       for (; ci < cin_g; ci++)
@@ -196,13 +197,13 @@ void im2col_u8(const ConvLayout& l, const uint8_t* x, uint8_t pad, size_t p_begi
   }
 }
 
-namespace {
-
 size_t elem_size(gemm::OutType t) {
   return (t == gemm::OutType::u8 || t == gemm::OutType::s8) ? 1 : 4;
 }
 
-// tmp [rows][ld] (columns [c0, c1)) -> y[c][p0 + i] with channel stride `plane`
+namespace {
+
+// tmp [rows][ld] (columns [c0, c1)) -> y[c][i] with channel stride `plane`
 template <typename T>
 void transpose_out(const T* tmp, size_t ld, size_t rows, size_t c0, size_t c1, T* y, size_t plane) {
   for (size_t c = c0; c < c1; c++) {
@@ -211,6 +212,42 @@ void transpose_out(const T* tmp, size_t ld, size_t rows, size_t c0, size_t c1, T
     for (size_t i = 0; i < rows; i++) dst[i] = src[i * ld];
   }
 }
+
+}  // namespace
+
+gemm::Output tile_output(const QConvOutput& out, size_t co0, void* tmp, size_t ld) {
+  gemm::Output o;
+  o.type = out.type;
+  o.c = tmp;
+  o.ldc = ld;
+  o.bias_s32 = out.bias_s32 ? out.bias_s32 + co0 : nullptr;
+  o.scale = out.scale ? (out.scale_per_channel ? out.scale + co0 : out.scale) : nullptr;
+  o.scale_per_channel = out.scale_per_channel;
+  o.bias_f32 = out.bias_f32 ? out.bias_f32 + co0 : nullptr;
+  o.out_zp = out.out_zp;
+  o.qmin = out.qmin;
+  o.qmax = out.qmax;
+  o.relu = out.relu;
+  return o;
+}
+
+void write_tile_nchw(const QConvOutput& out, const void* tmp, size_t ld, size_t rows, size_t c0, size_t c1,
+                     size_t y_off, size_t plane) {
+  switch (out.type) {
+    case gemm::OutType::u8:
+    case gemm::OutType::s8:
+      transpose_out(static_cast<const uint8_t*>(tmp), ld, rows, c0, c1, static_cast<uint8_t*>(out.y) + y_off, plane);
+      break;
+    case gemm::OutType::f32:
+      transpose_out(static_cast<const float*>(tmp), ld, rows, c0, c1, static_cast<float*>(out.y) + y_off, plane);
+      break;
+    default:
+      transpose_out(static_cast<const int32_t*>(tmp), ld, rows, c0, c1, static_cast<int32_t*>(out.y) + y_off, plane);
+      break;
+  }
+}
+
+namespace {
 
 struct Scratch {
   std::vector<uint8_t> col;
@@ -331,34 +368,12 @@ void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const Conv
   im2col_u8(l, xg, (uint8_t)x_zp, p0, p1, s.col.data());
 
   const size_t co0 = grp * N;  // first global output channel of the group
-  gemm::Output o;
-  o.type = out.type;
-  o.c = s.tmp.data();
-  o.ldc = N;
-  o.bias_s32 = out.bias_s32 ? out.bias_s32 + co0 : nullptr;
-  o.scale = out.scale ? (out.scale_per_channel ? out.scale + co0 : out.scale) : nullptr;
-  o.scale_per_channel = out.scale_per_channel;
-  o.bias_f32 = out.bias_f32 ? out.bias_f32 + co0 : nullptr;
-  o.out_zp = out.out_zp;
-  o.qmin = out.qmin;
-  o.qmax = out.qmax;
-  o.relu = out.relu;
+  const gemm::Output o = tile_output(out, co0, s.tmp.data(), N);
   gemm_fn(s.col.data(), K, x_zp, w.groups[grp], o, gemm::Range{0, rows, c0, c1}, opt);
 
   const size_t plane_out = plan.pixels;
   const size_t y_off = ((size_t)img * g.cout + co0) * plane_out + p0;
-  switch (out.type) {
-    case gemm::OutType::u8:
-    case gemm::OutType::s8:
-      transpose_out(s.tmp.data(), N, rows, c0, c1, static_cast<uint8_t*>(out.y) + y_off, plane_out);
-      break;
-    case gemm::OutType::f32:
-      transpose_out(reinterpret_cast<const float*>(s.tmp.data()), N, rows, c0, c1, static_cast<float*>(out.y) + y_off, plane_out);
-      break;
-    default:
-      transpose_out(reinterpret_cast<const int32_t*>(s.tmp.data()), N, rows, c0, c1, static_cast<int32_t*>(out.y) + y_off, plane_out);
-      break;
-  }
+  write_tile_nchw(out, s.tmp.data(), N, rows, c0, c1, y_off, plane_out);
 }
 
 void qconv_direct_s64__ref(const ConvGeometry& g, int n, int h, int w, const int8_t* weights, const int32_t* w_zp,

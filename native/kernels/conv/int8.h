@@ -74,6 +74,20 @@ struct QConvOutput {
   bool relu = false;  // f32 only
 };
 
+// The tiles the im2col + GEMM path and the sparse 1x1 path compute, [rows][ld] of the output type
+// (row = output pixel, column = channel of the group starting at global channel co0):
+// tile_output: the gemm::Output writing such a tile into `tmp` with out's parameters at co0;
+// write_tile_nchw: its columns [c0, c1) into out.y (NCHW) at y_off + c * plane + row.
+gemm::Output tile_output(const QConvOutput& out, size_t co0, void* tmp, size_t ld);
+void write_tile_nchw(const QConvOutput& out, const void* tmp, size_t ld, size_t rows, size_t c0, size_t c1,
+                     size_t y_off, size_t plane);
+// Bytes per output element of a type (tile buffers).
+size_t elem_size(gemm::OutType t);
+
+// In-place transpose of an 8x8 byte matrix held as 8 rows of 8 bytes (byte j of r[i] is element
+// (i, j) in memory order).
+void transpose_8x8_bytes(uint64_t r[8]);
+
 // im2col of output pixels [p_begin, p_end) (p = oy * ow + ox) of one image and one group:
 // col[(p - p_begin) * K + t] = x[ci][iy][ix] for tap t = (ci * kh + ky) * kw + kx, or `pad` when
 // (iy, ix) lies outside the image. x_group points at the group's first channel of the image (NCHW).

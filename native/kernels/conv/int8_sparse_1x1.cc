@@ -10,27 +10,6 @@ namespace lowbit {
 namespace conv {
 namespace {
 
-// 8 rows of 8 bytes (row i = element (i, 0..7) in memory order) transposed in place: swap 1-, 2-
-// and 4-byte blocks across row pairs (little-endian byte order; a byte loop otherwise).
-inline void swap_bits(uint64_t& a, uint64_t& b, int shift, uint64_t mask) {
-  const uint64_t t = ((a >> shift) ^ b) & mask;
-  b ^= t;
-  a ^= t << shift;
-}
-inline void transpose_8x8_bytes(uint64_t r[8]) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  uint8_t m[8][8], t[8][8];
-  std::memcpy(m, r, 64);
-  for (int i = 0; i < 8; i++)
-    for (int j = 0; j < 8; j++) t[j][i] = m[i][j];
-  std::memcpy(r, t, 64);
-#else
-  for (int i = 0; i < 8; i += 2) swap_bits(r[i], r[i + 1], 8, 0x00FF00FF00FF00FFull);
-  for (int i : {0, 1, 4, 5}) swap_bits(r[i], r[i + 2], 16, 0x0000FFFF0000FFFFull);
-  for (int i = 0; i < 4; i++) swap_bits(r[i], r[i + 4], 32, 0x00000000FFFFFFFFull);
-#endif
-}
-
 // x: [cin][plane] of one image -> rows [p0, p1) as [pixel][cin] (row stride cin).
 void gather_rows(const uint8_t* x, size_t cin, size_t plane, size_t p0, size_t p1, uint8_t* rows) {
   size_t p = p0;
@@ -48,15 +27,6 @@ void gather_rows(const uint8_t* x, size_t cin, size_t plane, size_t p0, size_t p
   }
   for (; p < p1; p++)
     for (size_t c = 0; c < cin; c++) rows[(p - p0) * cin + c] = x[c * plane + p];
-}
-
-// tmp [rows][ld], channels [c0, c1) -> y[c * plane + i]
-template <typename T>
-void scatter_channels(const T* tmp, size_t ld, size_t rows, size_t c0, size_t c1, T* y, size_t plane) {
-  for (size_t c = c0; c < c1; c++) {
-    T* dst = y + c * plane;
-    for (size_t i = 0; i < rows; i++) dst[i] = tmp[i * ld + c];
-  }
 }
 
 struct Scratch {
@@ -105,33 +75,11 @@ void qconv_sparse_1x1_task(sparse_fc::SparseFcU8S8Fn fn, const sparse_fc::Sparse
   if (s.tmp.size() < rows * N) s.tmp.resize(rows * N);
   gather_rows(x + img * K * plan.pixels, K, plan.pixels, p0, p1, s.rows.data());
 
-  gemm::Output o;
-  o.type = out.type;
-  o.c = s.tmp.data();
-  o.ldc = N;
-  o.bias_s32 = out.bias_s32;
-  o.scale = out.scale;
-  o.scale_per_channel = out.scale_per_channel;
-  o.bias_f32 = out.bias_f32;
-  o.out_zp = out.out_zp;
-  o.qmin = out.qmin;
-  o.qmax = out.qmax;
-  o.relu = out.relu;
+  const gemm::Output o = tile_output(out, 0, s.tmp.data(), N);
   fn(w, s.rows.data(), K, rows, x_zp, o, c0, c1);
 
   const size_t y_off = img * N * plan.pixels + p0;
-  switch (out.type) {
-    case gemm::OutType::u8:
-    case gemm::OutType::s8:
-      scatter_channels(reinterpret_cast<const uint8_t*>(s.tmp.data()), N, rows, c0, c1, static_cast<uint8_t*>(out.y) + y_off, plan.pixels);
-      break;
-    case gemm::OutType::f32:
-      scatter_channels(reinterpret_cast<const float*>(s.tmp.data()), N, rows, c0, c1, static_cast<float*>(out.y) + y_off, plan.pixels);
-      break;
-    default:
-      scatter_channels(reinterpret_cast<const int32_t*>(s.tmp.data()), N, rows, c0, c1, static_cast<int32_t*>(out.y) + y_off, plan.pixels);
-      break;
-  }
+  write_tile_nchw(out, s.tmp.data(), N, rows, c0, c1, y_off, plan.pixels);
 }
 
 }  // namespace conv

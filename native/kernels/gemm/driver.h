@@ -19,6 +19,7 @@
 #include <new>
 #include <type_traits>
 
+#include "cpu/scratch.h"
 #include "kernels/gemm/gemm.h"
 
 namespace lowbit {
@@ -36,22 +37,6 @@ enum class FastKind {
 inline size_t dmin(size_t a, size_t b) { return a < b ? a : b; }
 inline size_t dmax(size_t a, size_t b) { return a > b ? a : b; }
 
-// Per-thread scratch, grown on demand, never shrunk (per ISA translation unit).
-struct Scratch {
-  uint8_t* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() {
-    if (p) ::operator delete(p, std::align_val_t(64));
-  }
-  uint8_t* get(size_t n) {
-    if (n > cap) {
-      if (p) ::operator delete(p, std::align_val_t(64));
-      cap = n + n / 4 + 4096;
-      p = static_cast<uint8_t*>(::operator new(cap, std::align_val_t(64)));
-    }
-    return p;
-  }
-};
 inline Scratch& scratch() {
   static thread_local Scratch s;
   return s;
