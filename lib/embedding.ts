@@ -4,8 +4,6 @@
  * PyTorch, held in memory the caller owns (ArrayBuffer or SharedArrayBuffer, never copied) or
  * mapped read-only from a file. Formats and formulas: native/kernels/embedding/README.md.
  */
-import * as fs from 'node:fs';
-
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { checkArray, checkBool, checkInt, checkOptions, describe, isTyped } from './validate';
@@ -190,21 +188,25 @@ export class EmbeddingTable {
   /**
    * Maps a file of rows read-only (nothing is read or copied until lookups touch rows), so a
    * table larger than the JS heap, or than RAM, can serve lookups. `close()` unmaps it.
+   *
+   * Only regular files open: a missing or unreadable file, a directory, a FIFO or a device throws
+   * an `Error` with code `ERR_LOWBIT_FILE` and Node's `errno` (e.g. `'ENOENT'`), `syscall` and
+   * `path`. If another program truncates the file while it is mapped, a lookup (or
+   * {@link EmbeddingTable.toFloat32}) that reads a row past the new end fails with
+   * `ERR_LOWBIT_FILE_TRUNCATED` instead of the process dying of SIGBUS (rows still inside the
+   * file keep working); its output may then hold partial results.
    */
   static open(path: string, options: OpenOptions): EmbeddingTable {
     if (typeof path !== 'string') throw typeError('ERR_LOWBIT_INVALID_TYPE', `path must be a string, got ${describe(path)}`);
     const o = requireOptions(options) as OpenOptions;
     const offset = o.offset === undefined ? 0 : checkInt(o.offset, 'options.offset', 0, 2 ** 53);
-    let size: number;
-    try {
-      size = fs.statSync(path).size;
-    } catch (e) {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `cannot open ${path}: ${(e as Error).message}`);
-    }
-    if (offset > size) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.offset ${offset} is past the end of ${path} (${size} bytes)`);
+    // the file is opened (without blocking: a FIFO is refused, not waited on) and checked to be a
+    // regular file natively; errors are ERR_LOWBIT_FILE with errno, syscall and path
     const mapped = new native.MappedFile(path);
     try {
-      return new EmbeddingTable(mapped, offset, mapped.byteLength - offset, o);
+      const size = mapped.byteLength;
+      if (offset > size) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.offset ${offset} is past the end of ${path} (${size} bytes)`);
+      return new EmbeddingTable(mapped, offset, size - offset, o);
     } catch (e) {
       mapped.close();
       throw e;

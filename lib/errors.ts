@@ -17,10 +17,18 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_INDEX_OUT_OF_RANGE'
   | 'ERR_LOWBIT_INVALID_OFFSETS'
   | 'ERR_LOWBIT_CLOSED'
-  | 'ERR_LOWBIT_ISA_UNSUPPORTED';
+  | 'ERR_LOWBIT_ISA_UNSUPPORTED'
+  | 'ERR_LOWBIT_FILE'
+  | 'ERR_LOWBIT_FILE_TRUNCATED'
+  | 'ERR_LOWBIT_OUT_OF_MEMORY'
+  | 'ERR_LOWBIT_CANCELLED'
+  | 'ERR_LOWBIT_INTERNAL';
 
-/** A `TypeError` or `RangeError` thrown by lowbit, with its `code`. */
-export type LowbitError = (TypeError | RangeError) & { code: LowbitErrorCode };
+/**
+ * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError` for bad arguments, a
+ * plain `Error` for files (`ERR_LOWBIT_FILE`, which also carries Node's `errno`, `syscall`, `path`).
+ */
+export type LowbitError = (TypeError | RangeError | Error) & { code: LowbitErrorCode; errno?: string; syscall?: string; path?: string };
 
 /** Builds a `TypeError` with a lowbit `code`. */
 export function typeError(code: LowbitErrorCode, message: string): LowbitError {

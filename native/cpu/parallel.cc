@@ -8,11 +8,14 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/fault_guard.h"
+
 namespace lowbit {
 namespace {
 
 struct Job {
   const std::function<void(size_t)>* fn;
+  fault::Scope* scope;  // the caller's, so that a guarded call stays guarded on every thread
   size_t tasks;
   std::atomic<size_t> next{0};
   std::atomic<size_t> done{0};
@@ -25,7 +28,8 @@ struct Job {
     for (;;) {
       const size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= tasks) return;
-      (*fn)(i);
+      // a call whose memory faulted fails as a whole: its remaining tasks are skipped
+      if (scope == nullptr || !scope->faulted()) fault::run_task(scope, *fn, i);
       if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks) {
         std::lock_guard<std::mutex> lock(m);
         finished.notify_all();
@@ -45,6 +49,7 @@ class Pool {
   void run(const std::function<void(size_t)>& fn, size_t tasks, int threads) {
     auto job = std::make_shared<Job>();
     job->fn = &fn;
+    job->scope = fault::current();
     job->tasks = tasks;
     job->helpers_left = threads - 1;
     ensure_threads(threads - 1);
@@ -109,7 +114,8 @@ void parallel_for(size_t tasks, int threads, const std::function<void(size_t)>& 
   if (tasks == 0) return;
   if (threads > (int)tasks) threads = (int)tasks;
   if (threads <= 1) {
-    for (size_t i = 0; i < tasks; i++) fn(i);
+    fault::Scope* scope = fault::current();
+    for (size_t i = 0; i < tasks && (scope == nullptr || !scope->faulted()); i++) fault::run_task(scope, fn, i);
     return;
   }
   Pool::get().run(fn, tasks, threads);

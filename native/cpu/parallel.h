@@ -15,7 +15,8 @@
 namespace lowbit {
 
 // Runs fn(i) for every i in [0, tasks), on at most `threads` threads including the caller; returns
-// when all are done. threads <= 1 or tasks <= 1 runs inline. fn must not throw.
+// when all are done. threads <= 1 or tasks <= 1 runs inline. fn must not throw. Each task runs
+// under the calling thread's fault scope (cpu/fault_guard.h), on whichever thread runs it.
 void parallel_for(size_t tasks, int threads, const std::function<void(size_t)>& fn);
 
 // The number of hardware threads (at least 1).

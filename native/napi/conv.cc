@@ -17,7 +17,7 @@
 #include "kernels/conv/model.h"
 #include "napi/args.h"
 #include "napi/conv_args.h"
-#include "napi/async.h"
+#include "napi/call.h"
 #include "napi/exports.h"
 #include "napi/kernel_trial.h"
 
@@ -77,7 +77,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense)
   explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
     Napi::Env env = info.Env();
-    const View<float> w = typed_array<float>(info, 0, "weights");
+    const OwnedCopy<float> w = copy_of<float>(array_arg(env, info[0], {napi_float32_array}, "weights"));
     geo_ = conv_geometry_arg(info, 1);
     const size_t count = (size_t)geo_.cout * geo_.taps();
     if (w.length != count) {
@@ -91,11 +91,14 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       }
     }
     if (!info[2].IsNull() && !info[2].IsUndefined()) {
-      const View<float> b = typed_array<float>(info, 2, "bias");
+      const OwnedCopy<float> b = copy_of<float>(array_arg(env, info[2], {napi_float32_array}, "bias"));
       if (b.length != (size_t)geo_.cout) {
         throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "bias.length must be outChannels = " + std::to_string(geo_.cout) + ", got " + std::to_string(b.length));
       }
-      bias_ = std::make_shared<std::vector<float>>(b.data, b.data + b.length);
+      for (size_t i = 0; i < b.length; i++) {
+        if (!std::isfinite(b.data[i])) throw_range_error(env, "ERR_LOWBIT_NOT_FINITE", "bias must be finite: bias[" + std::to_string(i) + "] is not");
+      }
+      bias_ = std::make_shared<std::vector<float>>(b.values);
     }
     relu_ = boolean(info, 3, "relu");
     mode_ = (Mode)integer(info, 4, "mode", 0, 2);
@@ -104,10 +107,10 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     if (!sparse_) nnz_ = count - (size_t)std::count_if(w.data, w.data + count, [](float v) { return v == 0.0f; });
     else nnz_ = sparse_->nnz();
     reported_ = (int64_t)((sparse_ ? sparse_->memory_bytes() : 0) + (dense_ ? dense_->memory_bytes() : 0));
-    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+    adjust_external_memory(env, reported_);
   }
 
-  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+  void Finalize(Napi::Env env) override { adjust_external_memory(env, -reported_); }
 
  private:
   Napi::Value Nnz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)nnz_); }
@@ -194,9 +197,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   // [batch][cout], transposed to and from the kernels' feature-major [cin][batch] / [cout][batch].
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const View<float> x = typed_array<float>(info, 0, "input");
+    const ArrayArg x = array_arg(env, info[0], {napi_float32_array}, "input");
     conv::ConvLayout l = layout(info, 1);
-    const View<float> y = typed_array<float>(info, 4, "out");
+    const ArrayArg y = array_arg(env, info[4], {napi_float32_array}, "out");
     const int threads = (int)integer(info, 5, "threads", 1, 256);
     const bool async = boolean(info, 6, "async");
     const bool batch_major = info.Length() > 7 && boolean(info, 7, "batchMajor");
@@ -216,6 +219,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       binding = sparse_->bind(l.n, l.h, l.w, &err);
       if (!binding) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", err);
     }
+    auto call = std::make_unique<Call>(env, async);
+    const float* xp = call->input<float>(x);
+    float* yp = call->single_output<float>(y, true);
     const ConvKernels k = conv_kernels();
     auto sp = sparse_;
     auto dn = dense_;
@@ -225,20 +231,20 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const int cout = geo_.cout;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
     auto work = [=] {
-      const float* in = x.data;
-      float* yd = y.data;
+      const float* in = xp;
+      float* yd = yp;
       float* yt = nullptr;
       if (batch_major) {  // [batch][cin] -> [cin][batch]; the kernels write [cout][batch] into yt
         const size_t B = (size_t)lay->w, C = (size_t)lay->geo.cin;
         float* xt = scratch(0, B * C);
-        transpose(x.data, B, C, xt);
+        transpose(xp, B, C, xt);
         yt = scratch(1, (size_t)cout * B);
         in = xt;
         yd = yt;
       }
       if (!lay->direct) {
         float* padded = scratch(0, lay->padded_floats);
-        conv::pad_input(*lay, x.data, padded);
+        conv::pad_input(*lay, xp, padded);
         in = padded;
       }
       const float* b = bias ? bias->data() : nullptr;
@@ -262,9 +268,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
         trials->put(choice.key, run_trial([&] { run(false); }, [&] { run(true); }, choice.rounds, choice.warm));
       else
         run(choice.sparse);
-      if (batch_major) transpose(yt, (size_t)cout, (size_t)lay->w, y.data);
+      if (batch_major) transpose(yt, (size_t)cout, (size_t)lay->w, yp);
     };
-    return run_or_queue(env, async, std::move(work), {info[0], info[4], Value()}, info[4]);
+    return Call::run(std::move(call), std::move(work), info[4]);
   }
 
   conv::ConvGeometry geo_;
@@ -281,7 +287,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
 // pruneMagnitude(weights: Float32Array, rows, cols, sparsity, blockRows, blockCols) -> Float32Array
 Napi::Value PruneMagnitude(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const View<float> w = typed_array<float>(info, 0, "weights");
+  const OwnedCopy<float> w = copy_of<float>(array_arg(env, info[0], {napi_float32_array}, "weights"));
   const int rows = (int)integer(info, 1, "rows", 1, 1 << 30), cols = (int)integer(info, 2, "cols", 1, 1 << 30);
   const double sparsity = number(info, 3, "sparsity");
   if (!(sparsity >= 0 && sparsity <= 1)) throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "sparsity must be in [0, 1], got " + std::to_string(sparsity));

@@ -16,7 +16,10 @@
 #include "kernels/quant/quant.h"
 #include "kernels/sparse_fc/model.h"
 #include "napi/args.h"
-#include "napi/async.h"
+#include "napi/call.h"
+#include "ops/gemm_split.h"
+#include "ops/linear_dynamic.h"
+#include "ops/output_pipeline.h"
 #include "napi/exports.h"
 #include "napi/kernel_trial.h"
 #include "napi/sparse_linear.h"
@@ -32,30 +35,6 @@ std::string str(size_t v) { return std::to_string(v); }
 [[noreturn]] void length_error(Napi::Env env, const char* arg, size_t got, size_t want, const std::string& why) {
   throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH",
                     std::string(arg) + ".length must be at least " + str(want) + " (" + why + "), got " + str(got));
-}
-
-// Splits one product into `threads` disjoint rectangles: by rows when there are enough of them,
-// else by 8-column panels, and runs them on the pool.
-template <typename Fn>
-void run_split(size_t M, size_t N, int threads, Fn&& fn) {
-  const size_t panels = (N + gemm::kPanelN - 1) / gemm::kPanelN;
-  if (threads <= 1 || (M < 2 && panels < 2)) {
-    fn(gemm::Range{0, M, 0, N});
-    return;
-  }
-  if (M >= (size_t)threads * 32 || panels < (size_t)threads) {
-    const size_t t = std::min<size_t>((size_t)threads, M);
-    const size_t rows = (M + t - 1) / t;
-    const size_t step = (rows + 3) / 4 * 4;
-    const size_t tasks = (M + step - 1) / step;
-    parallel_for(tasks, threads, [&](size_t i) { fn(gemm::Range{i * step, std::min(M, (i + 1) * step), 0, N}); });
-  } else {
-    const size_t per = (panels + threads - 1) / threads;
-    const size_t tasks = (panels + per - 1) / per;
-    parallel_for(tasks, threads, [&](size_t i) {
-      fn(gemm::Range{0, M, i * per * gemm::kPanelN, std::min(N, (i + 1) * per * gemm::kPanelN)});
-    });
-  }
 }
 
 // Which kernels a layer may run (the JavaScript `mode` option, by index).
@@ -110,14 +89,19 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     gemm::PackedB dense;
     std::vector<int8_t> wnk;  // N x K, what the sparse side packs and counts
     if (from == "int8") {
-      const View<int8_t> w = typed_array<int8_t>(info, 1, "weights");
+      const OwnedCopy<int8_t> w = copy_of<int8_t>(array_arg(env, info[1], {napi_int8_array}, "weights"));
       const size_t K = (size_t)integer(info, 2, "k", 1, 1 << 30), N = (size_t)integer(info, 3, "n", 1, 1 << 30);
       const bool transposed = boolean(info, 4, "transposed");
-      const View<int32_t> zp = typed_array<int32_t>(info, 5, "zeroPoints");
+      const OwnedCopy<int32_t> zp = copy_of<int32_t>(array_arg(env, info[5], {napi_int32_array}, "zeroPoints"));
       const bool per_channel = boolean(info, 6, "perChannel");
       mode_ = (Mode)integer(info, 7, "mode", 0, 2);
       if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");
       if (zp.length != (per_channel ? N : 1)) length_error(env, "zeroPoints", zp.length, per_channel ? N : 1, "n or 1");
+      for (size_t i = 0; i < zp.length; i++) {
+        if (zp.data[i] < -128 || zp.data[i] > 127) {
+          throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT", "zeroPoints[" + str(i) + "] must be in [-128, 127], got " + std::to_string(zp.data[i]));
+        }
+      }
       if (transposed) {
         wnk.assign(w.data, w.data + K * N);
       } else {
@@ -130,7 +114,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       symmetric_ = std::all_of(zp.data, zp.data + zp.length, [](int32_t z) { return z == 0; });
       K_ = K, N_ = N;
     } else if (from == "bytes") {
-      const View<uint8_t> bytes = typed_array<uint8_t>(info, 1, "bytes");
+      const OwnedCopy<uint8_t> bytes = copy_of<uint8_t>(array_arg(env, info[1], {napi_uint8_array}, "bytes"));
       mode_ = (Mode)integer(info, 2, "mode", 0, 2);
       if (!gemm::deserialize(bytes.data, bytes.length, &dense)) {
         throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "bytes are not a serialized lowbit packed weight matrix (bad header, version or size)");
@@ -165,10 +149,10 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     }
     if (keep_sparse) sparse_ = std::make_shared<sparse_fc::SparseFcInt8Weights>(sparse_fc::pack_sparse_fc_int8(wnk.data(), N_, K_));
     reported_ = (int64_t)((packed_ ? packed_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
-    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+    adjust_external_memory(env, reported_);
   }
 
-  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+  void Finalize(Napi::Env env) override { adjust_external_memory(env, -reported_); }
 
  private:
   Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)K_); }
@@ -304,18 +288,12 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     return out;
   }
 
-  // Weight scales (1 or N) for a call: checks the length and that every value is usable.
+  // Weight scales (1 or N) for a call: checks the length; the values are copied.
   std::vector<float> weight_scales(const Napi::CallbackInfo& info, size_t i) {
-    const View<float> s = typed_array<float>(info, i, "weightScales");
+    const ArrayArg s = array_arg(info.Env(), info[i], {napi_float32_array}, "weightScales");
     if (s.length != 1 && s.length != N_) length_error(info.Env(), "weightScales", s.length, N_, "n or 1");
-    return std::vector<float>(s.data, s.data + s.length);
-  }
-
-  const float* optional_bias(const Napi::CallbackInfo& info, size_t i) {
-    if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-    const View<float> b = typed_array<float>(info, i, "bias");
-    if (b.length != N_) length_error(info.Env(), "bias", b.length, N_, "n");
-    return b.data;
+    const float* p = reinterpret_cast<const float*>(s.data);
+    return std::vector<float>(p, p + s.length);
   }
 
   // gemm(a, lda, m, aZp, outType, out, ldc, aScale, weightScales, outScale, outZp, qmin, qmax,
@@ -323,104 +301,68 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   Napi::Value Gemm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const struct { size_t K, N; } B = {K_, N_};
-    const bool a_signed = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+    const ArrayArg a = array_arg(env, info[0], {napi_uint8_array, napi_int8_array}, "a");
+    const bool a_signed = a.type == napi_int8_array;
     const size_t lda = (size_t)integer(info, 1, "lda", 1, 1ll << 40);
     const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
     const int32_t a_zp = (int32_t)integer(info, 3, "aZeroPoint", a_signed ? -128 : 0, a_signed ? 127 : 255);
     const OutType type = (OutType)integer(info, 4, "outType", 0, 3);
     const size_t ldc = (size_t)integer(info, 6, "ldc", 1, 1ll << 40);
-    const float a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "aScale");
-    std::vector<float> w_scales = weight_scales(info, 8);
-    const float out_scale = (type == OutType::u8 || type == OutType::s8) ? scale(info, 9, "outScale") : 1.0f;
-    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
     const bool quantized_out = type == OutType::u8 || type == OutType::s8;
-    const int32_t out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
-    const int32_t qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
-    const int32_t qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", qmin, hi) : 0;
+    ops::OutputSpec spec;
+    spec.type = type;
+    spec.a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "aScale");
+    const std::vector<float> w_scales = weight_scales(info, 8);
+    spec.w_scales = w_scales.data();
+    spec.w_scale_count = w_scales.size();
+    spec.out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
+    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
+    spec.out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
+    spec.qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
+    spec.qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", spec.qmin, hi) : 0;
     // bias: Float32Array (real units), Int32Array (accumulator units, added to the exact sum) or null
-    const int32_t* bias_s32 = nullptr;
-    const float* bias = nullptr;
-    if (info[13].IsTypedArray() && info[13].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-      const View<int32_t> b = typed_array<int32_t>(info, 13, "bias");
-      if (b.length != B.N) length_error(env, "bias", b.length, B.N, "n");
-      bias_s32 = b.data;
-    } else {
-      bias = optional_bias(info, 13);
-    }
-    const bool relu = boolean(info, 14, "relu");
+    const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
+    if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");
+    spec.relu = boolean(info, 14, "relu");
     const int threads = (int)integer(info, 15, "threads", 1, 256);
-    const bool exact_only = boolean(info, 16, "exactOnly");
+    gemm::Options opt;
+    opt.exact_only = boolean(info, 16, "exactOnly");
     const bool async = boolean(info, 17, "async");
     if (ldc < B.N) length_error(env, "ldc", ldc, B.N, "n");
     if (lda < B.K) length_error(env, "lda", lda, B.K, "k");
+    if (a.length < (M - 1) * lda + B.K) length_error(env, "a", a.length, (M - 1) * lda + B.K, "(m - 1) * lda + k");
+    static const napi_typedarray_type out_types[] = {napi_int32_array, napi_uint8_array, napi_int8_array, napi_float32_array};
+    const ArrayArg c = array_arg(env, info[5], {out_types[(int)type]}, "out");
+    if (c.length < (M - 1) * ldc + B.N) length_error(env, "out", c.length, (M - 1) * ldc + B.N, "(m - 1) * ldc + n");
 
-    const uint8_t* a_ptr;
-    size_t a_len;
-    if (a_signed) {
-      const View<int8_t> a = typed_array<int8_t>(info, 0, "a");
-      a_ptr = reinterpret_cast<const uint8_t*>(a.data);
-      a_len = a.length;
-    } else {
-      const View<uint8_t> a = typed_array<uint8_t>(info, 0, "a");
-      a_ptr = a.data;
-      a_len = a.length;
-    }
-    if (a_len < (M - 1) * lda + B.K) length_error(env, "a", a_len, (M - 1) * lda + B.K, "(m - 1) * lda + k");
-    void* c_ptr;
-    size_t c_len;
-    switch (type) {
-      case OutType::s32: { const View<int32_t> c = typed_array<int32_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
-      case OutType::u8: { const View<uint8_t> c = typed_array<uint8_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
-      case OutType::s8: { const View<int8_t> c = typed_array<int8_t>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
-      default: { const View<float> c = typed_array<float>(info, 5, "out"); c_ptr = c.data; c_len = c.length; break; }
-    }
-    if (c_len < (M - 1) * ldc + B.N) length_error(env, "out", c_len, (M - 1) * ldc + B.N, "(m - 1) * ldc + n");
-
-    // Per-call multipliers and bias in the kernel's units (gemm.h's helpers, fp32, fixed order).
-    const bool per_channel = w_scales.size() > 1;
-    std::vector<float> scales(w_scales.size());
-    std::vector<float> biasf;
-    for (size_t n = 0; n < w_scales.size(); n++) {
-      scales[n] = quantized_out ? gemm::requant_multiplier(a_scale, w_scales[n], out_scale)
-                                : gemm::dequant_scale(a_scale, w_scales[n]);
-    }
-    if (bias && type != OutType::s32) {
-      biasf.resize(B.N);
-      for (size_t n = 0; n < B.N; n++) {
-        biasf[n] = quantized_out ? gemm::requant_float_bias(bias[n], a_scale, w_scales[per_channel ? n : 0]) : bias[n];
-      }
-    }
-    gemm::Output out;
-    out.type = type;
-    out.c = c_ptr;
-    out.ldc = ldc;
-    out.scale_per_channel = per_channel;
-    out.bias_s32 = type == OutType::s32 ? nullptr : bias_s32;
-    out.out_zp = out_zp;
-    out.qmin = qmin;
-    out.qmax = qmax;
-    out.relu = relu && type == OutType::f32;
+    auto call = std::make_unique<Call>(env, async);
+    // the activations steer the kernel (the 7-bit fast path is chosen by their range): copied when shared
+    const uint8_t* a_ptr = call->checked<uint8_t>(a);
+    const float* bias_values = call->input<float>(bias);
+    if (bias.type == napi_int32_array)
+      spec.bias_s32 = reinterpret_cast<const int32_t*>(bias_values);
+    else
+      spec.bias_f32 = bias_values;
+    void* c_ptr = call->single_output<uint8_t>(c, ldc == B.N && c.length == M * B.N);
+    auto folded = std::make_shared<ops::FoldedOutput>(native_section(env, [&] { return ops::fold_output(spec, B.N); }));
+    const gemm::Output out = folded->output(c_ptr, ldc);
     const GemmKernels& k = gemm_kernels();
-    gemm::Options opt;
-    opt.exact_only = exact_only;
     const gemm::PackedB* packed = packed_.get();
     // The sparse kernel's fast path needs no option: it runs only where the weights make it exact.
     const Choice ch = choose(M, shape_.maddubs_safe ? 1 : -1, threads, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
     const sparse_fc::SparseFcInt8Weights* sw = ch.sparse || ch.trial_needed ? sparse_.get() : nullptr;
     const SparseFcKernels& sk = sparse_fc_kernels();
     auto trials = trials_;
-    // The vectors move into the work item (the Output points into them there, not here).
-    auto run = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, ch, trials](const std::vector<float>& sc, const std::vector<float>& bf) {
-      gemm::Output o = out;
-      o.scale = sc.data();
-      o.bias_f32 = bf.empty() ? nullptr : bf.data();
-      auto sparse = [&] { run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, o, threads); };
+    call->hold(packed_);
+    call->hold(sparse_);
+    auto work = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, ch, trials, folded] {
+      auto sparse = [&] { run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, out, threads); };
       auto dense = [&] {
-        run_split(M, packed->N, threads, [&](const gemm::Range& r) {
+        ops::run_gemm_split(M, packed->N, threads, [&](const gemm::Range& r) {
           if (a_signed)
-            k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, o, r, opt);
+            k.gemm_s8s8(reinterpret_cast<const int8_t*>(a_ptr), lda, a_zp, *packed, out, r, opt);
           else
-            k.gemm_u8s8(a_ptr, lda, a_zp, *packed, o, r, opt);
+            k.gemm_u8s8(a_ptr, lda, a_zp, *packed, out, r, opt);
         });
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
@@ -431,50 +373,59 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       else
         dense();
     };
-    if (!async) {
-      run(scales, biasf);
-      return info[5];
-    }
-    auto work = [run, keep = packed_, keep_sparse = sparse_, scales = std::move(scales), biasf = std::move(biasf)] { run(scales, biasf); };
-    return run_or_queue(env, async, std::move(work), {info[0], info[5], info[8], info[13], Value()}, info[5]);
+    return Call::run(std::move(call), std::move(work), info[5]);
   }
 
   // dynamic(x: Float32Array, ldx, m, perRow, reduceRange, weightScales, bias|null, relu, out, threads, async)
-  // fp32 in, fp32 out: x is quantized to uint8 on the fly (parameters from its range: per tensor
-  // or per row), multiplied exactly, and dequantized with the bias.
+  // fp32 in, fp32 out: x is quantized to uint8 on the fly (ops/linear_dynamic.h).
   Napi::Value Dynamic(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const struct { size_t K, N; } B = {K_, N_};
-    const View<float> x = typed_array<float>(info, 0, "x");
+    const ArrayArg x = array_arg(env, info[0], {napi_float32_array}, "x");
     const size_t ldx = (size_t)integer(info, 1, "ldx", 1, 1ll << 40);
     const size_t M = (size_t)integer(info, 2, "m", 1, 1ll << 40);
     const bool per_row = boolean(info, 3, "perRow");
     const bool reduce_range = boolean(info, 4, "reduceRange");
-    std::vector<float> w_scales = weight_scales(info, 5);
-    const float* bias = optional_bias(info, 6);
+    auto ws = std::make_shared<std::vector<float>>(weight_scales(info, 5));
+    const ArrayArg bias = optional_array_arg(env, info[6], {napi_float32_array}, "bias");
+    if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");
     const bool relu = boolean(info, 7, "relu");
-    const View<float> y = typed_array<float>(info, 8, "out");
+    const ArrayArg y = array_arg(env, info[8], {napi_float32_array}, "out");
     const int threads = (int)integer(info, 9, "threads", 1, 256);
     const bool async = boolean(info, 10, "async");
     if (ldx < B.K) length_error(env, "ldx", ldx, B.K, "k");
     if (x.length < (M - 1) * ldx + B.K) length_error(env, "x", x.length, (M - 1) * ldx + B.K, "(m - 1) * ldx + k");
     if (y.length < M * B.N) length_error(env, "out", y.length, M * B.N, "m * n");
 
+    auto call = std::make_unique<Call>(env, async);
+    ops::DynamicLinear d;
+    d.x = call->input<float>(x);
+    d.ldx = ldx, d.M = M, d.K = B.K, d.N = B.N;
+    d.per_row = per_row;
+    d.reduce_range = reduce_range;
+    d.w_scales = ws->data();
+    d.w_scale_count = ws->size();
+    d.bias = call->input<float>(bias);
+    d.relu = relu;
+    d.y = call->single_output<float>(y, y.length == M * B.N);
     std::shared_ptr<gemm::PackedB> keep = packed_;
     // 7-bit activations (reduceRange) let the dense GEMM take its fast path.
     const Choice ch = choose(M, reduce_range || shape_.maddubs_safe ? 1 : 0, threads, [] { return false; });
     std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = ch.sparse || ch.trial_needed ? sparse_ : nullptr;
+    auto colterm = std::make_shared<std::vector<uint32_t>>(B.N);
+    for (size_t n = 0; n < B.N; n++)
+      (*colterm)[n] = sw ? (uint32_t)sw->row_sum[n] : (uint32_t)keep->col_sum[n] - (uint32_t)B.K * (uint32_t)keep->b_zp[n];
+    d.colterm = colterm->data();
     auto trials = trials_;
     const QuantKernels& qk = quant_kernels();
     const GemmKernels& gk = gemm_kernels();
     const SparseFcKernels& sk = sparse_fc_kernels();
-    auto ws = std::make_shared<std::vector<float>>(std::move(w_scales));
     auto work = [=] {
       const size_t K = B.K, N = B.N;
       // The exact product of the quantized rows, on the kernel chosen above.
       auto product = [&](const uint8_t* a, int32_t a_zp, const gemm::Output& out) {
         auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
-        auto dense = [&] { run_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
+        auto dense = [&] { ops::run_gemm_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
         if (ch.trial_needed)
           trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
         else if (ch.sparse)
@@ -482,64 +433,12 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         else
           dense();
       };
-      // 1. ranges (validated before anything is written)
-      const size_t groups = per_row ? M : 1;
-      std::vector<quant::QuantParams> params(groups);
-      float gmin = 0, gmax = 0;
-      for (size_t m = 0; m < M; m++) {
-        float mn, mx;
-        qk.minmax(x.data + m * ldx, K, &mn, &mx);
-        if (!std::isfinite(mn) || !std::isfinite(mx)) {
-          throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(m) + " contains Infinity"};
-        }
-        if (per_row) {
-          params[m] = quant::choose_quant_params(mn, mx, false, false, reduce_range);
-        } else {
-          gmin = m == 0 ? mn : std::min(gmin, mn);
-          gmax = m == 0 ? mx : std::max(gmax, mx);
-        }
-      }
-      if (!per_row) params[0] = quant::choose_quant_params(gmin, gmax, false, false, reduce_range);
-      // 2. quantize rows (7-bit by default: the exact fast path then applies by construction)
-      std::vector<uint8_t> a(M * K);
-      for (size_t m = 0; m < M; m++) {
-        const quant::QuantParams& p = params[per_row ? m : 0];
-        qk.quantize_u8(x.data + m * ldx, a.data() + m * K, K, p.scale, p.zero_point, p.qmin, p.qmax);
-      }
-      const bool pc = ws->size() > 1;
-      if (!per_row) {
-        // 3a. one product with the dequantization fused
-        std::vector<float> sc(ws->size());
-        for (size_t n = 0; n < ws->size(); n++) sc[n] = gemm::dequant_scale(params[0].scale, (*ws)[n]);
-        gemm::Output out;
-        out.type = OutType::f32;
-        out.c = y.data;
-        out.ldc = N;
-        out.scale = sc.data();
-        out.scale_per_channel = pc;
-        out.bias_f32 = bias;
-        out.relu = relu;
-        product(a.data(), params[0].zero_point, out);
-        return;
-      }
-      // 3b. per row: exact int32 products with a_zp = 0, then each row's zero point and scale:
-      //     acc = acc0 - zp_m * (colsum[n] - K * b_zp[n])   (modulo 2^32, exact)
-      std::vector<int32_t> acc(M * N);
-      gemm::Output out;
-      out.type = OutType::s32;
-      out.c = acc.data();
-      out.ldc = N;
-      product(a.data(), 0, out);
-      for (size_t m = 0; m < M; m++) {
-        const quant::QuantParams& p = params[m];
-        for (size_t n = 0; n < N; n++) {
-          const uint32_t colterm = sw ? (uint32_t)sw->row_sum[n] : (uint32_t)keep->col_sum[n] - (uint32_t)K * (uint32_t)keep->b_zp[n];
-          const int32_t c = (int32_t)((uint32_t)acc[m * N + n] - (uint32_t)p.zero_point * colterm);
-          y.data[m * N + n] = gemm::dequant_one(c, gemm::dequant_scale(p.scale, (*ws)[pc ? n : 0]), bias ? bias[n] : 0.0f, relu);
-        }
-      }
+      (void)ws;
+      (void)colterm;
+      const int64_t bad = ops::linear_dynamic(qk, d, product);
+      if (bad >= 0) throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(bad) + " contains NaN or Infinity"};
     };
-    return run_or_queue(env, async, std::move(work), {info[0], info[6], info[8], Value()}, info[8]);
+    return Call::run(std::move(call), std::move(work), info[8]);
   }
 
   size_t K_ = 0, N_ = 0;
@@ -557,7 +456,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
 // quantizeWeights(w: Float32Array, k, n, transposed, perChannel) -> { weights: Int8Array, scales: Float32Array }
 Napi::Value QuantizeWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const View<float> w = typed_array<float>(info, 0, "weights");
+  const OwnedCopy<float> w = copy_of<float>(array_arg(env, info[0], {napi_float32_array}, "weights"));
   const size_t K = (size_t)integer(info, 1, "k", 1, 1 << 30), N = (size_t)integer(info, 2, "n", 1, 1 << 30);
   const bool transposed = boolean(info, 3, "transposed"), per_channel = boolean(info, 4, "perChannel");
   if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");

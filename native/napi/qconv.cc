@@ -18,7 +18,8 @@
 #include "kernels/gemm/gemm.h"
 #include "napi/args.h"
 #include "napi/conv_args.h"
-#include "napi/async.h"
+#include "napi/call.h"
+#include "ops/output_pipeline.h"
 #include "napi/exports.h"
 #include "napi/qconv_sparse.h"
 
@@ -52,11 +53,11 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   //                mode: 0 auto / 1 sparse / 2 dense (qconv_sparse.h))
   explicit QConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QConvLayer>(info) {
     Napi::Env env = info.Env();
-    const View<int8_t> w = typed_array<int8_t>(info, 0, "weights");
+    const OwnedCopy<int8_t> w = copy_of<int8_t>(array_arg(env, info[0], {napi_int8_array}, "weights"));
     geo_ = conv_geometry_arg(info, 1);
     const size_t count = (size_t)geo_.cout * geo_.taps();
     if (w.length != count) length_error(env, "weights", w.length, count, "outChannels * inChannels / groups * kh * kw");
-    const View<int32_t> zp = typed_array<int32_t>(info, 2, "zeroPoints");
+    const OwnedCopy<int32_t> zp = copy_of<int32_t>(array_arg(env, info[2], {napi_int32_array}, "zeroPoints"));
     const bool per_channel = boolean(info, 3, "perChannel");
     const size_t nzp = per_channel ? (size_t)geo_.cout : 1;
     if (zp.length != nzp) length_error(env, "zeroPoints", zp.length, nzp, "outChannels or 1");
@@ -75,10 +76,10 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
           geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
     }
     reported_ = (int64_t)((weights_ ? weights_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
-    Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+    adjust_external_memory(env, reported_);
   }
 
-  void Finalize(Napi::Env env) override { Napi::MemoryManagement::AdjustExternalMemory(env, -reported_); }
+  void Finalize(Napi::Env env) override { adjust_external_memory(env, -reported_); }
 
  private:
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
@@ -140,92 +141,76 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   //         bias: Float32Array|Int32Array|null, relu, threads, exactOnly, async)
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const View<uint8_t> x = typed_array<uint8_t>(info, 0, "x");
+    const ArrayArg x = array_arg(env, info[0], {napi_uint8_array}, "x");
     conv::ConvLayout l = layout(info, 1);
     const int32_t x_zp = (int32_t)integer(info, 4, "zeroPoint", 0, 255);
     const OutType type = (OutType)integer(info, 5, "outType", 0, 3);
-    const float x_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "scale");
-    const View<float> ws = typed_array<float>(info, 8, "weightScales");
-    const size_t cout = (size_t)geo_.cout;
-    if (ws.length != 1 && ws.length != cout) length_error(env, "weightScales", ws.length, cout, "outChannels or 1");
     const bool quantized_out = type == OutType::u8 || type == OutType::s8;
-    const float out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
+    ops::OutputSpec spec;
+    spec.type = type;
+    spec.a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "scale");
+    const size_t cout = (size_t)geo_.cout;
+    const OwnedCopy<float> ws = copy_of<float>(array_arg(env, info[8], {napi_float32_array}, "weightScales"));
+    if (ws.length != 1 && ws.length != cout) length_error(env, "weightScales", ws.length, cout, "outChannels or 1");
+    spec.w_scales = ws.data;
+    spec.w_scale_count = ws.length;
+    spec.out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
     const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
-    const int32_t out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
-    const int32_t qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
-    const int32_t qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", qmin, hi) : 0;
-    const int32_t* bias_s32 = nullptr;
-    const float* bias = nullptr;
-    if (info[13].IsTypedArray() && info[13].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-      const View<int32_t> b = typed_array<int32_t>(info, 13, "bias");
-      if (b.length != cout) length_error(env, "bias", b.length, cout, "outChannels");
-      bias_s32 = b.data;
-    } else if (!info[13].IsNull() && !info[13].IsUndefined()) {
-      const View<float> b = typed_array<float>(info, 13, "bias");
-      if (b.length != cout) length_error(env, "bias", b.length, cout, "outChannels");
-      bias = b.data;
-    }
-    const bool relu = boolean(info, 14, "relu");
+    spec.out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
+    spec.qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
+    spec.qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", spec.qmin, hi) : 0;
+    const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
+    if (bias.present() && bias.length != cout) length_error(env, "bias", bias.length, cout, "outChannels");
+    spec.relu = boolean(info, 14, "relu");
     const int threads = (int)integer(info, 15, "threads", 1, 256);
-    const bool exact_only = boolean(info, 16, "exactOnly");
+    gemm::Options opt;
+    opt.exact_only = boolean(info, 16, "exactOnly");
     const bool async = boolean(info, 17, "async");
     if (x.length != l.n * (size_t)geo_.cin * l.h * l.w) length_error(env, "x", x.length, l.n * (size_t)geo_.cin * l.h * l.w, "n * inChannels * h * w");
-    void* y_ptr;
-    size_t y_len;
-    switch (type) {
-      case OutType::s32: { const View<int32_t> c = typed_array<int32_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
-      case OutType::u8: { const View<uint8_t> c = typed_array<uint8_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
-      case OutType::s8: { const View<int8_t> c = typed_array<int8_t>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
-      default: { const View<float> c = typed_array<float>(info, 6, "out"); y_ptr = c.data; y_len = c.length; break; }
-    }
-    if (y_len != l.out_floats()) length_error(env, "out", y_len, l.out_floats(), "n * outChannels * oh * ow");
+    static const napi_typedarray_type out_types[] = {napi_int32_array, napi_uint8_array, napi_int8_array, napi_float32_array};
+    const ArrayArg y = array_arg(env, info[6], {out_types[(int)type]}, "out");
+    if (y.length != l.out_floats()) length_error(env, "out", y.length, l.out_floats(), "n * outChannels * oh * ow");
 
-    // Per-call multipliers and bias in the kernel's units (gemm.h's helpers, fp32, fixed order).
-    const bool per_channel = ws.length > 1;
-    auto scales = std::make_shared<std::vector<float>>(ws.length);
-    auto biasf = std::make_shared<std::vector<float>>();
-    for (size_t c = 0; c < ws.length; c++) {
-      (*scales)[c] = quantized_out ? gemm::requant_multiplier(x_scale, ws.data[c], out_scale)
-                                   : gemm::dequant_scale(x_scale, ws.data[c]);
-    }
-    if (bias && type != OutType::s32) {
-      biasf->resize(cout);
-      for (size_t c = 0; c < cout; c++) {
-        (*biasf)[c] = quantized_out ? gemm::requant_float_bias(bias[c], x_scale, ws.data[per_channel ? c : 0]) : bias[c];
-      }
-    }
+    auto call = std::make_unique<Call>(env, async);
+    // the activations steer the kernel (the 7-bit fast path is chosen by their range): copied when shared
+    const uint8_t* xp = call->checked<uint8_t>(x);
+    const void* bias_values = call->input<uint8_t>(bias);
+    if (bias.type == napi_int32_array)
+      spec.bias_s32 = static_cast<const int32_t*>(bias_values);
+    else
+      spec.bias_f32 = static_cast<const float*>(bias_values);
+    void* y_ptr = call->single_output<uint8_t>(y, true);
+    auto folded = std::make_shared<ops::FoldedOutput>(native_section(env, [&] { return ops::fold_output(spec, cout); }));
+    const gemm::Output g = folded->output(y_ptr, 0);
     conv::QConvOutput out;
-    out.type = type;
+    out.type = g.type;
     out.y = y_ptr;
-    out.bias_s32 = type == OutType::s32 ? nullptr : bias_s32;
-    out.scale_per_channel = per_channel;
-    out.out_zp = out_zp;
-    out.qmin = qmin;
-    out.qmax = qmax;
-    out.relu = relu && type == OutType::f32;
-    gemm::Options opt;
-    opt.exact_only = exact_only;
+    out.scale = g.scale;
+    out.scale_per_channel = g.scale_per_channel;
+    out.bias_f32 = g.bias_f32;
+    out.bias_s32 = g.bias_s32;
+    out.out_zp = g.out_zp;
+    out.qmin = g.qmin;
+    out.qmax = g.qmax;
+    out.relu = g.relu;
     const gemm::GemmU8S8Fn fn = gemm_kernels().gemm_u8s8;
     // the direct kernel when this CPU has one and the weights were packed for it (the active ISA
     // may have been lowered since: then im2col + the GEMM of that level)
     const conv::QConvDirectFn direct = !weights_ || weights_->direct.empty() ? nullptr : qconv_kernels().qconv_u8s8_direct;
     auto wts = weights_;
     auto lay = std::make_shared<conv::ConvLayout>(std::move(l));
-    const uint8_t* xp = x.data;
     QConvSparse::Choice choice;
     if (sparse_) choice = sparse_->choose(*lay, xp, x.length, threads);
     auto sp = sparse_;
     auto work = [=] {
-      conv::QConvOutput o = out;
-      o.scale = scales->data();
-      o.bias_f32 = biasf->empty() ? nullptr : biasf->data();
-      auto sparse = [&] { sp->run(*lay, xp, x_zp, o, threads); };
+      (void)folded;  // owns what out points into
+      auto sparse = [&] { sp->run(*lay, xp, x_zp, out, threads); };
       auto dense = [&] {
         const conv::QConvPlan plan = conv::plan_qconv(*lay, threads, direct != nullptr);
         if (direct)
-          parallel_for(plan.tasks, threads, [&](size_t t) { direct(*wts, *lay, plan, xp, x_zp, o, opt, t); });
+          parallel_for(plan.tasks, threads, [&](size_t t) { direct(*wts, *lay, plan, xp, x_zp, out, opt, t); });
         else
-          parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, o, opt, t); });
+          parallel_for(plan.tasks, threads, [&](size_t t) { conv::qconv_u8s8_task(fn, *wts, *lay, plan, xp, x_zp, out, opt, t); });
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
       if (choice.trial_needed)
@@ -235,7 +220,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
       else
         dense();
     };
-    return run_or_queue(env, async, std::move(work), {info[0], info[6], Value()}, info[6]);
+    return Call::run(std::move(call), std::move(work), info[6]);
   }
 
   conv::ConvGeometry geo_;

@@ -6,7 +6,7 @@
 
 #include "cpu/dispatch.h"
 #include "napi/args.h"
-#include "napi/async.h"
+#include "napi/call.h"
 #include "napi/exports.h"
 
 namespace lowbit {
@@ -32,49 +32,51 @@ void check_zero_point(Napi::Env env, int64_t zp, int64_t qmin, int64_t qmax) {
 // quantize(x: Float32Array, y: Uint8Array|Int8Array, scale, zeroPoint, qmin, qmax, async: boolean)
 Napi::Value Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const View<float> x = typed_array<float>(info, 0, "x");
+  const ArrayArg x = array_arg(env, info[0], {napi_float32_array}, "x");
+  const ArrayArg y = array_arg(env, info[1], {napi_uint8_array, napi_int8_array}, "out");
   const float s = scale(info, 2, "scale");
-  const bool is_signed = info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+  const bool is_signed = y.type == napi_int8_array;
   const int64_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
   const int32_t zp = (int32_t)integer(info, 3, "zeroPoint", lo, hi);
   const int32_t qmin = (int32_t)integer(info, 4, "qmin", lo, hi);
   const int32_t qmax = (int32_t)integer(info, 5, "qmax", lo, hi);
   check_zero_point(env, zp, qmin, qmax);
   const bool async = boolean(info, 6, "async");
+  check_same_length(env, x.length, y.length, "quantize");
+  auto call = std::make_unique<Call>(env, async);
+  const float* xp = call->input<float>(x);
+  uint8_t* yp = call->single_output<uint8_t>(y, true);
+  const size_t n = x.length;
   const QuantKernels& k = quant_kernels();
   std::function<void()> work;
-  if (is_signed) {
-    const View<int8_t> y = typed_array<int8_t>(info, 1, "out");
-    check_same_length(env, x.length, y.length, "quantize");
-    work = [k, x, y, s, zp, qmin, qmax] { k.quantize_s8(x.data, y.data, x.length, s, zp, qmin, qmax); };
-  } else {
-    const View<uint8_t> y = typed_array<uint8_t>(info, 1, "out");
-    check_same_length(env, x.length, y.length, "quantize");
-    work = [k, x, y, s, zp, qmin, qmax] { k.quantize_u8(x.data, y.data, x.length, s, zp, qmin, qmax); };
-  }
-  return run_or_queue(env, async, std::move(work), {info[0]}, info[1]);
+  if (is_signed)
+    work = [k, xp, yp, n, s, zp, qmin, qmax] { k.quantize_s8(xp, reinterpret_cast<int8_t*>(yp), n, s, zp, qmin, qmax); };
+  else
+    work = [k, xp, yp, n, s, zp, qmin, qmax] { k.quantize_u8(xp, yp, n, s, zp, qmin, qmax); };
+  return Call::run(std::move(call), std::move(work), info[1]);
 }
 
 // dequantize(q: Uint8Array|Int8Array, y: Float32Array, scale, zeroPoint, async: boolean)
 Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const View<float> y = typed_array<float>(info, 1, "out");
+  const ArrayArg q = array_arg(env, info[0], {napi_uint8_array, napi_int8_array}, "q");
+  const ArrayArg y = array_arg(env, info[1], {napi_float32_array}, "out");
   const float s = scale(info, 2, "scale");
-  const bool is_signed = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int8_array;
+  const bool is_signed = q.type == napi_int8_array;
   const int32_t zp = (int32_t)integer(info, 3, "zeroPoint", is_signed ? -128 : 0, is_signed ? 127 : 255);
   const bool async = boolean(info, 4, "async");
+  check_same_length(env, q.length, y.length, "dequantize");
+  auto call = std::make_unique<Call>(env, async);
+  const uint8_t* qp = call->input<uint8_t>(q);
+  float* yp = call->single_output<float>(y, true);
+  const size_t n = q.length;
   const QuantKernels& k = quant_kernels();
   std::function<void()> work;
-  if (is_signed) {
-    const View<int8_t> q = typed_array<int8_t>(info, 0, "q");
-    check_same_length(env, q.length, y.length, "dequantize");
-    work = [k, q, y, s, zp] { k.dequantize_s8(q.data, y.data, q.length, s, zp); };
-  } else {
-    const View<uint8_t> q = typed_array<uint8_t>(info, 0, "q");
-    check_same_length(env, q.length, y.length, "dequantize");
-    work = [k, q, y, s, zp] { k.dequantize_u8(q.data, y.data, q.length, s, zp); };
-  }
-  return run_or_queue(env, async, std::move(work), {info[0]}, info[1]);
+  if (is_signed)
+    work = [k, qp, yp, n, s, zp] { k.dequantize_s8(reinterpret_cast<const int8_t*>(qp), yp, n, s, zp); };
+  else
+    work = [k, qp, yp, n, s, zp] { k.dequantize_u8(qp, yp, n, s, zp); };
+  return Call::run(std::move(call), std::move(work), info[1]);
 }
 
 // chooseQuantParams(min, max, signed, symmetric, reduceRange) -> {scale, zeroPoint, qmin, qmax}
