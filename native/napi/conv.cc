@@ -76,6 +76,10 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   // new ConvLayer(weights: Float32Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
   //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense)
   explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
+    native_section(info.Env(), [&] { init(info); });  // out of memory: a coded RangeError
+  }
+
+  void init(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const OwnedCopy<float> w = copy_of<float>(array_arg(env, info[0], {napi_float32_array}, "weights"));
     geo_ = conv_geometry_arg(info, 1);

@@ -84,6 +84,10 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   // mode: 0 auto (dense, plus sparse weights where the model says they can win), 1 sparse (sparse
   // weights only), 2 dense (dense only). Sparse needs every weight zero point to be 0.
   explicit PackedLinear(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PackedLinear>(info) {
+    native_section(info.Env(), [&] { init(info); });  // out of memory: a coded RangeError
+  }
+
+  void init(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string from = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
     gemm::PackedB dense;

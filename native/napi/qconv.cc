@@ -52,6 +52,10 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   //                dh, dw, groups), zeroPoints: Int32Array (1 or cout), perChannel,
   //                mode: 0 auto / 1 sparse / 2 dense (qconv_sparse.h))
   explicit QConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QConvLayer>(info) {
+    native_section(info.Env(), [&] { init(info); });  // out of memory: a coded RangeError
+  }
+
+  void init(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const OwnedCopy<int8_t> w = copy_of<int8_t>(array_arg(env, info[0], {napi_int8_array}, "weights"));
     geo_ = conv_geometry_arg(info, 1);
