@@ -38,8 +38,7 @@ function shapesFor({ quick, full }) {
 async function run(lowbit, { quick = false, full = false, threads = 1, onRow = () => {} } = {}) {
   const rows = [];
   // the int8 peaks of this core, measured now (register-only loops built into the addon)
-  const { binding } = require('../dist/native.js');
-  const peaks = binding._peaks(quick ? 0.1 : 0.3);
+  const peaks = lowbit.measurePeaks(quick ? 0.1 : 0.3);
   if (peaks.maddS16Gops) rows.push({ peaks: true, ...peaks });
   const minTime = quick ? 0.03 : 0.08;
   for (const [M, N, K] of shapesFor({ quick, full })) {

@@ -49,3 +49,23 @@ export function setIsa(isa: Isa): void {
   }
   binding.setIsa(isa);
 }
+
+/** Int8 arithmetic peaks of one core, measured now (see {@link measurePeaks}). */
+export interface CpuPeaks {
+  /** s16 × s16 `vpmaddwd` → int32 accumulate (exact for any u8/s8 widened to int16), GOPS. */
+  maddS16Gops?: number;
+  /** u8 × s8 `vpmaddubsw` → `vpmaddwd` → int32 accumulate (the idiom FBGEMM uses), GOPS. */
+  maddubsGops?: number;
+}
+
+/**
+ * Measures this core's int8 multiply-accumulate peaks with register-only loops built into the
+ * addon, on the calling thread, for about `seconds` (default 0.3): what benchmark reports state a
+ * kernel's speed against. Empty where this build has no probe for the CPU (non-AVX2 machines).
+ */
+export function measurePeaks(seconds = 0.3): CpuPeaks {
+  if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 60)) {
+    throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `seconds must be a number in (0, 60], got ${describe(seconds)}`);
+  }
+  return (binding as unknown as { _peaks(seconds: number): CpuPeaks })._peaks(seconds);
+}

@@ -7,6 +7,7 @@ const lowbit = require('./index.js') as typeof Lowbit;
 
 export const {
   cpu,
+  measurePeaks,
   setIsa,
   chooseQuantParams,
   quantize,

@@ -3,8 +3,8 @@
  * convolution), hand-tuned for AVX2, AVX-512 and NEON and chosen at run time by CPUID.
  * @packageDocumentation
  */
-export { cpu, setIsa } from './cpu';
-export type { CpuInfo, Isa } from './cpu';
+export { cpu, measurePeaks, setIsa } from './cpu';
+export type { CpuInfo, CpuPeaks, Isa } from './cpu';
 export { chooseQuantParams, dequantize, dequantizeAsync, quantize, quantizeAsync } from './quant';
 export type {
   ChooseQuantParamsOptions,

@@ -20,7 +20,7 @@
 
 #include "cpu/dispatch.h"
 #include "kernels/conv/conv.h"
-#include "kernels/conv/model.h"
+#include "ops/conv_model.h"
 
 using namespace lowbit;
 using namespace lowbit::conv;

@@ -1,4 +1,4 @@
-// Checks the sparse-vs-dense performance model (kernels/sparse_fc/model.h): for each shape,
+// Checks the sparse-vs-dense performance model (ops/sparse_fc_model.h): for each shape,
 // block sparsity, batch M and weight range it measures the dense GEMM and the sparse kernel
 // (interleaved, median), prints both predictions, the kernel auto would pick and its loss against
 // the faster kernel (auto's time / best time - 1). The model's promise: loss <= 5%.
@@ -19,7 +19,7 @@
 
 #include "cpu/dispatch.h"
 #include "kernels/gemm/gemm.h"
-#include "kernels/sparse_fc/model.h"
+#include "ops/sparse_fc_model.h"
 #include "kernels/sparse_fc/sparse_fc.h"
 
 using namespace lowbit;

@@ -134,6 +134,9 @@ inline int64_t integer(const Napi::CallbackInfo& info, size_t i, const char* arg
   return (int64_t)d;
 }
 
+// The `threads` option: 1 to 256 threads for one call (lib/ checks the same range first).
+inline int threads_arg(const Napi::CallbackInfo& info, size_t i) { return (int)integer(info, i, "threads", 1, 256); }
+
 inline bool boolean(const Napi::CallbackInfo& info, size_t i, const char* arg) {
   const Napi::Value v = info[i];
   if (!v.IsBoolean()) {

@@ -14,12 +14,12 @@
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/conv/conv.h"
-#include "kernels/conv/model.h"
+#include "ops/conv_model.h"
 #include "napi/args.h"
 #include "napi/conv_args.h"
 #include "napi/call.h"
 #include "napi/exports.h"
-#include "napi/kernel_trial.h"
+#include "ops/kernel_trial.h"
 
 namespace lowbit {
 namespace napi {
@@ -27,14 +27,6 @@ namespace {
 
 enum class Mode { auto_, sparse, dense };
 
-const conv::PerfModel& model_for(Isa isa) {
-  static std::mutex mu;
-  static std::map<int, std::unique_ptr<conv::PerfModel>> models;
-  std::lock_guard<std::mutex> lock(mu);
-  auto& m = models[(int)isa];
-  if (!m) m.reset(new conv::PerfModel(conv::calibrate(conv_kernels(isa))));
-  return *m;
-}
 
 // Per-thread scratch of n floats, not initialized (everything the kernels read is written first:
 // pad_input writes its whole buffer, the transposes their whole matrices); grown on demand and
@@ -130,8 +122,8 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     int rounds = 2;     // trial: timed calls of each kernel
     bool warm = false;  // trial: an untimed call of the same kernel before each timed one
     conv::Prediction pred;
-    TrialResult trial;  // first = dense, second = sparse
-    TrialCache::Key key;
+    ops::TrialResult trial;  // first = dense, second = sparse
+    ops::TrialCache::Key key;
   };
   Choice choose(const conv::ConvLayout& l) const {
     Choice c;
@@ -140,10 +132,10 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       return c;
     }
     const Isa isa = active_isa();
-    c.pred = model_for(isa).predict(*sparse_, l);
+    c.pred = conv::model_for(isa).predict(*sparse_, l);
     c.sparse = c.pred.use_sparse;
     if (!c.pred.close) return c;
-    c.key = TrialCache::Key(l.n, l.h, l.w, (int64_t)isa);
+    c.key = ops::TrialCache::Key(l.n, l.h, l.w, (int64_t)isa);
     if (trials_->find(c.key, &c.trial)) {
       c.measured = true;
       c.sparse = !c.trial.first_wins;
@@ -204,7 +196,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const ArrayArg x = array_arg(env, info[0], {napi_float32_array}, "input");
     conv::ConvLayout l = layout(info, 1);
     const ArrayArg y = array_arg(env, info[4], {napi_float32_array}, "out");
-    const int threads = (int)integer(info, 5, "threads", 1, 256);
+    const int threads = threads_arg(info, 5);
     const bool async = boolean(info, 6, "async");
     const bool batch_major = info.Length() > 7 && boolean(info, 7, "batchMajor");
     if (batch_major && !(l.direct && l.n == 1 && l.h == 1 && geo_.groups == 1)) {
@@ -269,7 +261,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
         });
       };
       if (choice.trial_needed)
-        trials->put(choice.key, run_trial([&] { run(false); }, [&] { run(true); }, choice.rounds, choice.warm));
+        trials->put(choice.key, ops::run_trial([&] { run(false); }, [&] { run(true); }, choice.rounds, choice.warm));
       else
         run(choice.sparse);
       if (batch_major) transpose(yt, (size_t)cout, (size_t)lay->w, yp);
@@ -283,7 +275,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   std::shared_ptr<std::vector<float>> bias_;
   bool relu_ = false;
   Mode mode_ = Mode::auto_;
-  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();
+  std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();
   size_t nnz_ = 0;
   int64_t reported_ = 0;
 };

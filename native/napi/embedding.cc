@@ -363,7 +363,7 @@ std::vector<Item> split(const std::vector<emb::Request>& reqs, int threads) {
 // embeddingBags(requests: array[], threads, async)
 Napi::Value EmbeddingBags(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int threads = (int)integer(info, 1, "threads", 1, 256);
+  const int threads = threads_arg(info, 1);
   const bool async = boolean(info, 2, "async");
   auto call = std::make_unique<Call>(env, async);
   auto reqs = std::make_shared<std::vector<emb::Request>>(prepare(env, info[0], *call));

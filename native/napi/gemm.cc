@@ -1,6 +1,6 @@
 // The int8 GEMM binding: PackedLinear (packed weights, owned natively, reported to V8 as external
 // memory) and its products, on the dense GEMM or the sparse FC kernel (mode: auto asks the
-// performance model of kernels/sparse_fc/model.h per call; both give bit-identical results).
+// performance model of ops/sparse_fc_model.h per call; both give bit-identical results).
 //
 // Arguments arrive validated and named by lib/gemm.ts; the checks here only guarantee that a direct
 // call with bad arguments throws instead of reading or writing out of bounds.
@@ -14,14 +14,14 @@
 #include "cpu/parallel.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/quant/quant.h"
-#include "kernels/sparse_fc/model.h"
+#include "ops/sparse_fc_model.h"
 #include "napi/args.h"
 #include "napi/call.h"
 #include "ops/gemm_split.h"
 #include "ops/linear_dynamic.h"
 #include "ops/output_pipeline.h"
 #include "napi/exports.h"
-#include "napi/kernel_trial.h"
+#include "ops/kernel_trial.h"
 #include "napi/sparse_linear.h"
 
 namespace lowbit {
@@ -197,8 +197,8 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   struct Choice {
     bool sparse = false, trial_needed = false, measured = false, narrow = false;
     sparse_fc::Prediction pred;
-    TrialResult trial;  // first = dense, second = sparse
-    TrialCache::Key key;
+    ops::TrialResult trial;  // first = dense, second = sparse
+    ops::TrialCache::Key key;
     int rounds = 2;
     bool warm = false;
   };
@@ -223,7 +223,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     c.sparse = c.pred.use_sparse;
     const double lo = std::min(c.pred.sparse_s, c.pred.dense_s), hi = std::max(c.pred.sparse_s, c.pred.dense_s);
     if (hi >= kTrialBand * lo) return c;
-    c.key = TrialCache::Key(m_bucket(M), c.narrow ? 1 : 0, threads, (int64_t)isa);
+    c.key = ops::TrialCache::Key(m_bucket(M), c.narrow ? 1 : 0, threads, (int64_t)isa);
     if (trials_->find(c.key, &c.trial)) {
       c.measured = true;
       // the model's margin here too: dense (the side a burst of a neighbour's L3 traffic during
@@ -246,7 +246,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     Napi::Env env = info.Env();
     const size_t M = (size_t)integer(info, 0, "m", 1, 1ll << 40);
     const bool narrow = boolean(info, 1, "narrow") || shape_.maddubs_safe;
-    const int threads = info[2].IsUndefined() ? 1 : (int)integer(info, 2, "threads", 1, 256);
+    const int threads = info[2].IsUndefined() ? 1 : threads_arg(info, 2);
     Napi::Object out = Napi::Object::New(env);
     out.Set("blockSparsity", shape_.block_sparsity());
     sparse_fc::Prediction p;
@@ -328,7 +328,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
     if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");
     spec.relu = boolean(info, 14, "relu");
-    const int threads = (int)integer(info, 15, "threads", 1, 256);
+    const int threads = threads_arg(info, 15);
     gemm::Options opt;
     opt.exact_only = boolean(info, 16, "exactOnly");
     const bool async = boolean(info, 17, "async");
@@ -371,7 +371,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
       if (ch.trial_needed)
-        trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));
+        trials->put(ch.key, ops::run_trial(dense, sparse, ch.rounds, ch.warm));
       else if (ch.sparse)
         sparse();
       else
@@ -395,7 +395,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");
     const bool relu = boolean(info, 7, "relu");
     const ArrayArg y = array_arg(env, info[8], {napi_float32_array}, "out");
-    const int threads = (int)integer(info, 9, "threads", 1, 256);
+    const int threads = threads_arg(info, 9);
     const bool async = boolean(info, 10, "async");
     if (ldx < B.K) length_error(env, "ldx", ldx, B.K, "k");
     if (x.length < (M - 1) * ldx + B.K) length_error(env, "x", x.length, (M - 1) * ldx + B.K, "(m - 1) * ldx + k");
@@ -431,7 +431,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
         auto dense = [&] { ops::run_gemm_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
         if (ch.trial_needed)
-          trials->put(ch.key, run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
+          trials->put(ch.key, ops::run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
         else if (ch.sparse)
           sparse();
         else
@@ -453,7 +453,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   std::shared_ptr<sparse_fc::SparseFcInt8Weights> sparse_;  // null where not kept (mode dense, auto: not_kept_)
   sparse_fc::SparseShape shape_;                            // counts of the weights, in every mode
   std::string not_kept_;                                    // why auto keeps no sparse weights
-  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();  // auto: measured close calls
+  std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();  // auto: measured close calls
   int64_t reported_ = 0;
 };
 

@@ -98,7 +98,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     Napi::Env env = info.Env();
     const conv::ConvLayout l = layout(info, 0);
     const bool narrow = boolean(info, 3, "narrow");
-    const int threads = info.Length() > 4 ? (int)integer(info, 4, "threads", 1, 256) : 1;
+    const int threads = info.Length() > 4 ? threads_arg(info, 4) : 1;
     Napi::Object out = Napi::Object::New(env);
     out.Set("blockSparsity", block_sparsity_);
     bool sparse = false;
@@ -166,7 +166,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
     if (bias.present() && bias.length != cout) length_error(env, "bias", bias.length, cout, "outChannels");
     spec.relu = boolean(info, 14, "relu");
-    const int threads = (int)integer(info, 15, "threads", 1, 256);
+    const int threads = threads_arg(info, 15);
     gemm::Options opt;
     opt.exact_only = boolean(info, 16, "exactOnly");
     const bool async = boolean(info, 17, "async");
@@ -218,7 +218,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
       };
       // (both kernels write the same bits, so the trial leaves the right output either way)
       if (choice.trial_needed)
-        sp->remember(choice.key, run_trial(dense, sparse, choice.rounds, choice.warm));
+        sp->remember(choice.key, ops::run_trial(dense, sparse, choice.rounds, choice.warm));
       else if (choice.sparse)
         sparse();
       else

@@ -76,12 +76,12 @@ namespace {
 // Predictions closer than this are timed (the model is within ~10-30% near break-even).
 constexpr double kTrialBand = 1.3;
 
-TrialCache::Key trial_key(const conv::ConvLayout& l, bool narrow, int threads, Isa isa) {
-  return TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);
+ops::TrialCache::Key trial_key(const conv::ConvLayout& l, bool narrow, int threads, Isa isa) {
+  return ops::TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);
 }
 
 // dense unless sparse measured faster by the model's margin (the trial runs dense first)
-bool sparse_wins(const TrialResult& r, Isa isa) { return r.second_s * sparse_fc::model_for(isa).margin < r.first_s; }
+bool sparse_wins(const ops::TrialResult& r, Isa isa) { return r.second_s * sparse_fc::model_for(isa).margin < r.first_s; }
 
 }  // namespace
 
@@ -115,7 +115,7 @@ QConvSparse::Choice QConvSparse::choose(const conv::ConvLayout& l, const uint8_t
   const double lo = std::min(p.sparse_s, p.dense_s);
   const Isa isa = active_isa();
   c.key = trial_key(l, narrow, threads, isa);
-  TrialResult r;
+  ops::TrialResult r;
   if (trials_->find(c.key, &r)) {
     c.sparse = sparse_wins(r, isa);
   } else {

@@ -13,8 +13,8 @@
 
 #include "kernels/conv/int8.h"
 #include "kernels/conv/int8_sparse_1x1.h"
-#include "kernels/sparse_fc/model.h"
-#include "napi/kernel_trial.h"
+#include "ops/sparse_fc_model.h"
+#include "ops/kernel_trial.h"
 
 namespace lowbit {
 namespace napi {
@@ -35,20 +35,20 @@ class QConvSparse {
   // M = n * pixels (scanning x's range only where the answer depends on whether the dense GEMM
   // may take its 7-bit path), unless its two predictions are within 1.3x: then the remembered
   // trial of this (n, h, w, activation width, threads, ISA), or a trial on this call (as
-  // QuantizedLinear and Conv2d do: napi/kernel_trial.h; both kernels write the same bits).
+  // QuantizedLinear and Conv2d do: ops/kernel_trial.h; both kernels write the same bits).
   struct Choice {
     bool sparse = false, trial_needed = false;
-    TrialCache::Key key;
+    ops::TrialCache::Key key;
     int rounds = 3;
     bool warm = false;
   };
   Choice choose(const conv::ConvLayout& l, const uint8_t* x, size_t x_len, int threads) const;
-  void remember(const TrialCache::Key& key, const TrialResult& r) const { trials_->put(key, r); }
+  void remember(const ops::TrialCache::Key& key, const ops::TrialResult& r) const { trials_->put(key, r); }
   // For explain: whether a call of this shape would be timed (the predictions within the band),
   // and, once it was, the trial's result and choice.
   struct Measured {
     bool close = false, known = false, sparse = false;
-    TrialResult r;
+    ops::TrialResult r;
   };
   Measured measured(const conv::ConvLayout& l, bool narrow, int threads) const;
 
@@ -66,7 +66,7 @@ class QConvSparse {
   QConvMode mode_ = QConvMode::auto_;
   sparse_fc::SparseFcInt8Weights w_;
   sparse_fc::SparseShape shape_;
-  std::shared_ptr<TrialCache> trials_ = std::make_shared<TrialCache>();
+  std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();
 };
 
 }  // namespace napi

@@ -6,7 +6,7 @@
 
 #include "cpu/dispatch.h"
 #include "kernels/conv/conv.h"
-#include "kernels/conv/model.h"
+#include "ops/conv_model.h"
 #include "tests/harness.h"
 
 using namespace lowbit;

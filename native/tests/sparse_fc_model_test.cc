@@ -1,11 +1,11 @@
-// The sparse-vs-dense performance model (kernels/sparse_fc/model.h): its counts match the packed
+// The sparse-vs-dense performance model (ops/sparse_fc_model.h): its counts match the packed
 // weights, its formulas have the documented structure (tiles of 8 rows, the one-row kernel, the
 // partial tile), and a calibration yields usable rates and the obvious decisions. Only the scalar
 // level is calibrated here: it uses small layers, so this stays fast under qemu too.
 #include <cmath>
 #include <vector>
 
-#include "kernels/sparse_fc/model.h"
+#include "ops/sparse_fc_model.h"
 #include "tests/harness.h"
 
 using namespace lowbit;

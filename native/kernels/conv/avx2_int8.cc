@@ -27,7 +27,7 @@
 #include <new>
 #include <vector>
 
-#include "cpu/dispatch.h"
+#include "kernels/gemm/gemm.h"
 #include "cpu/scratch.h"
 #include "kernels/conv/int8.h"
 
@@ -423,7 +423,7 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
   // (7-bit) to +10% (8-bit). The task numbering of both paths is the same (int8.h), so this plan
   // serves both; results are the same exact integers.
   if (p1 - p0 <= 64 && (round_up(p1 - p0, 8) - (p1 - p0)) * 10 >= p1 - p0) {
-    qconv_u8s8_task(gemm_kernels(Isa::avx2).gemm_u8s8, w, l, plan, x, x_zp, out, opt, task);
+    qconv_u8s8_task(gemm::gemm_u8s8__avx2, w, l, plan, x, x_zp, out, opt, task);
     return;
   }
   const size_t ow = (size_t)l.ow;

@@ -46,5 +46,8 @@ struct PerfModel {
 // rounds) and fits the rates. The caller caches the result per ISA.
 PerfModel calibrate(const ConvKernels& k);
 
+// The model of an ISA, calibrated on first use (thread-safe; kept for the process).
+const PerfModel& model_for(Isa isa);
+
 }  // namespace conv
 }  // namespace lowbit

@@ -1,4 +1,8 @@
-#include "kernels/conv/model.h"
+#include "ops/conv_model.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include <algorithm>
 #include <chrono>
@@ -143,6 +147,15 @@ PerfModel calibrate(const ConvKernels& k) {
   m.sparse_1x1_macs_per_s = (double)sw[2].nnz() * px3 / rest;
   m.copy_bytes_per_s = (double)a.L.padded_floats * 4 / t_copy;
   return m;
+}
+
+const PerfModel& model_for(Isa isa) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<PerfModel>> models;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& m = models[(int)isa];
+  if (!m) m.reset(new PerfModel(calibrate(conv_kernels(isa))));
+  return *m;
 }
 
 }  // namespace conv

@@ -1,5 +1,5 @@
 // The sparse-vs-dense performance model (model.h states the formulas and why).
-#include "kernels/sparse_fc/model.h"
+#include "ops/sparse_fc_model.h"
 
 #include <algorithm>
 #include <atomic>

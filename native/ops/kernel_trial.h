@@ -16,7 +16,7 @@
 #include <tuple>
 
 namespace lowbit {
-namespace napi {
+namespace ops {
 
 // What a trial measured, per input shape.
 struct TrialResult {
@@ -76,5 +76,5 @@ TrialResult run_trial(A&& first, B&& second, int rounds = 2, bool warm = false) 
   return r;
 }
 
-}  // namespace napi
+}  // namespace ops
 }  // namespace lowbit
