@@ -5,6 +5,7 @@
 
 #include "kernels/conv/conv.h"
 #include "napi/args.h"
+#include "napi/call.h"
 
 namespace lowbit {
 namespace napi {
@@ -12,7 +13,7 @@ namespace napi {
 // geometry: Int32Array[11] = (cin, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups)
 inline conv::ConvGeometry conv_geometry_arg(const Napi::CallbackInfo& info, size_t i) {
   Napi::Env env = info.Env();
-  const View<int32_t> g = typed_array<int32_t>(info, i, "geometry");
+  const OwnedCopy<int32_t> g = copy_of<int32_t>(array_arg(env, info[i], {napi_int32_array}, "geometry"));
   if (g.length != 11) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "geometry must hold 11 values");
   const conv::ConvGeometry geo{g.data[0], g.data[1], g.data[2], g.data[3], g.data[4], g.data[5],
                                g.data[6], g.data[7], g.data[8], g.data[9], g.data[10]};

@@ -60,7 +60,7 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
 
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", "isa must be a string, got " + describe(info[0]));
+  if (!info[0].IsString()) throw_type_error(env, "ERR_LOWBIT_INVALID_TYPE", "isa must be a string, got " + describe(info.Env(), info[0]));
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   Isa isa;
   if (!isa_from_name(name, &isa) || !set_active_isa(isa)) {

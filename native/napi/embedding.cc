@@ -161,7 +161,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
                        {InstanceAccessor<&MappedFile::Size>("byteLength"), InstanceMethod<&MappedFile::Close>("close")});
   }
   explicit MappedFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappedFile>(info) {
-    if (!info[0].IsString()) throw_type_error(info.Env(), "ERR_LOWBIT_INVALID_TYPE", "path must be a string, got " + describe(info[0]));
+    if (!info[0].IsString()) throw_type_error(info.Env(), "ERR_LOWBIT_INVALID_TYPE", "path must be a string, got " + describe(info.Env(), info[0]));
     FileError error;
     mapping_ = Mapping::open(info[0].As<Napi::String>().Utf8Value(), &error);
     if (!mapping_) error.throw_js(info.Env());
@@ -439,7 +439,7 @@ Napi::Value AllocateTable(const Napi::CallbackInfo& info) {
 // pages: EAGAIN/ENOMEM) leaves the advice in place and reports 'advised'.
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const View<uint8_t> v = typed_array<uint8_t>(info, 0, "bytes");
+  const ArrayArg v = array_arg(env, info[0], {napi_uint8_array}, "bytes");
 #if defined(__linux__)
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25  // Linux 6.1 (older headers lack it; older kernels answer EINVAL)
