@@ -489,8 +489,10 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       for (size_t m = 0; m < M; m++) {
         float mn, mx;
         qk.minmax(x.data + m * ldx, K, &mn, &mx);
-        if (!std::isfinite(mn) || !std::isfinite(mx)) {
-          throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(m) + " contains Infinity"};
+        bool nan = false;  // the minmax kernels skip NaN: a plain scan (vectorizes, no early exit)
+        for (size_t k = 0; k < K; k++) nan |= x.data[m * ldx + k] != x.data[m * ldx + k];
+        if (nan || !std::isfinite(mn) || !std::isfinite(mx)) {
+          throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(m) + (nan ? " contains NaN" : " contains Infinity")};
         }
         if (per_row) {
           params[m] = quant::choose_quant_params(mn, mx, false, false, reduce_range);
