@@ -6,7 +6,7 @@
 import {
   CONV_GEOMETRY_KEYS, ConvGeometryFields, geometryArray, geometryOf, INPUT_SHAPE_KEYS, inputShapeOf, type ConvGeometryOptions, type ConvInputShape,
 } from './conv-geometry';
-import { rangeError } from './errors';
+import { rangeError, typeError } from './errors';
 import { binding } from './native';
 import { outputArray } from './output-options';
 import { checkArray, checkBool, checkEnum, checkFloatBias, checkInt, checkOptions, checkThreads, describe, optionKeys } from './validate';
@@ -176,6 +176,9 @@ export function pruneWeights(weights: Float32Array, options: PruneOptions): Floa
   const rows = checkInt(o.rows, 'options.rows', 1, 2 ** 30);
   if (w.length % rows !== 0) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length (${w.length}) must be a multiple of options.rows (${rows})`);
   const cols = w.length / rows;
+  if (o.block !== undefined && (!Array.isArray(o.block) || o.block.length !== 2)) {
+    throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.block must be [rows, cols], got ${describe(o.block)}`);
+  }
   const [br, bc] = o.block === undefined ? [1, 1] : [checkInt(o.block[0], 'options.block[0]', 1, rows), checkInt(o.block[1], 'options.block[1]', 1, cols)];
   return native.pruneMagnitude(w, rows, cols, o.sparsity, br, bc);
 }
