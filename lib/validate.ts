@@ -134,8 +134,9 @@ export function checkOptions<T extends object>(value: unknown, name: string, own
   if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be an object, got ${describe(value)}`);
   }
+  // allowed first: the common case costs one short scan per key (this runs on every call)
   for (const key in value) {
-    if (Object.prototype.hasOwnProperty.call(value, key) && !allowed.includes(key)) unknownOption(name, key, owner, allowed);
+    if (!allowed.includes(key) && Object.prototype.hasOwnProperty.call(value, key)) unknownOption(name, key, owner, allowed);
   }
   return value as Partial<T>;
 }
