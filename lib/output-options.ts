@@ -83,10 +83,13 @@ export interface ResolvedQuantizedOutput {
   out: Uint8Array | Int8Array;
   /** Native output type: 1 uint8, 2 int8. */
   outType: 1 | 2;
+  /** The output's scale. */
   outScale: number;
+  /** The output's zero point. */
   outZeroPoint: number;
-  /** The clamp, ReLU folded in. */
+  /** The clamp's low end, ReLU folded in. */
   qmin: number;
+  /** The clamp's high end. */
   qmax: number;
 }
 
