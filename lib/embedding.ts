@@ -91,13 +91,7 @@ export interface OpenOptions extends TableOptions {
 }
 
 /** Options of {@link EmbeddingTable.fromFloat32}. */
-export interface FromFloat32TableOptions {
-  /** Values per row (D). */
-  dim: number;
-  /** Row format. */
-  format: TableFormat;
-  /** As in {@link TableOptions}. */
-  remap?: Int32Array;
+export interface FromFloat32TableOptions extends Pick<TableOptions, 'dim' | 'format' | 'remap'> {
   /** Put the rows in a SharedArrayBuffer (to hand to worker_threads); default false. */
   shared?: boolean;
 }
@@ -106,10 +100,10 @@ export interface FromFloat32TableOptions {
 export type AllocateOptions = Pick<TableOptions, 'dim' | 'format' | 'remap'>;
 
 const TABLE_KEYS = optionKeys<TableOptions>()('dim', 'format', 'rows', 'rowStride', 'remap');
-const FROM_BUFFER_KEYS = [...TABLE_KEYS, 'hugePages'];
+const FROM_BUFFER_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<FromBufferOptions, keyof TableOptions>>()('hugePages')];
 const FROM_FLOAT32_KEYS = optionKeys<FromFloat32TableOptions>()('dim', 'format', 'remap', 'shared');
 /** The options {@link EmbeddingTable.open} takes (for its checkOptions call). */
-export const OPEN_KEYS = [...TABLE_KEYS, 'offset'];
+export const OPEN_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<OpenOptions, keyof TableOptions>>()('offset')];
 /** The options {@link EmbeddingTable.allocate} takes (for its checkOptions call). */
 export const ALLOCATE_KEYS = optionKeys<AllocateOptions>()('dim', 'format', 'remap');
 

@@ -46,7 +46,7 @@ export interface LinearForwardOptions {
 
 const LINEAR_KEYS = optionKeys<LinearOptions>()('inFeatures', 'outFeatures', 'bias', 'relu', 'mode');
 const FORWARD_KEYS = optionKeys<LinearForwardOptions>()('batch', 'out', 'threads');
-const EXPLAIN_KEYS = ['batch'];
+const EXPLAIN_KEYS = optionKeys<{ batch: number }>()('batch');
 
 /** A fully-connected fp32 layer with sparse and dense kernels. */
 export class Linear {

@@ -156,10 +156,10 @@ const SHAPE_KEYS = INPUT_SHAPE_KEYS;
 const EXPLAIN_KEYS = [...SHAPE_KEYS, ...optionKeys<Omit<QConvExplainOptions, keyof QConvInputShape>>()('narrow', 'threads')];
 const FROM_FLOAT32_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<QConvFromFloat32Options, keyof ConvGeometryOptions>>()('mode', 'bias', 'perChannel')];
 const FROM_INT8_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<QConvFromInt8Options, keyof ConvGeometryOptions>>()('mode', 'scale', 'zeroPoint', 'bias')];
-const COMMON_KEYS = [...SHAPE_KEYS, ...KERNEL_KEYS, 'zeroPoint'];
-const INT32_KEYS = [...COMMON_KEYS, 'out'];
+const COMMON_KEYS = [...SHAPE_KEYS, ...KERNEL_KEYS, ...optionKeys<Omit<QConvCommonOptions, keyof QConvInputShape | keyof KernelOptions>>()('zeroPoint')];
+const INT32_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<QConvForwardInt32Options, keyof QConvCommonOptions>>()('out')];
 const FLOAT_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<QConvForwardFloatOptions, keyof QConvCommonOptions>>()('scale', 'relu', 'out')];
-const QUANTIZED_KEYS = [...COMMON_KEYS, ...QUANTIZED_OUTPUT_KEYS, 'scale'];
+const QUANTIZED_KEYS = [...COMMON_KEYS, ...QUANTIZED_OUTPUT_KEYS, ...optionKeys<Omit<QConvForwardOptions, keyof QConvCommonOptions | keyof QuantizedOutputOptions>>()('scale')];
 const OUT_WHY = 'n * outChannels * oh * ow';
 
 function weightCount(g: Geometry): number {
