@@ -144,7 +144,7 @@ export class EmbeddingTable {
     this.format = o.format;
     this.rowStride = stride;
     // a private copy: the ids a lookup maps are the ones checked, whatever the caller writes later
-    this.#remap = o.remap === undefined ? null : checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]).slice();
+    this.#remap = o.remap === undefined ? null : new Int32Array(checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]));
     this.#source = source;
     this.#offset = offset;
   }

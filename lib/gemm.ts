@@ -316,7 +316,7 @@ export class QuantizedLinear {
   static deserialize(bytes: Uint8Array): QuantizedLinear {
     const b = checkArray<Uint8Array>(bytes, 'bytes', [Uint8Array]);
     // a private copy: the checks below and the native parse read the same bytes
-    const r = new SerialReader(b.slice());
+    const r = new SerialReader(new Uint8Array(b)); // a copy even of a Buffer (whose slice is a view)
     if (r.u32('magic') !== MAGIC) throw invalidSerialization('magic: not a serialized QuantizedLinear');
     const version = r.u32('version');
     if (version !== VERSION) throw invalidSerialization(`version: unsupported version ${version}`);

@@ -165,6 +165,11 @@ describe('QuantizedLinear.deserialize validates every field', () => {
     const want = layer.matmulFloat(a, { scale: 0.1 });
     bytes.fill(0xff);
     expect(layer.matmulFloat(a, { scale: 0.1 })).toEqual(want);
+    // a Buffer too (Buffer's slice is a view, not a copy)
+    const buf = Buffer.from(good);
+    const fromBuf = QuantizedLinear.deserialize(buf);
+    buf.fill(0xff);
+    expect(fromBuf.matmulFloat(a, { scale: 0.1 })).toEqual(want);
   });
 });
 
