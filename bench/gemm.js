@@ -44,7 +44,8 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
   for (const [M, N, K] of shapesFor({ quick, full })) {
     const r = lcg(M * 31 + N * 7 + K);
     const w = Int8Array.from({ length: K * N }, () => Math.floor(r() * 255) - 127);
-    const lin = lowbit.QuantizedLinear.fromInt8(w, { k: K, n: N, scale: 0.01 });
+    // w is K×N (ONNX MatMul's B, what ort.matmul takes too)
+    const lin = lowbit.QuantizedLinear.fromInt8(w, { k: K, n: N, layout: 'kn', scale: 0.01 });
     const aFull = Uint8Array.from({ length: M * K }, () => Math.floor(r() * 256));
     const a7 = Uint8Array.from(aFull, (v) => v >> 1);
     const out = new Uint8Array(M * N);
@@ -60,7 +61,7 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
       const x = Float32Array.from({ length: M * K }, () => r() * 2 - 1);
       const y = new Float32Array(M * N);
       const wf = Float32Array.from(w, (v) => v * 0.01);
-      const lf = lowbit.QuantizedLinear.fromFloat32(wf, { k: K, n: N });
+      const lf = lowbit.QuantizedLinear.fromFloat32(wf, { k: K, n: N, layout: 'kn' });
       variants.push({ name: 'dynamic', fn: () => lf.forward(x, { out: y, threads }) });
       // fp32 baseline without onnxruntime: lowbit's own dense fp32 GEMM, as a 1x1 convolution
       // (out[N][M] = W[N][K] · x[K][M]: the same multiply-adds, transposed layout)
@@ -98,7 +99,7 @@ async function extras(lowbit, minTime, onRow) {
   const ex = { extras: true };
   const r = lcg(42);
   const w = Int8Array.from({ length: 1024 * 1024 }, () => Math.floor(r() * 255) - 127);
-  const lin = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, scale: 0.01 });
+  const lin = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, layout: 'kn', scale: 0.01 });
   const a = Uint8Array.from({ length: 1024 }, () => Math.floor(r() * 256));
   const out = new Int32Array(1024);
   const variants = [
@@ -123,7 +124,7 @@ async function extras(lowbit, minTime, onRow) {
     ex.ortTinyUs = t.get('ortTiny') * 1e6;
   }
   // two threads against one at 1024^3 (exact path)
-  const big = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, scale: 0.01 });
+  const big = lowbit.QuantizedLinear.fromInt8(w, { k: 1024, n: 1024, layout: 'kn', scale: 0.01 });
   const A = Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(r() * 256));
   const C = new Int32Array(1024 * 1024);
   const tt = await compareAsync([

@@ -1,7 +1,7 @@
 // The geometry options every convolution layer takes, checked once here for Conv2d and
 // QuantizedConv2d alike.
 import { rangeError, typeError } from './errors';
-import { checkInt, describe } from './validate';
+import { checkInt, describe, optionKeys } from './validate';
 
 /** A size given once for both axes, or as [height, width]. */
 export type Pair = number | [number, number];
@@ -22,6 +22,31 @@ export interface ConvGeometryOptions {
   dilation?: Pair;
   /** Groups (dividing both channel counts); default 1. */
   groups?: number;
+}
+
+/** The keys of {@link ConvGeometryOptions}. */
+export const CONV_GEOMETRY_KEYS = optionKeys<ConvGeometryOptions>()('inChannels', 'outChannels', 'kernelSize', 'stride', 'padding', 'dilation', 'groups');
+
+/** Input shape of one call of a convolution layer. */
+export interface ConvInputShape {
+  /** Batch; default 1. */
+  n?: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+}
+
+/** The keys of {@link ConvInputShape}. */
+export const INPUT_SHAPE_KEYS = optionKeys<ConvInputShape>()('n', 'h', 'w');
+
+/** Checks an input shape (names in errors are `options.<field>`). */
+export function inputShapeOf(o: Partial<ConvInputShape>): { n: number; h: number; w: number } {
+  return {
+    n: o.n === undefined ? 1 : checkInt(o.n, 'options.n', 1, 1 << 20),
+    h: checkInt(o.h, 'options.h', 1, 1 << 20),
+    w: checkInt(o.w, 'options.w', 1, 1 << 20),
+  };
 }
 
 /** A checked geometry, every pair expanded. */
@@ -89,10 +114,11 @@ export abstract class ConvGeometryFields {
   protected constructor(g: Geometry) {
     this.inChannels = g.inChannels;
     this.outChannels = g.outChannels;
-    this.kernelSize = g.kernelSize;
-    this.stride = g.stride;
-    this.padding = g.padding;
-    this.dilation = g.dilation;
+    // frozen: the layer was built with these, so they must not seem to change
+    this.kernelSize = Object.freeze(g.kernelSize) as [number, number];
+    this.stride = Object.freeze(g.stride) as [number, number];
+    this.padding = Object.freeze(g.padding) as [number, number];
+    this.dilation = Object.freeze(g.dilation) as [number, number];
     this.groups = g.groups;
   }
 }

@@ -3,10 +3,13 @@
  * weights cost nothing), a dense baseline, and a performance model that picks the faster one per
  * layer and input shape. The math and layouts: native/kernels/conv/README.md.
  */
-import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions } from './conv-geometry';
+import {
+  CONV_GEOMETRY_KEYS, ConvGeometryFields, geometryArray, geometryOf, INPUT_SHAPE_KEYS, inputShapeOf, type ConvGeometryOptions, type ConvInputShape,
+} from './conv-geometry';
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
+import { outputArray } from './output-options';
+import { checkArray, checkBool, checkEnum, checkFloatBias, checkInt, checkOptions, checkThreads, describe, optionKeys } from './validate';
 
 interface NativeConvLayer {
   readonly nnz: number;
@@ -29,7 +32,10 @@ const native = binding as unknown as ConvBinding;
  */
 export type ConvMode = 'auto' | 'sparse' | 'dense';
 
-export type { Pair } from './conv-geometry';
+/** The values of {@link ConvMode}, in the native layers' order. */
+export const CONV_MODES: readonly ConvMode[] = ['auto', 'sparse', 'dense'];
+
+export type { ConvInputShape, Pair } from './conv-geometry';
 
 /** Options of {@link Conv2d}. */
 export interface Conv2dOptions extends ConvGeometryOptions {
@@ -39,16 +45,6 @@ export interface Conv2dOptions extends ConvGeometryOptions {
   relu?: boolean;
   /** Default `'auto'`. */
   mode?: ConvMode;
-}
-
-/** Input shape of one call. */
-export interface ConvInputShape {
-  /** Batch; default 1. */
-  n?: number;
-  /** Input height. */
-  h: number;
-  /** Input width. */
-  w: number;
 }
 
 /** Options of {@link Conv2d.forward}. */
@@ -88,6 +84,10 @@ export interface PruneOptions {
   block?: [number, number];
 }
 
+const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, keyof ConvGeometryOptions>>()('bias', 'relu', 'mode')];
+const FORWARD_KEYS = [...INPUT_SHAPE_KEYS, ...optionKeys<Omit<ConvForwardOptions, keyof ConvInputShape>>()('out', 'threads')];
+const PRUNE_KEYS = optionKeys<PruneOptions>()('sparsity', 'rows', 'block');
+
 /** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
 export class Conv2d extends ConvGeometryFields {
   /** The kernel choice. */
@@ -100,17 +100,13 @@ export class Conv2d extends ConvGeometryFields {
    */
   constructor(weights: Float32Array, options: Conv2dOptions) {
     const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
-    const o = checkOptions<Conv2dOptions>(options, 'options') as Conv2dOptions;
+    const o = checkOptions<Conv2dOptions>(options, 'options', 'Conv2d', CONV2D_KEYS, 'inChannels, outChannels and kernelSize');
     const g = geometryOf(o);
     super(g);
-    const mode = o.mode ?? 'auto';
-    if (mode !== 'auto' && mode !== 'sparse' && mode !== 'dense') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
-    }
+    const mode = checkEnum(o.mode, 'options.mode', CONV_MODES, 'auto');
     this.mode = mode;
-    const bias = o.bias === undefined ? null : checkArray<Float32Array>(o.bias, 'options.bias', [Float32Array]);
-    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), ['auto', 'sparse', 'dense'].indexOf(mode));
+    const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
+    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), CONV_MODES.indexOf(mode));
   }
 
   /** Nonzero weights. */
@@ -130,13 +126,13 @@ export class Conv2d extends ConvGeometryFields {
 
   /** [n, outChannels, oh, ow] for an input shape. */
   outputShape(shape: ConvInputShape): [number, number, number, number] {
-    const s = this.#shape(shape);
+    const s = inputShapeOf(checkOptions<ConvInputShape>(shape, 'options', 'Conv2d.outputShape', INPUT_SHAPE_KEYS, 'the input shape (h and w)'));
     return this.#layer.outputShape(s.n, s.h, s.w);
   }
 
   /** Which kernel runs for this input shape, the model's predictions and why. */
   explain(shape: ConvInputShape): ConvExplanation {
-    const s = this.#shape(shape);
+    const s = inputShapeOf(checkOptions<ConvInputShape>(shape, 'options', 'Conv2d.explain', INPUT_SHAPE_KEYS, 'the input shape (h and w)'));
     return this.#layer.explain(s.n, s.h, s.w);
   }
 
@@ -154,31 +150,15 @@ export class Conv2d extends ConvGeometryFields {
     return p.out;
   }
 
-  #shape(shape: unknown): { n: number; h: number; w: number } {
-    if (shape === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'the input shape must be an object with h and w, got undefined');
-    const o = checkOptions<ConvInputShape>(shape, 'options');
-    return {
-      n: o.n === undefined ? 1 : checkInt(o.n, 'options.n', 1, 1 << 20),
-      h: checkInt(o.h, 'options.h', 1, 1 << 20),
-      w: checkInt(o.w, 'options.w', 1, 1 << 20),
-    };
-  }
-
   #prepare(input: unknown, options: ConvForwardOptions) {
     const x = checkArray<Float32Array>(input, 'input', [Float32Array]);
-    const s = this.#shape(options);
+    const o = checkOptions<ConvForwardOptions>(options, 'options', 'Conv2d.forward', FORWARD_KEYS, 'h and w');
+    const s = inputShapeOf(o);
     const need = s.n * this.inChannels * s.h * s.w;
     if (x.length !== need) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `input.length must be n * inChannels * h * w = ${need}, got ${x.length}`);
     const [, c, oh, ow] = this.#layer.outputShape(s.n, s.h, s.w);
-    let out: Float32Array;
-    if (options.out !== undefined) {
-      out = checkArray<Float32Array>(options.out, 'options.out', [Float32Array]);
-      if (out.length !== s.n * c * oh * ow) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be ${s.n * c * oh * ow}, got ${out.length}`);
-    } else {
-      out = new Float32Array(s.n * c * oh * ow);
-    }
-    const threads = options.threads === undefined ? 1 : checkInt(options.threads, 'options.threads', 1, 256);
-    return { x, ...s, out, threads };
+    const out = outputArray<Float32Array>(o.out, [Float32Array], s.n * c * oh * ow, 'n * outChannels * oh * ow', (len) => new Float32Array(len));
+    return { x, ...s, out, threads: checkThreads(o.threads) };
   }
 }
 
@@ -189,14 +169,16 @@ export class Conv2d extends ConvGeometryFields {
  */
 export function pruneWeights(weights: Float32Array, options: PruneOptions): Float32Array {
   const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
-  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with sparsity and rows, got undefined');
-  const o = checkOptions<PruneOptions>(options, 'options') as PruneOptions;
+  const o = checkOptions<PruneOptions>(options, 'options', 'pruneWeights', PRUNE_KEYS, 'sparsity and rows');
   if (typeof o.sparsity !== 'number' || !(o.sparsity >= 0 && o.sparsity <= 1)) {
     throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.sparsity must be a number in [0, 1], got ${describe(o.sparsity)}`);
   }
   const rows = checkInt(o.rows, 'options.rows', 1, 2 ** 30);
   if (w.length % rows !== 0) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length (${w.length}) must be a multiple of options.rows (${rows})`);
   const cols = w.length / rows;
+  if (o.block !== undefined && (!Array.isArray(o.block) || o.block.length !== 2)) {
+    throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.block must be [rows, cols], got ${describe(o.block)}`);
+  }
   const [br, bc] = o.block === undefined ? [1, 1] : [checkInt(o.block[0], 'options.block[0]', 1, rows), checkInt(o.block[1], 'options.block[1]', 1, cols)];
   return native.pruneMagnitude(w, rows, cols, o.sparsity, br, bc);
 }

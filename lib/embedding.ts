@@ -6,14 +6,24 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, describe, isTyped } from './validate';
+import { checkArray, checkBool, checkEnum, checkInt, checkOptions, checkThreads, describe, isTyped, optionKeys } from './validate';
 
 /** Row formats: fp32, fp16, and rowwise quantized 8-bit (fp32 scale+bias), 4-bit and 2-bit (fp16 scale+bias). */
 export type TableFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'q2';
-const FORMATS: TableFormat[] = ['f32', 'f16', 'q8', 'q4', 'q2'];
+const FORMATS: readonly TableFormat[] = ['f32', 'f16', 'q8', 'q4', 'q2'];
 
-/** Bytes of one row of `dim` values in `format` (FBGEMM/PyTorch layout). */
+/**
+ * Bytes of one row of `dim` values in `format` (FBGEMM/PyTorch layout).
+ * @throws RangeError `ERR_LOWBIT_INVALID_ARGUMENT` for an unknown format, `ERR_LOWBIT_OUT_OF_RANGE`
+ *   for a dim that is not an integer in [1, 2^24] (TypeError `ERR_LOWBIT_INVALID_TYPE` if not a number).
+ */
 export function rowBytes(format: TableFormat, dim: number): number {
+  checkEnum(format, 'format', FORMATS);
+  checkInt(dim, 'dim', 1, 2 ** 24);
+  return rowBytesOf(format, dim);
+}
+
+function rowBytesOf(format: TableFormat, dim: number): number {
   switch (format) {
     case 'f32': return 4 * dim;
     case 'f16': return 2 * dim;
@@ -78,6 +88,23 @@ export interface OpenOptions extends TableOptions {
   offset?: number;
 }
 
+/** Options of {@link EmbeddingTable.fromFloat32}. */
+export interface FromFloat32TableOptions extends Pick<TableOptions, 'dim' | 'format' | 'remap'> {
+  /** Put the rows in a SharedArrayBuffer (to hand to worker_threads); default false. */
+  shared?: boolean;
+}
+
+/** Options of {@link EmbeddingTable.allocate}. */
+export type AllocateOptions = Pick<TableOptions, 'dim' | 'format' | 'remap'>;
+
+const TABLE_KEYS = optionKeys<TableOptions>()('dim', 'format', 'rows', 'rowStride', 'remap');
+const FROM_BUFFER_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<FromBufferOptions, keyof TableOptions>>()('hugePages')];
+const FROM_FLOAT32_KEYS = optionKeys<FromFloat32TableOptions>()('dim', 'format', 'remap', 'shared');
+/** The options {@link EmbeddingTable.open} takes (for its checkOptions call). */
+export const OPEN_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<OpenOptions, keyof TableOptions>>()('offset')];
+/** The options {@link EmbeddingTable.allocate} takes (for its checkOptions call). */
+export const ALLOCATE_KEYS = optionKeys<AllocateOptions>()('dim', 'format', 'remap');
+
 /** An embedding table: rows of one format, in caller memory or a read-only file mapping. */
 export class EmbeddingTable {
   /** Rows stored. */
@@ -88,8 +115,7 @@ export class EmbeddingTable {
   readonly format: TableFormat;
   /** Bytes between rows. */
   readonly rowStride: number;
-  /** The remap of a pruned table, or null. */
-  readonly remap: Int32Array | null;
+  readonly #remap: Int32Array | null;
   readonly #source: Uint8Array | NativeMapped;
   readonly #offset: number;
   #closed = false;
@@ -97,10 +123,7 @@ export class EmbeddingTable {
 
   private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions) {
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
-    if (!FORMATS.includes(o.format)) {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
-    }
-    const minStride = rowBytes(o.format, dim);
+    const minStride = rowBytesOf(checkEnum(o.format, 'options.format', FORMATS), dim);
     const stride = o.rowStride === undefined ? minStride : checkInt(o.rowStride, 'options.rowStride', minStride, 2 ** 40);
     let rows: number;
     if (o.rows === undefined) {
@@ -118,9 +141,15 @@ export class EmbeddingTable {
     this.dim = dim;
     this.format = o.format;
     this.rowStride = stride;
-    this.remap = o.remap === undefined ? null : checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]);
+    // a private copy: the ids a lookup maps are the ones checked, whatever the caller writes later
+    this.#remap = o.remap === undefined ? null : new Int32Array(checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]));
     this.#source = source;
     this.#offset = offset;
+  }
+
+  /** The remap of a pruned table (a copy: writing it changes nothing), or null. */
+  get remap(): Int32Array | null {
+    return this.#remap === null ? null : this.#remap.slice();
   }
 
   /**
@@ -132,7 +161,7 @@ export class EmbeddingTable {
     if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     else if (['[object ArrayBuffer]', '[object SharedArrayBuffer]'].includes(Object.prototype.toString.call(buffer))) bytes = new Uint8Array(buffer as ArrayBufferLike);
     else throw typeError('ERR_LOWBIT_INVALID_TYPE', `buffer must be an ArrayBuffer, SharedArrayBuffer or a view of one, got ${describe(buffer)}`);
-    const o = requireOptions(options) as FromBufferOptions;
+    const o = checkOptions<FromBufferOptions>(options, 'options', 'EmbeddingTable.fromBuffer', FROM_BUFFER_KEYS, 'dim and format') as FromBufferOptions;
     const huge = checkBool(o.hugePages, 'options.hugePages', false);
     const table = new EmbeddingTable(bytes, 0, bytes.byteLength, o);
     // after every check: a refused call does not touch the caller's pages
@@ -153,20 +182,18 @@ export class EmbeddingTable {
    * Quantizes fp32 rows [rows, dim] into a new table of `format` (FBGEMM's rowwise formulas).
    * `shared: true` puts the rows in a SharedArrayBuffer (to hand to worker_threads).
    */
-  static fromFloat32(values: Float32Array, options: { dim: number; format: TableFormat; remap?: Int32Array; shared?: boolean }): EmbeddingTable {
+  static fromFloat32(values: Float32Array, options: FromFloat32TableOptions): EmbeddingTable {
     const v = checkArray<Float32Array>(values, 'values', [Float32Array]);
-    const o = requireOptions(options) as TableOptions & { shared?: boolean };
+    const o = checkOptions<FromFloat32TableOptions>(options, 'options', 'EmbeddingTable.fromFloat32', FROM_FLOAT32_KEYS, 'dim and format');
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
     if (v.length % dim !== 0) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `values.length must be a multiple of dim (${dim}), got ${v.length}`);
-    if (!FORMATS.includes(o.format)) {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.format must be one of ${FORMATS.join(', ')}, got ${describe(o.format)}`);
-    }
+    const format = checkEnum(o.format, 'options.format', FORMATS);
     const rowCount = v.length / dim;
-    const bytes = rowCount * rowBytes(o.format, dim);
+    const bytes = rowCount * rowBytesOf(format, dim);
     const shared = checkBool(o.shared, 'options.shared', false);
     const rows = new Uint8Array(shared ? new SharedArrayBuffer(bytes) : native.allocateTable(bytes));
-    native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(o.format), rows);
-    return new EmbeddingTable(rows, 0, rows.byteLength, { dim, format: o.format, remap: o.remap });
+    native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(format), rows);
+    return new EmbeddingTable(rows, 0, rows.byteLength, { dim, format, remap: o.remap });
   }
 
   /**
@@ -175,7 +202,7 @@ export class EmbeddingTable {
    * {@link EmbeddingTable.bytes}, e.g. by reading a file of rows into it.
    */
   static allocate(rows: number, options: { dim: number; format: TableFormat; remap?: Int32Array }): EmbeddingTable {
-    const o = requireOptions(options);
+    const o = requireOptions(options, 'EmbeddingTable.allocate', ALLOCATE_KEYS);
     const n = checkInt(rows, 'rows', 0, 2 ** 48);
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
     if (!FORMATS.includes(o.format)) {
@@ -198,7 +225,7 @@ export class EmbeddingTable {
    */
   static open(path: string, options: OpenOptions): EmbeddingTable {
     if (typeof path !== 'string') throw typeError('ERR_LOWBIT_INVALID_TYPE', `path must be a string, got ${describe(path)}`);
-    const o = requireOptions(options) as OpenOptions;
+    const o = requireOptions(options, 'EmbeddingTable.open', OPEN_KEYS) as OpenOptions;
     const offset = o.offset === undefined ? 0 : checkInt(o.offset, 'options.offset', 0, 2 ** 53);
     // the file is opened (without blocking: a FIFO is refused, not waited on) and checked to be a
     // regular file natively; errors are ERR_LOWBIT_FILE with errno, syscall and path
@@ -232,13 +259,13 @@ export class EmbeddingTable {
   /** @internal The fields of a native lookup request for this table. */
   _request(): { table: Uint8Array | NativeMapped; tableOffset: number; rows: number; dim: number; rowStride: number; format: number; remap: Int32Array | null } {
     if (this.#closed) throw rangeError('ERR_LOWBIT_CLOSED', 'the table was closed');
-    return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.remap };
+    return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.#remap };
   }
 }
 
-function requireOptions(options: unknown): TableOptions {
-  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with dim and format, got undefined');
-  return checkOptions<TableOptions>(options, 'options') as TableOptions;
+// The options of open and allocate, each with its own key list.
+function requireOptions(options: unknown, owner: string, keys: readonly string[]): TableOptions {
+  return checkOptions<TableOptions>(options, 'options', owner, keys, 'dim and format') as TableOptions;
 }
 
 /** One table's lookups for a batch. */
@@ -269,6 +296,8 @@ export type EmbeddingOutputType = 'float32' | 'float16';
 
 /** Options of {@link embeddingBag} with fp32 output (the default). */
 export interface EmbeddingBagOptions extends Omit<EmbeddingBagLookup, 'table'> {
+  /** The table argument again, if present (so that a lookup of {@link embeddingBags} can be passed as is); another table is refused. */
+  table?: EmbeddingTable;
   /** Output of bags × dim floats; allocated when absent. */
   out?: Float32Array;
   /** Output type; default `'float32'`. */
@@ -279,6 +308,8 @@ export interface EmbeddingBagOptions extends Omit<EmbeddingBagLookup, 'table'> {
 
 /** Options of {@link embeddingBag} with fp16 output: a Uint16Array of binary16 bits. */
 export interface EmbeddingBagF16Options extends Omit<EmbeddingBagLookup, 'table'> {
+  /** See {@link EmbeddingBagOptions.table}. */
+  table?: EmbeddingTable;
   /** Output of bags × dim binary16 values; allocated when absent. */
   out?: Uint16Array;
   /** `'float16'`: see {@link EmbeddingOutputType}. */
@@ -309,12 +340,15 @@ export interface EmbeddingBagsF16Options {
 
 type Output = Float32Array | Uint16Array;
 
+const OUTPUT_TYPES: readonly EmbeddingOutputType[] = ['float32', 'float16'];
+const POOLING: readonly NonNullable<EmbeddingBagLookup['mode']>[] = ['sum', 'mean'];
+const LOOKUP_KEYS = optionKeys<EmbeddingBagLookup>()('table', 'indices', 'offsets', 'includeLastOffset', 'lengths', 'perSampleWeights', 'mode');
+const BAGS_KEYS = optionKeys<EmbeddingBagsOptions>()('out', 'outputType', 'threads');
+const BAG_KEYS = [...LOOKUP_KEYS, ...BAGS_KEYS];
+
 // The output array: options.out checked against the output type and length, or a new one.
 function outputArray(o: { out?: Output; outputType?: EmbeddingOutputType }, length: number, what: string): Output {
-  const type = o.outputType ?? 'float32';
-  if (type !== 'float32' && type !== 'float16') {
-    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.outputType must be 'float32' or 'float16', got ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}`);
-  }
+  const type = checkEnum(o.outputType, 'options.outputType', OUTPUT_TYPES, 'float32');
   const ctor = type === 'float16' ? Uint16Array : Float32Array;
   if (o.out === undefined) return new ctor(length);
   const out = checkArray<Output>(o.out, `options.out (outputType '${type}')`, [ctor]);
@@ -335,9 +369,7 @@ function lookupRequest(l: EmbeddingBagLookup, where: string, out: Output, outOff
   const bounds = l.offsets ?? l.lengths;
   const offsets = isTyped(bounds, Int32Array) || isTyped(bounds, BigInt64Array) ? bounds : checkArray<Int32Array>(bounds, `${where}.${l.offsets ? 'offsets' : 'lengths'}`, [Int32Array, BigInt64Array]);
   const weights = l.perSampleWeights === undefined ? null : checkArray<Float32Array>(l.perSampleWeights, `${where}.perSampleWeights`, [Float32Array]);
-  if (l.mode !== undefined && l.mode !== 'sum' && l.mode !== 'mean') {
-    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `${where}.mode must be 'sum' or 'mean', got ${describe(l.mode)}`);
-  }
+  if (l.mode !== undefined && l.mode !== 'sum' && l.mode !== 'mean') checkEnum(l.mode, `${where}.mode`, POOLING);
   const t = l.table._request();
   // Positional, in the order native/napi/embedding.cc reads (no property names to intern per call).
   // Detached buffers are caught natively (ERR_LOWBIT_DETACHED) before anything is read.
@@ -354,17 +386,16 @@ function bagCount(l: EmbeddingBagLookup): number {
 }
 
 function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions | EmbeddingBagF16Options) {
-  if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with indices and offsets or lengths, got undefined');
-  const o = checkOptions<EmbeddingBagOptions | EmbeddingBagF16Options>(options, 'options') as EmbeddingBagOptions | EmbeddingBagF16Options;
+  const o = checkOptions<EmbeddingBagOptions | EmbeddingBagF16Options>(options, 'options', 'embeddingBag', BAG_KEYS, 'indices and offsets or lengths') as EmbeddingBagOptions | EmbeddingBagF16Options;
   if (!(table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `table must be an EmbeddingTable, got ${describe(table)}`);
+  if (o.table !== undefined && o.table !== table) throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', 'options.table must be absent or the table argument, got another table');
   const lookup: EmbeddingBagLookup = {
     table, indices: o.indices, offsets: o.offsets, lengths: o.lengths, includeLastOffset: o.includeLastOffset,
     perSampleWeights: o.perSampleWeights, mode: o.mode,
   };
   const bags = Math.max(0, bagCount(lookup));
   const out = outputArray(o, bags * table.dim, 'bags * dim');
-  const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-  return { req: [lookupRequest(lookup, 'lookup', out, 0, table.dim)], out, threads };
+  return { req: [lookupRequest(lookup, 'lookup', out, 0, table.dim)], out, threads: checkThreads(o.threads) };
 }
 
 /**
@@ -396,11 +427,12 @@ function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOption
   if (!Array.isArray(lookups) || lookups.length === 0) {
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups must be a non-empty array, got ${describe(lookups)}`);
   }
-  const o = checkOptions<EmbeddingBagsOptions | EmbeddingBagsF16Options>(options, 'options');
+  const o = checkOptions<EmbeddingBagsOptions | EmbeddingBagsF16Options>(options, 'options', 'embeddingBags', BAGS_KEYS);
+  // each lookup is an options object of its own: checked (keys too) before any is read
+  lookups.forEach((l, i) => checkOptions<EmbeddingBagLookup>(l, `lookups[${i}]`, 'embeddingBags', LOOKUP_KEYS, 'table, indices and offsets or lengths'));
   const bags = bagCount(lookups[0]);
   let width = 0;
   lookups.forEach((l, i) => {
-    if (l === null || typeof l !== 'object') throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups[${i}] must be an object`);
     if (!(l.table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups[${i}].table must be an EmbeddingTable, got ${describe(l.table)}`);
     if (bagCount(l) !== bags) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `lookups[${i}] has ${bagCount(l)} bags, lookups[0] has ${bags}: every table must see the same batch`);
     width += l.table.dim;
@@ -412,8 +444,7 @@ function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOption
     col += l.table.dim;
     return r;
   });
-  const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-  return { req, out, threads };
+  return { req, out, threads: checkThreads(o.threads) };
 }
 
 /**

@@ -22,7 +22,9 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_FILE_TRUNCATED'
   | 'ERR_LOWBIT_OUT_OF_MEMORY'
   | 'ERR_LOWBIT_CANCELLED'
-  | 'ERR_LOWBIT_INTERNAL';
+  | 'ERR_LOWBIT_INTERNAL'
+  | 'ERR_LOWBIT_UNKNOWN_OPTION'
+  | 'ERR_LOWBIT_INVALID_SERIALIZATION';
 
 /**
  * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError` for bad arguments, a
@@ -40,9 +42,12 @@ export function rangeError(code: LowbitErrorCode, message: string): LowbitError 
   return Object.assign(new RangeError(message), { code });
 }
 
-/** True if `err` is an error thrown by lowbit (it has a `code` starting with `ERR_LOWBIT_`). */
+/**
+ * True if `err` is an error thrown by lowbit (it has a `code` starting with `ERR_LOWBIT_`). By its
+ * fields, not `instanceof`: errors from the addon or another realm (vm contexts, test sandboxes) match.
+ */
 export function isLowbitError(err: unknown): err is LowbitError {
-  if (!(err instanceof Error)) return false;
-  const code: unknown = (err as Error & { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('ERR_LOWBIT_');
+  if (err === null || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown };
+  return typeof e.code === 'string' && e.code.startsWith('ERR_LOWBIT_') && typeof e.message === 'string';
 }

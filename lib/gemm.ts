@@ -7,9 +7,14 @@
  * bit-exact results (`mode`, {@link QuantizedLinear.explain}). The math is in
  * native/kernels/gemm/README.md and native/kernels/sparse_fc/README.md.
  */
-import { rangeError, typeError } from './errors';
+import { isLowbitError, rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkFloatBias, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
+import {
+  exactOnlyOf, floatOutput, inputZeroPoint, KERNEL_KEYS, OUT_FLOAT32, OUT_INT32, outputArray, QUANTIZED_OUTPUT_KEYS, quantizedOutput,
+  type KernelOptions, type QuantizedOutputOptions,
+} from './output-options';
+import { checkArray, checkBool, checkEnum, checkFloatBias, checkInt, checkOptions, checkThreads, isTyped, optionKeys } from './validate';
+import { checkSparseZeroPoints, checkWeightCount, weightBiasOf, weightScalesOf, weightZeroPointsOf } from './weight-params';
 
 /** Native packed weights (internal). */
 interface NativePackedLinear {
@@ -38,7 +43,10 @@ interface GemmBinding {
 }
 const native = binding as unknown as GemmBinding;
 
-/** Weight layout: `'kn'` is K×N row-major; `'nk'` is N×K (PyTorch's `Linear.weight`, [out, in]). */
+/**
+ * Weight layout: `'nk'` (the default, as everywhere in lowbit) is N×K row-major, PyTorch's
+ * `Linear.weight` ([out][in]); `'kn'` is K×N row-major (the transpose, e.g. ONNX MatMul's B).
+ */
 export type WeightLayout = 'kn' | 'nk';
 
 /**
@@ -90,11 +98,11 @@ export interface ExplainOptions {
 
 /** Options of {@link QuantizedLinear.fromInt8}. */
 export interface FromInt8Options {
-  /** Input features (rows of the K×N weight matrix). */
+  /** Input features (columns of the N×K weight matrix). */
   k: number;
-  /** Output features (columns). */
+  /** Output features (rows). */
   n: number;
-  /** Layout of `weights`; default `'kn'`. */
+  /** Layout of `weights`; default `'nk'` (PyTorch's [out][in]). */
   layout?: WeightLayout;
   /** Weight scale: one per tensor, or a Float32Array of `n` (per output channel). Default 1. */
   scale?: number | Float32Array;
@@ -116,7 +124,7 @@ export interface FromFloat32Options {
   k: number;
   /** Output features. */
   n: number;
-  /** Layout of `weights`; default `'kn'`. */
+  /** Layout of `weights`; default `'nk'` (PyTorch's [out][in]). */
   layout?: WeightLayout;
   /** Real-valued bias of `n` values. */
   bias?: Float32Array;
@@ -126,16 +134,12 @@ export interface FromFloat32Options {
   mode?: LinearMode;
 }
 
-/** Options every product takes. */
-export interface MatmulCommonOptions {
+/** Options every product takes (and `threads`, `kernel`: {@link KernelOptions}). */
+export interface MatmulCommonOptions extends KernelOptions {
   /** Rows of A; default `a.length / lda`. */
   m?: number;
   /** Distance between rows of A in elements (>= k); default k. */
   lda?: number;
-  /** Threads to split the product across (the caller's included); default 1. */
-  threads?: number;
-  /** `'exact'` forces the always-exact kernel even where a faster one is proven exact (benchmarks). Default `'auto'`. */
-  kernel?: 'auto' | 'exact';
 }
 
 /** Options of {@link QuantizedLinear.matmulInt32}. */
@@ -158,24 +162,12 @@ export interface MatmulFloatOptions extends MatmulCommonOptions {
   out?: Float32Array;
 }
 
-/** Options of {@link QuantizedLinear.matmulQuantized}. */
-export interface MatmulQuantizedOptions extends MatmulCommonOptions {
+/** Options of {@link QuantizedLinear.matmulQuantized}: A's parameters and the requantized output ({@link QuantizedOutputOptions}). */
+export interface MatmulQuantizedOptions extends MatmulCommonOptions, QuantizedOutputOptions {
   /** Scale of A. */
   scale: number;
   /** Zero point of A; default 0. */
   zeroPoint?: number;
-  /** Scale of the output. */
-  outScale: number;
-  /** Zero point of the output; default 0. */
-  outZeroPoint?: number;
-  /** Output type; default `'uint8'` (or the type of `out`). */
-  dtype?: 'uint8' | 'int8';
-  /** Fused ReLU (clamps at the output zero point). */
-  relu?: boolean;
-  /** Output clamp; default the type's range (combined with relu). */
-  qmin?: number;
-  /** Output clamp; default the type's range. */
-  qmax?: number;
   /** Output of m × n values; allocated when absent. */
   out?: Uint8Array | Int8Array;
 }
@@ -203,11 +195,17 @@ export interface ForwardOptions {
 
 const MAGIC = 0x4c51424c; // 'LBQL' little-endian
 const VERSION = 1;
+const PACKED_MAGIC = 0x3147424c; // 'LBG1': native/kernels/gemm/pack.cc
+const LAYOUTS: readonly WeightLayout[] = ['nk', 'kn'];
 
-function toInt(value: unknown, name: string, lo: number, hi: number, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  return checkInt(value, name, lo, hi);
-}
+const FROM_INT8_KEYS = optionKeys<FromInt8Options>()('k', 'n', 'layout', 'scale', 'zeroPoint', 'bias', 'mode');
+const FROM_FLOAT32_KEYS = optionKeys<FromFloat32Options>()('k', 'n', 'layout', 'bias', 'perChannel', 'mode');
+const EXPLAIN_KEYS = optionKeys<ExplainOptions>()('m', 'narrow', 'threads');
+const COMMON_KEYS = [...optionKeys<Omit<MatmulCommonOptions, keyof KernelOptions>>()('m', 'lda'), ...KERNEL_KEYS];
+const INT32_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<MatmulInt32Options, keyof MatmulCommonOptions>>()('zeroPoint', 'out')];
+const FLOAT_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<MatmulFloatOptions, keyof MatmulCommonOptions>>()('scale', 'zeroPoint', 'relu', 'out')];
+const QUANTIZED_KEYS = [...COMMON_KEYS, ...QUANTIZED_OUTPUT_KEYS, ...optionKeys<Omit<MatmulQuantizedOptions, keyof MatmulCommonOptions | keyof QuantizedOutputOptions>>()('scale', 'zeroPoint')];
+const FORWARD_KEYS = optionKeys<ForwardOptions>()('m', 'ldx', 'perRow', 'reduceRange', 'relu', 'out', 'threads');
 
 function rows(len: number, stride: number, k: number, m: unknown, arg: string, strideName: string): number {
   if (m === undefined) {
@@ -227,150 +225,153 @@ function rows(len: number, stride: number, k: number, m: unknown, arg: string, s
   return rowsM;
 }
 
+/** The shape options of `fromInt8` / `fromFloat32`: k, n, and whether the weights are N×K. */
+function shapeOf(o: { k?: unknown; n?: unknown; layout?: unknown }, length: number): { k: number; n: number; transposed: boolean } {
+  const k = checkInt(o.k, 'options.k', 1, 2 ** 30);
+  const n = checkInt(o.n, 'options.n', 1, 2 ** 30);
+  checkWeightCount(length, k * n, 'k * n');
+  return { k, n, transposed: checkEnum(o.layout, 'options.layout', LAYOUTS, 'nk') === 'nk' };
+}
+
 /** Packed int8 weights of a linear layer (K inputs, N outputs), ready for fast exact products. */
 export class QuantizedLinear {
   /** Input features. */
   readonly k: number;
   /** Output features. */
   readonly n: number;
-  /** Weight scales: 1 value (per tensor) or n (per output channel). */
-  readonly weightScales: Float32Array;
-  /** Weight zero points: 1 value or n. */
-  readonly weightZeroPoints: Int32Array;
-  /** The bias (Float32Array: real units; Int32Array: accumulator units), or null. */
-  readonly bias: Float32Array | Int32Array | null;
   /** The kernel choice this layer was built with. */
   readonly mode: LinearMode;
   readonly #packed: NativePackedLinear;
+  // The layer's own copies: what reaches the kernels, never an array a caller holds.
+  readonly #scales: Float32Array;
+  readonly #zeroPoints: Int32Array;
+  readonly #bias: Float32Array | Int32Array | null;
 
   private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode) {
     this.#packed = packed;
     this.mode = mode;
     this.k = packed.k;
     this.n = packed.n;
-    this.weightScales = scales;
-    this.weightZeroPoints = zeroPoints;
-    this.bias = bias;
+    this.#scales = scales;
+    this.#zeroPoints = zeroPoints;
+    this.#bias = bias;
     Object.freeze(this);
   }
 
+  /** Weight scales: 1 value (per tensor) or n (per output channel). A copy: writing it changes nothing. */
+  get weightScales(): Float32Array {
+    return this.#scales.slice();
+  }
+
+  /** Weight zero points: 1 value or n. A copy. */
+  get weightZeroPoints(): Int32Array {
+    return this.#zeroPoints.slice();
+  }
+
+  /** The bias (Float32Array: real units; Int32Array: accumulator units), or null. A copy. */
+  get bias(): Float32Array | Int32Array | null {
+    return this.#bias === null ? null : this.#bias.slice();
+  }
+
   /**
-   * Packs int8 weights with their scale(s) and zero point(s).
+   * Packs int8 weights (N×K, PyTorch's [out][in], or K×N with `layout: 'kn'`) with their scale(s)
+   * and zero point(s).
    * @example
-   * const layer = QuantizedLinear.fromInt8(w, { k: 512, n: 256, scale: 0.01 });
+   * const layer = QuantizedLinear.fromInt8(w, { k: 512, n: 256, scale: 0.01 });   // w: 256 rows of 512
    */
   static fromInt8(weights: Int8Array, options: FromInt8Options): QuantizedLinear {
     const w = checkArray<Int8Array>(weights, 'weights', [Int8Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with k and n, got undefined');
-    const o = checkOptions<FromInt8Options>(options, 'options');
-    const k = checkInt(o.k, 'options.k', 1, 2 ** 30);
-    const n = checkInt(o.n, 'options.n', 1, 2 ** 30);
-    if (w.length !== k * n) {
-      throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be k * n = ${k * n}, got ${w.length}`);
-    }
-    const transposed = layoutOf(o.layout);
-    const scales = scalesOf(o.scale, n);
-    let zps: Int32Array;
-    if (o.zeroPoint === undefined || typeof o.zeroPoint === 'number') {
-      zps = Int32Array.of(toInt(o.zeroPoint, 'options.zeroPoint', -128, 127, 0));
-    } else {
-      zps = Int32Array.from(checkArray<Int32Array>(o.zeroPoint, 'options.zeroPoint', [Int32Array]));
-      if (zps.length !== n && zps.length !== 1) {
-        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.zeroPoint.length must be n (${n}) or 1, got ${zps.length}`);
-      }
-      zps.forEach((z, i) => checkInt(z, `options.zeroPoint[${i}]`, -128, 127));
-    }
-    const bias = isTyped(o.bias, Int32Array) ? int32BiasOf(o.bias, n) : checkFloatBias(o.bias, n, 'n');
-    const mode = modeOf(o.mode);
-    const nonzero = zps.findIndex((z) => z !== 0);
-    if (mode === 'sparse' && nonzero >= 0) {
-      throw rangeError(
-        'ERR_LOWBIT_INVALID_ZERO_POINT',
-        `options.zeroPoint must be 0 with mode 'sparse' (the sparse kernel needs symmetric weights), got ${zps[nonzero]}` +
-          (zps.length > 1 ? ` at index ${nonzero}` : ''),
-      );
-    }
+    const o = checkOptions<FromInt8Options>(options, 'options', 'QuantizedLinear.fromInt8', FROM_INT8_KEYS, 'k and n');
+    const { k, n, transposed } = shapeOf(o, w.length);
+    const scales = weightScalesOf(o.scale, n, 'n');
+    const zps = weightZeroPointsOf(o.zeroPoint, n, 'n');
+    const bias = weightBiasOf(o.bias, n, 'n');
+    const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
+    if (mode === 'sparse') checkSparseZeroPoints(zps, 'index');
     const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode));
     return new QuantizedLinear(packed, scales, zps, bias, mode);
   }
 
   /**
-   * Quantizes fp32 weights (symmetric int8, scale = max|w| / 127 per output channel by default)
-   * and packs them.
+   * Quantizes fp32 weights (N×K, PyTorch's [out][in], or K×N with `layout: 'kn'`) to symmetric int8
+   * (scale = max|w| / 127 per output channel by default) and packs them.
    */
   static fromFloat32(weights: Float32Array, options: FromFloat32Options): QuantizedLinear {
     const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with k and n, got undefined');
-    const o = checkOptions<FromFloat32Options>(options, 'options');
-    const k = checkInt(o.k, 'options.k', 1, 2 ** 30);
-    const n = checkInt(o.n, 'options.n', 1, 2 ** 30);
-    if (w.length !== k * n) {
-      throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be k * n = ${k * n}, got ${w.length}`);
-    }
-    const transposed = layoutOf(o.layout);
+    const o = checkOptions<FromFloat32Options>(options, 'options', 'QuantizedLinear.fromFloat32', FROM_FLOAT32_KEYS, 'k and n');
+    const { k, n, transposed } = shapeOf(o, w.length);
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, n, 'n');
-    const mode = modeOf(o.mode);
+    const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
     const q = native.quantizeWeights(w, k, n, transposed, perChannel);
     const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode));
     return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode);
   }
 
-  /** Restores an object written by {@link QuantizedLinear.serialize} (on any CPU). */
+  /**
+   * Restores an object written by {@link QuantizedLinear.serialize} (on any CPU). Everything
+   * {@link QuantizedLinear.fromInt8} checks is checked again (scales, zero points, bias, sizes,
+   * mode); bytes that fail throw a RangeError `ERR_LOWBIT_INVALID_SERIALIZATION` naming the field.
+   */
   static deserialize(bytes: Uint8Array): QuantizedLinear {
     const b = checkArray<Uint8Array>(bytes, 'bytes', [Uint8Array]);
-    const bad = (why: string) => rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `bytes are not a serialized QuantizedLinear: ${why}`);
-    if (b.length < 16) throw bad(`too short (${b.length} bytes)`);
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    if (view.getUint32(0, true) !== MAGIC) throw bad('bad magic');
-    if (view.getUint32(4, true) !== VERSION) throw bad(`unsupported version ${view.getUint32(4, true)}`);
-    const flags = view.getUint32(8, true);
-    // bits 0-1: bias kind; bits 2-3: the mode (0 auto in files written before modes existed)
+    // a private copy: the checks below and the native parse read the same bytes
+    const r = new SerialReader(new Uint8Array(b)); // a copy even of a Buffer (whose slice is a view)
+    if (r.u32('magic') !== MAGIC) throw invalidSerialization('magic: not a serialized QuantizedLinear');
+    const version = r.u32('version');
+    if (version !== VERSION) throw invalidSerialization(`version: unsupported version ${version}`);
+    const flags = r.u32('flags');
+    // bits 0-1: bias kind (0 none, 1 float32, 3 int32); bits 2-3: the mode; no other bits
+    const biasKind = flags & 3;
     const modeIndex = (flags >> 2) & 3;
-    if (modeIndex >= MODES.length) throw bad(`unknown mode ${modeIndex}`);
+    if (flags >>> 4 !== 0 || biasKind === 2 || modeIndex >= MODES.length) throw invalidSerialization(`flags: unknown value 0x${flags.toString(16)}`);
     const mode = MODES[modeIndex];
-    const nScales = view.getUint32(12, true);
-    let off = 16;
-    const take = (count: number): Float32Array => {
-      if (off + 4 * count > b.length) throw bad('truncated');
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(off + 4 * i, true);
-      off += 4 * count;
-      return out;
-    };
-    const scales = take(nScales);
-    scales.forEach((s, i) => checkScale(s, `weightScales[${i}]`));
-    if (off + 4 > b.length) throw bad('truncated');
-    const nBias = view.getUint32(off, true);
-    off += 4;
-    let bias: Float32Array | Int32Array | null = null;
-    if (flags & 2) {
-      if (off + 4 * nBias > b.length) throw bad('truncated');
-      bias = Int32Array.from({ length: nBias }, (_, i) => view.getInt32(off + 4 * i, true));
-      off += 4 * nBias;
-    } else if (flags & 1) {
-      bias = take(nBias);
+    const nScales = r.u32('weightScales count');
+    const scales = r.array(nScales, 'weightScales', (off) => r.view.getFloat32(off, true), Float32Array);
+    const nBias = r.u32('bias count');
+    if (biasKind === 0 && nBias !== 0) throw invalidSerialization(`bias count: ${nBias} values with no bias`);
+    const bias = biasKind === 0 ? null
+      : biasKind === 1 ? r.array(nBias, 'bias', (off) => r.view.getFloat32(off, true), Float32Array)
+      : r.array(nBias, 'bias', (off) => r.view.getInt32(off, true), Int32Array);
+    // the packed weights (native/kernels/gemm/pack.cc), checked here first so that errors name fields
+    const start = r.off;
+    if (r.u32('packed weights magic') !== PACKED_MAGIC) throw invalidSerialization('packed weights magic: not lowbit packed weights');
+    const packedVersion = r.u32('packed weights version');
+    if (packedVersion !== 1) throw invalidSerialization(`packed weights version: unsupported version ${packedVersion}`);
+    const k = r.u64('k');
+    const n = r.u64('n');
+    const perChannel = r.u32('packed weights per-channel flag');
+    if (perChannel > 1) throw invalidSerialization(`packed weights per-channel flag: must be 0 or 1, got ${perChannel}`);
+    const zps = r.array(perChannel ? n : 1, 'weightZeroPoints', (off) => r.view.getInt32(off, true), Int32Array);
+    const dataBytes = Math.ceil(n / 8) * Math.ceil(k / 4) * 32;
+    if (r.left() !== dataBytes) {
+      throw invalidSerialization(`packed weights: ${dataBytes} bytes for k = ${k}, n = ${n}, got ${r.left()}${r.left() < dataBytes ? ' (truncated)' : ' (trailing bytes)'}`);
     }
-    const packed = new native.PackedLinear('bytes', b.subarray(off), modeIndex);
-    if (nScales !== 1 && nScales !== packed.n) throw bad(`${nScales} scales for n = ${packed.n}`);
-    if (bias && bias.length !== packed.n) throw bad(`${bias.length} bias values for n = ${packed.n}`);
-    return new QuantizedLinear(packed, scales, packed.zeroPoints, bias, mode);
+    recoded(() => {
+      weightScalesOf(scales, n, 'n', 'weightScales');
+      weightZeroPointsOf(zps, n, 'n', 'weightZeroPoints');
+      weightBiasOf(bias, n, 'n', 'bias');
+      if (mode === 'sparse') checkSparseZeroPoints(zps, 'index', 'weightZeroPoints');
+    });
+    const packed = recoded(() => new native.PackedLinear('bytes', r.bytes.subarray(start), modeIndex));
+    return new QuantizedLinear(packed, scales, zps, bias, mode);
   }
 
   /** Portable bytes (the same on every ISA) holding the packed weights, scales and bias. */
   serialize(): Uint8Array {
     const packed = this.#packed.serialize();
-    const bias = this.bias;
-    const size = 16 + 4 * this.weightScales.length + 4 + (bias ? 4 * bias.length : 0) + packed.length;
+    const bias = this.#bias;
+    const scales = this.#scales;
+    const size = 16 + 4 * scales.length + 4 + (bias ? 4 * bias.length : 0) + packed.length;
     const out = new Uint8Array(size);
     const view = new DataView(out.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, VERSION, true);
     view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2), true);
-    view.setUint32(12, this.weightScales.length, true);
+    view.setUint32(12, scales.length, true);
     let off = 16;
-    this.weightScales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
-    off += 4 * this.weightScales.length;
+    scales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
+    off += 4 * scales.length;
     view.setUint32(off, bias ? bias.length : 0, true);
     off += 4;
     if (bias) {
@@ -403,11 +404,9 @@ export class QuantizedLinear {
    * layer.explain({ m: 1 });   // { kernel: 'dense', blockSparsity: 0.7, predictedSparseUs: 36, predictedDenseUs: 25, reason: '...' }
    */
   explain(options: ExplainOptions): LinearExplanation {
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with m, got undefined');
-    const o = checkOptions<ExplainOptions>(options, 'options');
+    const o = checkOptions<ExplainOptions>(options, 'options', 'QuantizedLinear.explain', EXPLAIN_KEYS, 'm');
     const m = checkInt(o.m, 'options.m', 1, 2 ** 40);
-    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-    return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false), threads);
+    return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false), checkThreads(o.threads));
   }
 
   /** True when every weight pair is small enough for the fast AVX2 kernel to be exact for any uint8 input. */
@@ -452,8 +451,9 @@ export class QuantizedLinear {
   }
 
   /**
-   * A fp32 Linear layer: `y = x · W + bias` with x quantized on the fly (dynamic quantization,
-   * parameters from x's range), an exact int8 product, and dequantization.
+   * A fp32 Linear layer: `y = x · Wᵀ + bias` (W N×K) with x quantized on the fly (dynamic
+   * quantization, parameters from x's range), an exact int8 product, and dequantization.
+   * x must be finite: NaN or ±Infinity throws a RangeError `ERR_LOWBIT_NOT_FINITE` naming the row.
    */
   forward(x: Float32Array, options?: ForwardOptions): Float32Array {
     return this.#forward(x, options, false) as Float32Array;
@@ -464,111 +464,101 @@ export class QuantizedLinear {
     return this.#forward(x, options, true) as Promise<Float32Array>;
   }
 
-  #common(a: unknown, options: unknown, required: boolean) {
+  #common<T extends MatmulCommonOptions & { zeroPoint?: number }>(a: unknown, options: unknown, owner: string, keys: readonly string[], requires?: string) {
     const arr = checkArray<Uint8Array | Int8Array>(a, 'a', [Uint8Array, Int8Array]);
-    if (required && options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with scale, got undefined');
-    const o = checkOptions<MatmulQuantizedOptions>(options, 'options');
-    const lda = toInt(o.lda, 'options.lda', this.k, 2 ** 40, this.k);
+    const o = checkOptions<T>(options, 'options', `QuantizedLinear.${owner}`, keys, requires);
+    const lda = o.lda === undefined ? this.k : checkInt(o.lda, 'options.lda', this.k, 2 ** 40);
     const m = rows(arr.length, lda, this.k, o.m, 'a', 'lda');
-    const signed = isTyped(arr, Int8Array);
-    const zeroPoint = toInt(o.zeroPoint, 'options.zeroPoint', signed ? -128 : 0, signed ? 127 : 255, 0);
-    const threads = toInt(o.threads, 'options.threads', 1, 256, 1);
-    if (o.kernel !== undefined && o.kernel !== 'auto' && o.kernel !== 'exact') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.kernel must be 'auto' or 'exact', got ${describe(o.kernel)}`);
-    }
-    return { a: arr, o, lda, m, zeroPoint, threads, exactOnly: o.kernel === 'exact' };
-  }
-
-  #out<T extends ArrayBufferView & { length: number }>(out: unknown, m: number, ctors: Parameters<typeof checkArray>[2], make: () => T): T {
-    if (out === undefined) return make();
-    const arr = checkArray<T>(out, 'options.out', ctors);
-    if (arr.length !== m * this.n) {
-      throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be m * n = ${m * this.n}, got ${arr.length}`);
-    }
-    return arr;
+    const zeroPoint = inputZeroPoint(o.zeroPoint, isTyped(arr, Int8Array), 'a');
+    return { a: arr, o, lda, m, zeroPoint, threads: checkThreads(o.threads), exactOnly: exactOnlyOf(o.kernel) };
   }
 
   #int32(a: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(a, options, false);
-    const out = this.#out<Int32Array>(c.o.out, c.m, [Int32Array], () => new Int32Array(c.m * this.n));
-    return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, 0, out, this.n, 1, this.weightScales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
+    const c = this.#common<MatmulInt32Options>(a, options, 'matmulInt32', INT32_KEYS);
+    const out = outputArray<Int32Array>(c.o.out, [Int32Array], c.m * this.n, 'm * n', (len) => new Int32Array(len));
+    return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, OUT_INT32, out, this.n, 1, this.#scales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
   }
 
   #float(a: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(a, options, true);
-    const scale = checkScale(c.o.scale, 'options.scale');
-    const relu = checkBool((c.o as MatmulFloatOptions).relu, 'options.relu', false);
-    const out = this.#out<Float32Array>(c.o.out, c.m, [Float32Array], () => new Float32Array(c.m * this.n));
-    return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, 3, out, this.n, scale, this.weightScales, 1, 0, 0, 0, this.bias, relu, c.threads, c.exactOnly, async);
+    const c = this.#common<MatmulFloatOptions>(a, options, 'matmulFloat', FLOAT_KEYS, 'scale');
+    const f = floatOutput(c.o, c.m * this.n, 'm * n');
+    return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, OUT_FLOAT32, f.out, this.n, f.scale, this.#scales, 1, 0, 0, 0, this.#bias, f.relu, c.threads, c.exactOnly, async);
   }
 
   #quantized(a: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(a, options, true);
-    const o = c.o;
-    const scale = checkScale(o.scale, 'options.scale');
-    const outScale = checkScale(o.outScale, 'options.outScale');
-    if (o.dtype !== undefined && o.dtype !== 'uint8' && o.dtype !== 'int8') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.dtype must be 'uint8' or 'int8', got ${describe(o.dtype)}`);
-    }
-    const signedOut = o.out !== undefined ? isTyped(o.out, Int8Array) : o.dtype === 'int8';
-    const out = this.#out<Uint8Array | Int8Array>(o.out, c.m, [Uint8Array, Int8Array], () =>
-      signedOut ? new Int8Array(c.m * this.n) : new Uint8Array(c.m * this.n),
+    const c = this.#common<MatmulQuantizedOptions>(a, options, 'matmulQuantized', QUANTIZED_KEYS, 'scale and outScale');
+    const q = quantizedOutput(c.o, c.m * this.n, 'm * n');
+    return this.#packed.gemm(
+      c.a, c.lda, c.m, c.zeroPoint, q.outType, q.out, this.n, q.scale, this.#scales, q.outScale, q.outZeroPoint, q.qmin, q.qmax,
+      this.#bias, false, c.threads, c.exactOnly, async,
     );
-    if (o.dtype !== undefined && (o.dtype === 'int8') !== isTyped(out, Int8Array)) {
-      throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${o.dtype}'`);
-    }
-    const lo = signedOut ? -128 : 0;
-    const hi = signedOut ? 127 : 255;
-    const outZeroPoint = toInt(o.outZeroPoint, 'options.outZeroPoint', lo, hi, 0);
-    let qmin = toInt(o.qmin, 'options.qmin', lo, hi, lo);
-    const qmax = toInt(o.qmax, 'options.qmax', qmin, hi, hi);
-    if (checkBool(o.relu, 'options.relu', false)) qmin = Math.max(qmin, Math.min(outZeroPoint, qmax));
-    return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, signedOut ? 2 : 1, out, this.n, scale, this.weightScales, outScale, outZeroPoint, qmin, qmax, this.bias, false, c.threads, c.exactOnly, async);
   }
 
   #forward(x: unknown, options: unknown, async: boolean): unknown {
     const xs = checkArray<Float32Array>(x, 'x', [Float32Array]);
-    if (isTyped(this.bias, Int32Array)) {
+    if (isTyped(this.#bias, Int32Array)) {
       throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', 'forward needs a real-valued (Float32Array) bias: this layer has an int32 bias in accumulator units, which depends on the input scale');
     }
-    const o = checkOptions<ForwardOptions>(options, 'options');
-    const ldx = toInt(o.ldx, 'options.ldx', this.k, 2 ** 40, this.k);
+    const o = checkOptions<ForwardOptions>(options, 'options', 'QuantizedLinear.forward', FORWARD_KEYS);
+    const ldx = o.ldx === undefined ? this.k : checkInt(o.ldx, 'options.ldx', this.k, 2 ** 40);
     const m = rows(xs.length, ldx, this.k, o.m, 'x', 'ldx');
-    const threads = toInt(o.threads, 'options.threads', 1, 256, 1);
-    const out = this.#out<Float32Array>(o.out, m, [Float32Array], () => new Float32Array(m * this.n));
+    const threads = checkThreads(o.threads);
+    const out = outputArray<Float32Array>(o.out, [Float32Array], m * this.n, 'm * n', (len) => new Float32Array(len));
     return this.#packed.dynamic(
       xs, ldx, m, checkBool(o.perRow, 'options.perRow', false), checkBool(o.reduceRange, 'options.reduceRange', true),
-      this.weightScales, this.bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,
+      this.#scales, this.#bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,
     );
   }
 }
 
-function modeOf(mode: unknown): LinearMode {
-  if (mode === undefined) return 'auto';
-  if (mode === 'auto' || mode === 'sparse' || mode === 'dense') return mode;
-  throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
+function invalidSerialization(why: string) {
+  return rangeError('ERR_LOWBIT_INVALID_SERIALIZATION', `bytes are not a valid serialized QuantizedLinear: ${why}`);
 }
 
-function layoutOf(layout: unknown): boolean {
-  if (layout === undefined || layout === 'kn') return false;
-  if (layout === 'nk') return true;
-  throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.layout must be 'kn' or 'nk', got ${describe(layout)}`);
-}
-
-function scalesOf(scale: unknown, n: number): Float32Array {
-  if (scale === undefined) return Float32Array.of(1);
-  if (typeof scale === 'number') return Float32Array.of(checkScale(scale, 'options.scale'));
-  const s = checkArray<Float32Array>(scale, 'options.scale', [Float32Array]);
-  if (s.length !== n && s.length !== 1) {
-    throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.scale.length must be n (${n}) or 1, got ${s.length}`);
+// Runs checks written for the constructors' options, turning their errors into serialization errors.
+function recoded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isLowbitError(e)) throw invalidSerialization(e.message);
+    throw e;
   }
-  s.forEach((v, i) => checkScale(v, `options.scale[${i}]`));
-  return Float32Array.from(s);
 }
 
-function int32BiasOf(bias: unknown, n: number): Int32Array {
-  const b = checkArray<Int32Array>(bias, 'options.bias', [Int32Array]);
-  if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be n (${n}), got ${b.length}`);
-  return Int32Array.from(b);
+// Little-endian fields read in order; every read checks the bytes left first, so that a count read
+// from the bytes is never allocated before it is known to fit in them.
+class SerialReader {
+  readonly view: DataView;
+  off = 0;
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  left(): number {
+    return this.bytes.length - this.off;
+  }
+  need(count: number, field: string): void {
+    if (count > this.left()) throw invalidSerialization(`${field}: truncated (${count} bytes needed at offset ${this.off}, ${this.left()} left)`);
+  }
+  u32(field: string): number {
+    this.need(4, field);
+    const v = this.view.getUint32(this.off, true);
+    this.off += 4;
+    return v;
+  }
+  // a size field: at most 2^30, as fromInt8's k and n
+  u64(field: string): number {
+    this.need(8, field);
+    const lo = this.view.getUint32(this.off, true);
+    const hi = this.view.getUint32(this.off + 4, true);
+    this.off += 8;
+    if (hi !== 0 || lo < 1 || lo > 2 ** 30) throw invalidSerialization(`${field}: must be in [1, 2^30], got ${hi * 2 ** 32 + lo}`);
+    return lo;
+  }
+  array<T extends Float32Array | Int32Array>(count: number, field: string, read: (off: number) => number, ctor: new (n: number) => T): T {
+    this.need(4 * count, field);
+    const out = new ctor(count);
+    for (let i = 0; i < count; i++) out[i] = read(this.off + 4 * i);
+    this.off += 4 * count;
+    return out;
+  }
 }
-

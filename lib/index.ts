@@ -29,12 +29,27 @@ export type {
   WeightLayout,
 } from './gemm';
 export { EmbeddingTable, embeddingBag, embeddingBagAsync, embeddingBags, embeddingBagsAsync, rowBytes } from './embedding';
-export type { EmbeddingBagF16Options, EmbeddingBagLookup, EmbeddingBagOptions, EmbeddingBagsF16Options, EmbeddingBagsOptions, EmbeddingOutputType, FromBufferOptions, HugePages, OpenOptions, TableFormat, TableOptions } from './embedding';
+export type {
+  AllocateOptions,
+  EmbeddingBagF16Options,
+  EmbeddingBagLookup,
+  EmbeddingBagOptions,
+  EmbeddingBagsF16Options,
+  EmbeddingBagsOptions,
+  EmbeddingOutputType,
+  FromBufferOptions,
+  FromFloat32TableOptions,
+  HugePages,
+  OpenOptions,
+  TableFormat,
+  TableOptions,
+} from './embedding';
 export { Conv2d, pruneWeights } from './conv';
 export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
 export { Linear } from './linear';
 export type { LinearForwardOptions, LinearOptions } from './linear';
 export type { ConvGeometryOptions } from './conv-geometry';
+export type { KernelOptions, QuantizedOutputOptions } from './output-options';
 export { QuantizedConv2d } from './qconv';
 export type {
   QConvCommonOptions,

@@ -3,10 +3,11 @@
  * on the same sparse and dense kernels and performance model as {@link Conv2d} (a 1×1 convolution
  * whose pixels are the batch rows). The batch is transposed to feature-major and back natively.
  */
-import type { ConvExplanation, ConvMode } from './conv';
-import { rangeError, typeError } from './errors';
+import { CONV_MODES, type ConvExplanation, type ConvMode } from './conv';
+import { rangeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkOptions, describe } from './validate';
+import { outputArray } from './output-options';
+import { checkArray, checkBool, checkEnum, checkFloatBias, checkInt, checkOptions, checkThreads, optionKeys } from './validate';
 
 interface NativeConvLayer {
   readonly nnz: number;
@@ -43,6 +44,10 @@ export interface LinearForwardOptions {
   threads?: number;
 }
 
+const LINEAR_KEYS = optionKeys<LinearOptions>()('inFeatures', 'outFeatures', 'bias', 'relu', 'mode');
+const FORWARD_KEYS = optionKeys<LinearForwardOptions>()('batch', 'out', 'threads');
+const EXPLAIN_KEYS = optionKeys<{ batch: number }>()('batch');
+
 /** A fully-connected fp32 layer with sparse and dense kernels. */
 export class Linear {
   /** Input features. */
@@ -59,19 +64,15 @@ export class Linear {
    */
   constructor(weights: Float32Array, options: LinearOptions) {
     const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inFeatures and outFeatures, got undefined');
-    const o = checkOptions<LinearOptions>(options, 'options') as LinearOptions;
+    const o = checkOptions<LinearOptions>(options, 'options', 'Linear', LINEAR_KEYS, 'inFeatures and outFeatures');
     this.inFeatures = checkInt(o.inFeatures, 'options.inFeatures', 1, 2 ** 30);
     this.outFeatures = checkInt(o.outFeatures, 'options.outFeatures', 1, 2 ** 30);
-    const mode = o.mode ?? 'auto';
-    if (mode !== 'auto' && mode !== 'sparse' && mode !== 'dense') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
-    }
+    const mode = checkEnum(o.mode, 'options.mode', CONV_MODES, 'auto');
     this.mode = mode;
-    const bias = o.bias === undefined ? null : checkArray<Float32Array>(o.bias, 'options.bias', [Float32Array]);
+    const bias = checkFloatBias(o.bias, this.outFeatures, 'outFeatures');
     // geometry: cin, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups
     const geometry = Int32Array.of(this.inFeatures, this.outFeatures, 1, 1, 1, 1, 0, 0, 1, 1, 1);
-    this.#layer = new native.ConvLayer(w, geometry, bias, checkBool(o.relu, 'options.relu', false), ['auto', 'sparse', 'dense'].indexOf(mode));
+    this.#layer = new native.ConvLayer(w, geometry, bias, checkBool(o.relu, 'options.relu', false), CONV_MODES.indexOf(mode));
   }
 
   /** Nonzero weights. */
@@ -91,8 +92,7 @@ export class Linear {
 
   /** Which kernel runs for this batch size, the model's predictions and why. */
   explain(options: { batch: number }): ConvExplanation {
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with batch, got undefined');
-    const o = checkOptions<{ batch: number }>(options, 'options');
+    const o = checkOptions<{ batch: number }>(options, 'options', 'Linear.explain', EXPLAIN_KEYS, 'batch');
     return this.#layer.explain(1, 1, checkInt(o.batch, 'options.batch', 1, 2 ** 30));
   }
 
@@ -112,7 +112,7 @@ export class Linear {
 
   #prepare(input: unknown, options: LinearForwardOptions) {
     const x = checkArray<Float32Array>(input, 'input', [Float32Array]);
-    const o = checkOptions<LinearForwardOptions>(options, 'options');
+    const o = checkOptions<LinearForwardOptions>(options, 'options', 'Linear.forward', FORWARD_KEYS);
     let batch: number;
     if (o.batch === undefined) {
       if (x.length === 0 || x.length % this.inFeatures !== 0) {
@@ -125,15 +125,7 @@ export class Linear {
         throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `input.length must be batch * inFeatures = ${batch * this.inFeatures}, got ${x.length}`);
       }
     }
-    const need = batch * this.outFeatures;
-    let out: Float32Array;
-    if (o.out !== undefined) {
-      out = checkArray<Float32Array>(o.out, 'options.out', [Float32Array]);
-      if (out.length !== need) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be batch * outFeatures = ${need}, got ${out.length}`);
-    } else {
-      out = new Float32Array(need);
-    }
-    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-    return { x, batch, out, threads };
+    const out = outputArray<Float32Array>(o.out, [Float32Array], batch * this.outFeatures, 'batch * outFeatures', (len) => new Float32Array(len));
+    return { x, batch, out, threads: checkThreads(o.threads) };
   }
 }

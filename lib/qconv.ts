@@ -19,11 +19,18 @@
  * {@link chooseQuantParams} with `reduceRange: true`) to get it; full-range uint8 activations run
  * the exact int16 kernel (about half the speed). Weights in [−64, 63] take the fast path for any input.
  */
-import { ConvGeometryFields, geometryArray, geometryOf, type ConvGeometryOptions, type Geometry } from './conv-geometry';
-import { rangeError, typeError } from './errors';
+import {
+  CONV_GEOMETRY_KEYS, ConvGeometryFields, geometryArray, geometryOf, INPUT_SHAPE_KEYS, inputShapeOf, type ConvGeometryOptions, type ConvInputShape, type Geometry,
+} from './conv-geometry';
+import { rangeError } from './errors';
 import type { LinearMode } from './gemm';
 import { binding } from './native';
-import { checkArray, checkBool, checkFloatBias, checkInt, checkOptions, checkScale, describe, isTyped } from './validate';
+import {
+  exactOnlyOf, floatOutput, inputZeroPoint, KERNEL_KEYS, OUT_INT32, OUT_FLOAT32, outputArray, QUANTIZED_OUTPUT_KEYS, quantizedOutput,
+  type KernelOptions, type QuantizedOutputOptions,
+} from './output-options';
+import { checkArray, checkBool, checkEnum, checkFloatBias, checkOptions, checkThreads, optionKeys } from './validate';
+import { checkSparseZeroPoints, checkWeightCount, weightBiasOf, weightScalesOf, weightZeroPointsOf } from './weight-params';
 
 interface NativeQConvLayer {
   readonly byteLength: number;
@@ -112,38 +119,19 @@ export interface QConvFromInt8Options extends QuantizedConv2dGeometry {
   bias?: Int32Array | Float32Array;
 }
 
-/** Input shape of one call. */
-export interface QConvInputShape {
-  /** Batch; default 1. */
-  n?: number;
-  /** Input height. */
-  h: number;
-  /** Input width. */
-  w: number;
-}
+/** Input shape of one call (as {@link Conv2d}'s). */
+export type QConvInputShape = ConvInputShape;
 
-/** Options every forward form takes. */
-export interface QConvCommonOptions extends QConvInputShape {
+/** Options every forward form takes (and `threads`, `kernel`: {@link KernelOptions}). */
+export interface QConvCommonOptions extends QConvInputShape, KernelOptions {
   /** Zero point of x in [0, 255] (also the padding value); default 0. */
   zeroPoint?: number;
-  /** Threads (the caller's included); default 1. Results are identical for any count. */
-  threads?: number;
-  /** `'exact'` forces the always-exact int16 GEMM kernel even where the fast one is proven exact (benchmarks). */
-  kernel?: 'auto' | 'exact';
 }
 
-/** Options of {@link QuantizedConv2d.forward}. */
-export interface QConvForwardOptions extends QConvCommonOptions {
+/** Options of {@link QuantizedConv2d.forward}: x's parameters and the requantized output ({@link QuantizedOutputOptions}). */
+export interface QConvForwardOptions extends QConvCommonOptions, QuantizedOutputOptions {
   /** Scale of x. */
   scale: number;
-  /** Scale of the output. */
-  outScale: number;
-  /** Zero point of the output; default 0. */
-  outZeroPoint?: number;
-  /** Output type; default `'uint8'` (or the type of `out`). */
-  dtype?: 'uint8' | 'int8';
-  /** Fused ReLU (clamps at the output zero point). */
-  relu?: boolean;
   /** Output [n, outChannels, oh, ow]; allocated when absent. */
   out?: Uint8Array | Int8Array;
 }
@@ -164,6 +152,16 @@ export interface QConvForwardInt32Options extends QConvCommonOptions {
   out?: Int32Array;
 }
 
+const SHAPE_KEYS = INPUT_SHAPE_KEYS;
+const EXPLAIN_KEYS = [...SHAPE_KEYS, ...optionKeys<Omit<QConvExplainOptions, keyof QConvInputShape>>()('narrow', 'threads')];
+const FROM_FLOAT32_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<QConvFromFloat32Options, keyof ConvGeometryOptions>>()('mode', 'bias', 'perChannel')];
+const FROM_INT8_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<QConvFromInt8Options, keyof ConvGeometryOptions>>()('mode', 'scale', 'zeroPoint', 'bias')];
+const COMMON_KEYS = [...SHAPE_KEYS, ...KERNEL_KEYS, ...optionKeys<Omit<QConvCommonOptions, keyof QConvInputShape | keyof KernelOptions>>()('zeroPoint')];
+const INT32_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<QConvForwardInt32Options, keyof QConvCommonOptions>>()('out')];
+const FLOAT_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<QConvForwardFloatOptions, keyof QConvCommonOptions>>()('scale', 'relu', 'out')];
+const QUANTIZED_KEYS = [...COMMON_KEYS, ...QUANTIZED_OUTPUT_KEYS, ...optionKeys<Omit<QConvForwardOptions, keyof QConvCommonOptions | keyof QuantizedOutputOptions>>()('scale')];
+const OUT_WHY = 'n * outChannels * oh * ow';
+
 function weightCount(g: Geometry): number {
   return g.outChannels * (g.inChannels / g.groups) * g.kernelSize[0] * g.kernelSize[1];
 }
@@ -176,21 +174,19 @@ function weightCount(g: Geometry): number {
  * const y = conv.forward(x, { h: 56, w: 56, scale: 0.02, zeroPoint: 128, outScale: 0.05, outZeroPoint: 0, relu: true });
  */
 export class QuantizedConv2d extends ConvGeometryFields {
-  /** Weight scales: 1 value (per tensor) or outChannels. */
-  readonly weightScales: Float32Array;
-  /** Weight zero points: 1 value or outChannels. */
-  readonly weightZeroPoints: Int32Array;
-  /** The bias (Int32Array: accumulator units; Float32Array: real units), or null. */
-  readonly bias: Int32Array | Float32Array | null;
   /** The kernel choice this layer was made with. */
   readonly mode: QConvMode;
   readonly #layer: NativeQConvLayer;
+  // The layer's own copies: what reaches the kernels, never an array a caller holds.
+  readonly #scales: Float32Array;
+  readonly #zeroPoints: Int32Array;
+  readonly #bias: Int32Array | Float32Array | null;
 
   private constructor(g: Geometry, w: Int8Array, scales: Float32Array, zps: Int32Array, bias: Int32Array | Float32Array | null, mode: QConvMode) {
     super(g);
-    this.weightScales = scales;
-    this.weightZeroPoints = zps;
-    this.bias = bias;
+    this.#scales = scales;
+    this.#zeroPoints = zps;
+    this.#bias = bias;
     this.mode = mode;
     if (mode === 'sparse') {
       const [kh, kw] = g.kernelSize;
@@ -198,14 +194,26 @@ export class QuantizedConv2d extends ConvGeometryFields {
         throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT',
           `options.mode 'sparse' needs a 1x1, stride-1, unpadded, ungrouped layer, got kernelSize ${kh}x${kw}, stride ${g.stride.join('x')}, padding ${g.padding.join('x')}, groups ${g.groups}`);
       }
-      const nonzero = zps.findIndex((z) => z !== 0);
-      if (nonzero >= 0) {
-        throw rangeError('ERR_LOWBIT_INVALID_ZERO_POINT',
-          `options.zeroPoint must be 0 with mode 'sparse' (the sparse kernel needs symmetric weights), got ${zps[nonzero]}` + (zps.length > 1 ? ` at channel ${nonzero}` : ''));
-      }
+      checkSparseZeroPoints(zps, 'channel');
     }
     const geometry = geometryArray(g);
     this.#layer = new native.QConvLayer(w, geometry, zps, zps.length > 1, MODES.indexOf(mode));
+    Object.freeze(this);
+  }
+
+  /** Weight scales: 1 value (per tensor) or outChannels. A copy: writing it changes nothing. */
+  get weightScales(): Float32Array {
+    return this.#scales.slice();
+  }
+
+  /** Weight zero points: 1 value or outChannels. A copy. */
+  get weightZeroPoints(): Int32Array {
+    return this.#zeroPoints.slice();
+  }
+
+  /** The bias (Int32Array: accumulator units; Float32Array: real units), or null. A copy. */
+  get bias(): Int32Array | Float32Array | null {
+    return this.#bias === null ? null : this.#bias.slice();
   }
 
   /**
@@ -214,14 +222,13 @@ export class QuantizedConv2d extends ConvGeometryFields {
    */
   static fromFloat32(weights: Float32Array, options: QConvFromFloat32Options): QuantizedConv2d {
     const w = checkArray<Float32Array>(weights, 'weights', [Float32Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
-    const o = checkOptions<QConvFromFloat32Options>(options, 'options');
+    const o = checkOptions<QConvFromFloat32Options>(options, 'options', 'QuantizedConv2d.fromFloat32', FROM_FLOAT32_KEYS, 'inChannels, outChannels and kernelSize');
     const g = geometryOf(o);
     const count = weightCount(g);
-    if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
+    checkWeightCount(w.length, count, 'outChannels * inChannels / groups * kh * kw');
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
-    const mode = modeOf(o.mode);
+    const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
     const q = native.quantizeWeights(w, count / g.outChannels, g.outChannels, true, perChannel);
     return new QuantizedConv2d(g, q.weights, q.scales, Int32Array.of(0), bias, mode);
   }
@@ -229,39 +236,14 @@ export class QuantizedConv2d extends ConvGeometryFields {
   /** Packs int8 weights [outChannels][inChannels / groups][kh][kw] with their scale(s) and zero point(s). */
   static fromInt8(weights: Int8Array, options: QConvFromInt8Options): QuantizedConv2d {
     const w = checkArray<Int8Array>(weights, 'weights', [Int8Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with inChannels, outChannels and kernelSize, got undefined');
-    const o = checkOptions<QConvFromInt8Options>(options, 'options');
+    const o = checkOptions<QConvFromInt8Options>(options, 'options', 'QuantizedConv2d.fromInt8', FROM_INT8_KEYS, 'inChannels, outChannels and kernelSize');
     const g = geometryOf(o);
-    const count = weightCount(g);
-    if (w.length !== count) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `weights.length must be outChannels * inChannels / groups * kh * kw = ${count}, got ${w.length}`);
-    const mode = modeOf(o.mode);
+    checkWeightCount(w.length, weightCount(g), 'outChannels * inChannels / groups * kh * kw');
+    const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
     const n = g.outChannels;
-    let scales: Float32Array;
-    if (o.scale === undefined) scales = Float32Array.of(1);
-    else if (typeof o.scale === 'number') scales = Float32Array.of(checkScale(o.scale, 'options.scale'));
-    else {
-      const s = checkArray<Float32Array>(o.scale, 'options.scale', [Float32Array]);
-      if (s.length !== n && s.length !== 1) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.scale.length must be outChannels (${n}) or 1, got ${s.length}`);
-      s.forEach((v, i) => checkScale(v, `options.scale[${i}]`));
-      scales = Float32Array.from(s);
-    }
-    let zps: Int32Array;
-    if (o.zeroPoint === undefined) zps = Int32Array.of(0);
-    else if (typeof o.zeroPoint === 'number') zps = Int32Array.of(checkZeroPoint(o.zeroPoint, 'options.zeroPoint', -128, 127));
-    else {
-      const z = checkArray<Int32Array>(o.zeroPoint, 'options.zeroPoint', [Int32Array]);
-      if (z.length !== n && z.length !== 1) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.zeroPoint.length must be outChannels (${n}) or 1, got ${z.length}`);
-      z.forEach((v, i) => checkZeroPoint(v, `options.zeroPoint[${i}]`, -128, 127));
-      zps = Int32Array.from(z);
-    }
-    let bias: Int32Array | Float32Array | null;
-    if (isTyped(o.bias, Int32Array)) {
-      const b = o.bias as Int32Array;
-      if (b.length !== n) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.bias.length must be outChannels (${n}), got ${b.length}`);
-      bias = Int32Array.from(b);
-    } else {
-      bias = checkFloatBias(o.bias, n, 'outChannels');
-    }
+    const scales = weightScalesOf(o.scale, n, 'outChannels');
+    const zps = weightZeroPointsOf(o.zeroPoint, n, 'outChannels');
+    const bias = weightBiasOf(o.bias, n, 'outChannels');
     return new QuantizedConv2d(g, w, scales, zps, bias, mode);
   }
 
@@ -286,16 +268,14 @@ export class QuantizedConv2d extends ConvGeometryFields {
    * conv.explain({ h: 14, w: 14 });   // { kernel: 'sparse', blockSparsity: 0.9, predictedSparseUs: 80, predictedDenseUs: 310, reason: '...' }
    */
   explain(options: QConvExplainOptions): QConvExplanation {
-    const s = shapeOf(options);
-    const o = options as QConvExplainOptions;
-    const narrow = checkBool(o.narrow, 'options.narrow', false);
-    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-    return this.#layer.explain(s.n, s.h, s.w, narrow, threads);
+    const o = checkOptions<QConvExplainOptions>(options, 'options', 'QuantizedConv2d.explain', EXPLAIN_KEYS, 'the input shape (h and w)');
+    const s = inputShapeOf(o);
+    return this.#layer.explain(s.n, s.h, s.w, checkBool(o.narrow, 'options.narrow', false), checkThreads(o.threads));
   }
 
   /** [n, outChannels, oh, ow] for an input shape. */
   outputShape(shape: QConvInputShape): [number, number, number, number] {
-    const s = shapeOf(shape);
+    const s = inputShapeOf(checkOptions<QConvInputShape>(shape, 'options', 'QuantizedConv2d.outputShape', SHAPE_KEYS, 'the input shape (h and w)'));
     return this.#layer.outputShape(s.n, s.h, s.w);
   }
 
@@ -334,85 +314,36 @@ export class QuantizedConv2d extends ConvGeometryFields {
     return this.#int32(x, options, true) as Promise<Int32Array>;
   }
 
-  #common(x: unknown, options: unknown) {
+  #common<T extends QConvCommonOptions>(x: unknown, options: unknown, owner: string, keys: readonly string[], requires: string) {
     const xs = checkArray<Uint8Array>(x, 'x', [Uint8Array]);
-    if (options === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with h and w, got undefined');
-    const o = checkOptions<QConvForwardOptions>(options, 'options');
-    const s = shapeOf(o);
+    const o = checkOptions<T>(options, 'options', `QuantizedConv2d.${owner}`, keys, requires);
+    const s = inputShapeOf(o);
     const need = s.n * this.inChannels * s.h * s.w;
     if (xs.length !== need) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `x.length must be n * inChannels * h * w = ${need}, got ${xs.length}`);
     const shape = this.#layer.outputShape(s.n, s.h, s.w);
-    const zeroPoint = o.zeroPoint === undefined ? 0 : checkZeroPoint(o.zeroPoint, 'options.zeroPoint', 0, 255);
-    const threads = o.threads === undefined ? 1 : checkInt(o.threads, 'options.threads', 1, 256);
-    if (o.kernel !== undefined && o.kernel !== 'auto' && o.kernel !== 'exact') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.kernel must be 'auto' or 'exact', got ${describe(o.kernel)}`);
-    }
-    return { x: xs, o, ...s, size: shape[0] * shape[1] * shape[2] * shape[3], zeroPoint, threads, exactOnly: o.kernel === 'exact' };
-  }
-
-  #out<T extends ArrayBufferView & { length: number }>(out: unknown, size: number, ctors: Parameters<typeof checkArray>[2], make: () => T): T {
-    if (out === undefined) return make();
-    const arr = checkArray<T>(out, 'options.out', ctors);
-    if (arr.length !== size) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be n * outChannels * oh * ow = ${size}, got ${arr.length}`);
-    return arr;
+    const zeroPoint = inputZeroPoint(o.zeroPoint, false, 'x');
+    return { x: xs, o, ...s, size: shape[0] * shape[1] * shape[2] * shape[3], zeroPoint, threads: checkThreads(o.threads), exactOnly: exactOnlyOf(o.kernel) };
   }
 
   #int32(x: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(x, options);
-    const out = this.#out<Int32Array>(c.o.out, c.size, [Int32Array], () => new Int32Array(c.size));
-    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, 0, out, 1, this.weightScales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
+    const c = this.#common<QConvForwardInt32Options>(x, options, 'forwardInt32', INT32_KEYS, 'h and w');
+    const out = outputArray<Int32Array>(c.o.out, [Int32Array], c.size, OUT_WHY, (len) => new Int32Array(len));
+    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, OUT_INT32, out, 1, this.#scales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
   }
 
   #float(x: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(x, options);
-    const o = c.o as Partial<QConvForwardFloatOptions>;
-    const scale = checkScale(o.scale, 'options.scale');
-    const relu = checkBool(o.relu, 'options.relu', false);
-    const out = this.#out<Float32Array>(o.out, c.size, [Float32Array], () => new Float32Array(c.size));
-    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, 3, out, scale, this.weightScales, 1, 0, 0, 0, this.bias, relu, c.threads, c.exactOnly, async);
+    const c = this.#common<QConvForwardFloatOptions>(x, options, 'forwardFloat', FLOAT_KEYS, 'h, w and scale');
+    const f = floatOutput(c.o, c.size, OUT_WHY);
+    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, OUT_FLOAT32, f.out, f.scale, this.#scales, 1, 0, 0, 0, this.#bias, f.relu, c.threads, c.exactOnly, async);
   }
 
   #quantized(x: unknown, options: unknown, async: boolean): unknown {
-    const c = this.#common(x, options);
-    const o = c.o;
-    const scale = checkScale(o.scale, 'options.scale');
-    const outScale = checkScale(o.outScale, 'options.outScale');
-    if (o.dtype !== undefined && o.dtype !== 'uint8' && o.dtype !== 'int8') {
-      throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.dtype must be 'uint8' or 'int8', got ${describe(o.dtype)}`);
-    }
-    const signedOut = o.out !== undefined ? isTyped(o.out, Int8Array) : o.dtype === 'int8';
-    const out = this.#out<Uint8Array | Int8Array>(o.out, c.size, [Uint8Array, Int8Array], () => (signedOut ? new Int8Array(c.size) : new Uint8Array(c.size)));
-    if (o.dtype !== undefined && (o.dtype === 'int8') !== isTyped(out, Int8Array)) {
-      throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${o.dtype}'`);
-    }
-    const lo = signedOut ? -128 : 0;
-    const hi = signedOut ? 127 : 255;
-    const outZeroPoint = o.outZeroPoint === undefined ? 0 : checkZeroPoint(o.outZeroPoint, 'options.outZeroPoint', lo, hi);
-    const qmin = checkBool(o.relu, 'options.relu', false) ? outZeroPoint : lo;
-    return this.#layer.forward(c.x, c.n, c.h, c.w, c.zeroPoint, signedOut ? 2 : 1, out, scale, this.weightScales, outScale, outZeroPoint, qmin, hi, this.bias, false, c.threads, c.exactOnly, async);
+    const c = this.#common<QConvForwardOptions>(x, options, 'forward', QUANTIZED_KEYS, 'h, w, scale and outScale');
+    const q = quantizedOutput(c.o, c.size, OUT_WHY);
+    return this.#layer.forward(
+      c.x, c.n, c.h, c.w, c.zeroPoint, q.outType, q.out, q.scale, this.#scales, q.outScale, q.outZeroPoint, q.qmin, q.qmax,
+      this.#bias, false, c.threads, c.exactOnly, async,
+    );
   }
 }
 
-function modeOf(mode: unknown): QConvMode {
-  if (mode === undefined) return 'auto';
-  if (mode === 'auto' || mode === 'sparse' || mode === 'dense') return mode;
-  throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.mode must be 'auto', 'sparse' or 'dense', got ${describe(mode)}`);
-}
-
-function checkZeroPoint(value: unknown, name: string, lo: number, hi: number): number {
-  if (typeof value !== 'number') throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number, got ${describe(value)}`);
-  if (!Number.isInteger(value) || value < lo || value > hi) {
-    throw rangeError('ERR_LOWBIT_INVALID_ZERO_POINT', `${name} must be an integer in [${lo}, ${hi}], got ${value}`);
-  }
-  return value;
-}
-
-function shapeOf(shape: unknown): { n: number; h: number; w: number } {
-  if (shape === undefined) throw typeError('ERR_LOWBIT_INVALID_TYPE', 'the input shape must be an object with h and w, got undefined');
-  const o = checkOptions<QConvInputShape>(shape, 'options');
-  return {
-    n: o.n === undefined ? 1 : checkInt(o.n, 'options.n', 1, 1 << 20),
-    h: checkInt(o.h, 'options.h', 1, 1 << 20),
-    w: checkInt(o.w, 'options.w', 1, 1 << 20),
-  };
-}

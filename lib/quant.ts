@@ -8,7 +8,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkInt, checkLength, checkOptions, checkScale, describe, isTyped } from './validate';
+import { checkArray, checkBool, checkEnum, checkInt, checkLength, checkOptions, checkScale, checkZeroPoint, describe, isTyped, optionKeys } from './validate';
 
 /** The 8-bit integer types lowbit quantizes to. */
 export type QuantDtype = 'uint8' | 'int8';
@@ -33,12 +33,15 @@ export interface QuantizeOptions extends QuantParams {
   out?: Uint8Array | Int8Array;
 }
 
-/** Options of {@link dequantize}. */
-export interface DequantizeOptions {
-  /** As in {@link QuantParams}. */
-  scale: number;
+/**
+ * Options of {@link dequantize}: the {@link QuantParams} (so that what {@link chooseQuantParams}
+ * returns can be passed as is) and optionally where to write.
+ */
+export interface DequantizeOptions extends QuantParams {
   /** As in {@link QuantParams}; must fit the input's type. */
   zeroPoint: number;
+  /** As in {@link QuantParams}; when given, must name the input's type. */
+  dtype?: QuantDtype;
   /** Output array of the same length as the input; a new one is allocated when absent. */
   out?: Float32Array;
 }
@@ -56,6 +59,11 @@ export interface ChooseQuantParamsOptions {
 /** Quantization parameters chosen by {@link chooseQuantParams}, ready to pass to {@link quantize}. */
 export interface ChosenQuantParams extends Required<QuantParams> {}
 
+const DTYPES: readonly QuantDtype[] = ['uint8', 'int8'];
+const QUANTIZE_KEYS = optionKeys<QuantizeOptions>()('scale', 'zeroPoint', 'dtype', 'qmin', 'qmax', 'out');
+const DEQUANTIZE_KEYS = optionKeys<DequantizeOptions>()('scale', 'zeroPoint', 'dtype', 'qmin', 'qmax', 'out');
+const CHOOSE_KEYS = optionKeys<ChooseQuantParamsOptions>()('signed', 'symmetric', 'reduceRange');
+
 interface Resolved {
   x: Float32Array;
   out: Uint8Array | Int8Array;
@@ -67,13 +75,8 @@ interface Resolved {
 
 function resolveQuantize(x: unknown, options: unknown): Resolved {
   const xs = checkArray<Float32Array>(x, 'x', [Float32Array]);
-  const o = checkOptions<QuantizeOptions>(options, 'options');
-  if (options === undefined) {
-    throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with scale and zeroPoint, got undefined');
-  }
-  if (o.dtype !== undefined && o.dtype !== 'uint8' && o.dtype !== 'int8') {
-    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.dtype must be 'uint8' or 'int8', got ${describe(o.dtype)}`);
-  }
+  const o = checkOptions<QuantizeOptions>(options, 'options', 'quantize', QUANTIZE_KEYS, 'scale and zeroPoint');
+  if (o.dtype !== undefined) checkEnum(o.dtype, 'options.dtype', DTYPES);
   let out: Uint8Array | Int8Array;
   if (o.out !== undefined) {
     out = checkArray<Uint8Array | Int8Array>(o.out, 'options.out', [Uint8Array, Int8Array]);
@@ -91,16 +94,8 @@ function resolveQuantize(x: unknown, options: unknown): Resolved {
   const scale = checkScale(o.scale, 'options.scale');
   const qmin = o.qmin === undefined ? lo : checkInt(o.qmin, 'options.qmin', lo, hi);
   const qmax = o.qmax === undefined ? hi : checkInt(o.qmax, 'options.qmax', qmin, hi);
-  if (typeof o.zeroPoint !== 'number') {
-    throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.zeroPoint must be a number, got ${describe(o.zeroPoint)}`);
-  }
-  if (!Number.isInteger(o.zeroPoint) || o.zeroPoint < qmin || o.zeroPoint > qmax) {
-    throw rangeError(
-      'ERR_LOWBIT_INVALID_ZERO_POINT',
-      `options.zeroPoint must be an integer in [${qmin}, ${qmax}] for ${signed ? 'int8' : 'uint8'}, got ${o.zeroPoint}`,
-    );
-  }
-  return { x: xs, out, scale, zeroPoint: o.zeroPoint, qmin, qmax };
+  const zeroPoint = checkZeroPoint(o.zeroPoint, 'options.zeroPoint', qmin, qmax, undefined, `for ${signed ? 'int8' : 'uint8'}`);
+  return { x: xs, out, scale, zeroPoint, qmin, qmax };
 }
 
 /**
@@ -133,23 +128,18 @@ export async function quantizeAsync(x: Float32Array, options: QuantizeOptions): 
 
 function resolveDequantize(q: unknown, options: unknown): { q: Uint8Array | Int8Array; out: Float32Array; scale: number; zeroPoint: number } {
   const qs = checkArray<Uint8Array | Int8Array>(q, 'q', [Uint8Array, Int8Array]);
-  if (options === undefined) {
-    throw typeError('ERR_LOWBIT_INVALID_TYPE', 'options must be an object with scale and zeroPoint, got undefined');
-  }
-  const o = checkOptions<DequantizeOptions>(options, 'options');
+  const o = checkOptions<DequantizeOptions>(options, 'options', 'dequantize', DEQUANTIZE_KEYS, 'scale and zeroPoint');
   const signed = isTyped(qs, Int8Array);
   const scale = checkScale(o.scale, 'options.scale');
-  if (typeof o.zeroPoint !== 'number') {
-    throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.zeroPoint must be a number, got ${describe(o.zeroPoint)}`);
+  if (o.dtype !== undefined && checkEnum(o.dtype, 'options.dtype', DTYPES) !== (signed ? 'int8' : 'uint8')) {
+    throw typeError('ERR_LOWBIT_INVALID_TYPE', `q is a ${qs.constructor.name} but options.dtype is '${o.dtype}'`);
   }
   const lo = signed ? -128 : 0;
   const hi = signed ? 127 : 255;
-  if (!Number.isInteger(o.zeroPoint) || o.zeroPoint < lo || o.zeroPoint > hi) {
-    throw rangeError(
-      'ERR_LOWBIT_INVALID_ZERO_POINT',
-      `options.zeroPoint must be an integer in [${lo}, ${hi}] for a ${qs.constructor.name}, got ${o.zeroPoint}`,
-    );
-  }
+  // the clamp does not apply to dequantization; checked as quantize checks it
+  const qmin = o.qmin === undefined ? lo : checkInt(o.qmin, 'options.qmin', lo, hi);
+  if (o.qmax !== undefined) checkInt(o.qmax, 'options.qmax', qmin, hi);
+  const zeroPoint = checkZeroPoint(o.zeroPoint, 'options.zeroPoint', lo, hi, undefined, `for a ${qs.constructor.name}`);
   let out: Float32Array;
   if (o.out !== undefined) {
     out = checkArray<Float32Array>(o.out, 'options.out', [Float32Array]);
@@ -157,7 +147,7 @@ function resolveDequantize(q: unknown, options: unknown): { q: Uint8Array | Int8
   } else {
     out = new Float32Array(qs.length);
   }
-  return { q: qs, out, scale, zeroPoint: o.zeroPoint };
+  return { q: qs, out, scale, zeroPoint };
 }
 
 /**
@@ -193,7 +183,7 @@ export function chooseQuantParams(min: number, max: number, options?: ChooseQuan
     }
   }
   if (min > max) throw rangeError('ERR_LOWBIT_INVALID_RANGE', `min must be <= max, got min ${min} > max ${max}`);
-  const o = checkOptions<ChooseQuantParamsOptions>(options, 'options');
+  const o = checkOptions<ChooseQuantParamsOptions>(options, 'options', 'chooseQuantParams', CHOOSE_KEYS);
   const signed = checkBool(o.signed, 'options.signed', false);
   const p = binding.chooseQuantParams(
     min, max, signed, checkBool(o.symmetric, 'options.symmetric', false), checkBool(o.reduceRange, 'options.reduceRange', false),

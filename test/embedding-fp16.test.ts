@@ -98,7 +98,7 @@ describe('embedding bag: fp16 output', () => {
   test('bad output type or array: TypeError / RangeError, nothing written', () => {
     const t = EmbeddingTable.fromFloat32(table(10, 4, 8), { dim: 4, format: 'q8' });
     const ok = { indices: Int32Array.of(1, 2), offsets: Int32Array.of(0, 1) };
-    expectCode(() => embeddingBag(t, { ...ok, outputType: 'float64' as 'float16' }), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /outputType must be 'float32' or 'float16', got "float64"/);
+    expectCode(() => embeddingBag(t, { ...ok, outputType: 'float64' as 'float16' }), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /outputType must be 'float32' or 'float16', got 'float64'/);
     expectCode(() => embeddingBag(t, { ...ok, outputType: 'float16', out: new Float32Array(8) as unknown as Uint16Array }), TypeError, 'ERR_LOWBIT_INVALID_TYPE', /options.out \(outputType 'float16'\) must be a Uint16Array, got Float32Array\(8\)/);
     expectCode(() => embeddingBag(t, { ...ok, out: new Uint16Array(8) as unknown as Float32Array }), TypeError, 'ERR_LOWBIT_INVALID_TYPE', /must be a Float32Array, got Uint16Array/);
     expectCode(() => embeddingBag(t, { ...ok, outputType: 'float16', out: new Uint16Array(7) }), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /bags \* dim = 8, got 7/);

@@ -13,14 +13,14 @@ function randInts<T extends Int8Array | Uint8Array>(ctor: new (n: number) => T, 
   return out;
 }
 
-// Σ_k (a − az)(w − wz[n]) with w K×N row-major: the mathematical int32 result.
+// Σ_k (a − az)(w − wz[n]) with w N×K row-major (PyTorch's [out][in], the default layout): the mathematical int32 result.
 function refInt32(a: Uint8Array | Int8Array, lda: number, m: number, az: number, w: Int8Array, k: number, n: number, wz: Int32Array): Int32Array {
   const c = new Int32Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       const z = wz.length > 1 ? wz[j] : wz[0];
       let s = 0;
-      for (let p = 0; p < k; p++) s += (a[i * lda + p] - az) * (w[p * n + j] - z);
+      for (let p = 0; p < k; p++) s += (a[i * lda + p] - az) * (w[j * k + p] - z);
       c[i * n + j] = s;
     }
   }
@@ -117,17 +117,19 @@ describe('QuantizedLinear products are exact on every ISA', () => {
     });
   });
 
-  test('layouts kn and nk give the same products; threads split without changing a bit', () => {
+  test('layouts nk (the default) and kn give the same products; threads split without changing a bit', () => {
     const r = rng(9);
     const [m, n, k] = [70, 45, 130];
     const w = randInts(Int8Array, k * n, -128, 127, r);
     const wt = new Int8Array(k * n);
     for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) wt[j * k + p] = w[p * n + j];
     const a = randInts(Uint8Array, m * k, 0, 255, r);
-    const kn = QuantizedLinear.fromInt8(w, { k, n });
-    const nk = QuantizedLinear.fromInt8(wt, { k, n, layout: 'nk' });
+    const kn = QuantizedLinear.fromInt8(w, { k, n, layout: 'kn' });
+    const nk = QuantizedLinear.fromInt8(wt, { k, n });
     const one = kn.matmulInt32(a);
+    expect(one).toEqual(refInt32(a, k, m, 0, wt, k, n, Int32Array.of(0)));
     expect(nk.matmulInt32(a)).toEqual(one);
+    expect(QuantizedLinear.fromInt8(wt, { k, n, layout: 'nk' }).matmulInt32(a)).toEqual(one);
     expect(kn.matmulInt32(a, { threads: 2 })).toEqual(one);
     expect(kn.matmulInt32(a.subarray(0, k), { threads: 3 })).toEqual(one.subarray(0, n));
   });
@@ -142,7 +144,7 @@ describe('forward (dynamic quantization)', () => {
   const ref = new Float32Array(m * n);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
     let s = bias[j];
-    for (let p = 0; p < k; p++) s += x[i * k + p] * w[p * n + j];
+    for (let p = 0; p < k; p++) s += x[i * k + p] * w[j * k + p]; // w: N×K, PyTorch's Linear.weight
     ref[i * n + j] = s;
   }
   const lin = QuantizedLinear.fromFloat32(w, { k, n, bias });
@@ -230,11 +232,11 @@ describe('serialization and lifetime', () => {
 
   test('corrupt bytes are rejected', () => {
     const good = QuantizedLinear.fromInt8(new Int8Array(12), { k: 3, n: 4 }).serialize();
-    expectCode(() => QuantizedLinear.deserialize(new Uint8Array(5)), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /too short/);
-    expectCode(() => QuantizedLinear.deserialize(good.subarray(0, good.length - 1)), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT');
+    expectCode(() => QuantizedLinear.deserialize(new Uint8Array(2)), RangeError, 'ERR_LOWBIT_INVALID_SERIALIZATION', /magic: truncated/);
+    expectCode(() => QuantizedLinear.deserialize(good.subarray(0, good.length - 1)), RangeError, 'ERR_LOWBIT_INVALID_SERIALIZATION', /truncated/);
     const flipped = Uint8Array.from(good);
     flipped[0] ^= 1;
-    expectCode(() => QuantizedLinear.deserialize(flipped), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /magic/);
+    expectCode(() => QuantizedLinear.deserialize(flipped), RangeError, 'ERR_LOWBIT_INVALID_SERIALIZATION', /magic/);
   });
 
   test('works in worker_threads, from serialized bytes, with concurrent async calls', () => {
@@ -281,7 +283,7 @@ describe('bad input', () => {
     expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, scale: NaN }), RangeError, 'ERR_LOWBIT_INVALID_SCALE');
     expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, scale: new Float32Array([1, 0]) }), RangeError, 'ERR_LOWBIT_INVALID_SCALE', /scale\[1\]/);
     expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, scale: new Float32Array(3) }), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH');
-    expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, zeroPoint: 200 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /zeroPoint/);
+    expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, zeroPoint: 200 }), RangeError, 'ERR_LOWBIT_INVALID_ZERO_POINT', /options.zeroPoint must be an integer in \[-128, 127\] for int8 weights, got 200/);
     expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, layout: 'xy' as 'kn' }), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /layout/);
     expectCode(() => QuantizedLinear.fromInt8(new Int8Array(4), { k: 2, n: 2, bias: new Float32Array(3) }), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /bias/);
     const nanW = new Float32Array(4);
@@ -294,8 +296,8 @@ describe('bad input', () => {
     expectCode(() => lin.matmulInt32(new Uint8Array(13)), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /multiple of lda \(6\)/);
     expectCode(() => lin.matmulInt32(new Uint8Array(10), { m: 2 }), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH', /at least 12/);
     expectCode(() => lin.matmulInt32(a, { lda: 5 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /options.lda/);
-    expectCode(() => lin.matmulInt32(a, { zeroPoint: 256 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /zeroPoint/);
-    expectCode(() => lin.matmulInt32(new Int8Array(12), { zeroPoint: 128 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE');
+    expectCode(() => lin.matmulInt32(a, { zeroPoint: 256 }), RangeError, 'ERR_LOWBIT_INVALID_ZERO_POINT', /zeroPoint/);
+    expectCode(() => lin.matmulInt32(new Int8Array(12), { zeroPoint: 128 }), RangeError, 'ERR_LOWBIT_INVALID_ZERO_POINT', /\[-128, 127\] for an Int8Array a, got 128/);
     expectCode(() => lin.matmulInt32(a, { threads: 0 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /threads/);
     expectCode(() => lin.matmulFloat(a, { scale: NaN }), RangeError, 'ERR_LOWBIT_INVALID_SCALE');
     expectCode(() => lin.matmulFloat(a, undefined as unknown as lowbit.MatmulFloatOptions), TypeError, 'ERR_LOWBIT_INVALID_TYPE');

@@ -131,19 +131,21 @@ describe('QuantizedConv2d', () => {
     const layer = QuantizedConv2d.fromFloat32(w, { ...opts(c), bias });
     expect(layer.weightScales.length).toBe(c.cout);
     const x = randInts(Uint8Array, c.n * c.cin * c.h * c.w, 0, 255, r);
-    const o = { n: c.n, h: c.h, w: c.w, scale: 0.02, zeroPoint: 128, outScale: 0.1, outZeroPoint: 10, relu: true };
+    const i = { n: c.n, h: c.h, w: c.w, zeroPoint: 128 };
+    const fo = { ...i, scale: 0.02, relu: true };
+    const o = { ...fo, outScale: 0.1, outZeroPoint: 10 };
     const one = layer.forward(x, { ...o, threads: 1 });
     for (const threads of [2, 3]) expect(layer.forward(x, { ...o, threads })).toEqual(one);
-    const f1 = layer.forwardFloat(x, { ...o, threads: 1 });
-    expect(layer.forwardFloat(x, { ...o, threads: 3 })).toEqual(f1);
+    const f1 = layer.forwardFloat(x, { ...fo, threads: 1 });
+    expect(layer.forwardFloat(x, { ...fo, threads: 3 })).toEqual(f1);
     expect(await layer.forwardAsync(x, { ...o, threads: 2 })).toEqual(one);
-    expect(await layer.forwardFloatAsync(x, o)).toEqual(f1);
-    expect(await layer.forwardInt32Async(x, o)).toEqual(layer.forwardInt32(x, { ...o, threads: 3 }));
+    expect(await layer.forwardFloatAsync(x, fo)).toEqual(f1);
+    expect(await layer.forwardInt32Async(x, i)).toEqual(layer.forwardInt32(x, { ...i, threads: 3 }));
     // per-tensor weights; a caller's out array is filled and returned
     const per = QuantizedConv2d.fromFloat32(w, { ...opts(c), perChannel: false });
     expect(per.weightScales.length).toBe(1);
-    const out = new Float32Array(per.outputShape(c).reduce((a, b) => a * b));
-    expect(per.forwardFloat(x, { ...o, out })).toBe(out);
+    const out = new Float32Array(per.outputShape({ n: c.n, h: c.h, w: c.w }).reduce((a, b) => a * b));
+    expect(per.forwardFloat(x, { ...fo, out })).toBe(out);
   });
 
   test('bad input: named errors with codes, output untouched', async () => {

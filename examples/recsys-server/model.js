@@ -468,7 +468,7 @@ function buildModel(weights, options = {}) {
   let makeMlp;
   if (mlp === 'int8') {
     makeMlp = (layers) => {
-      const packed = layers.map((l) => QuantizedLinear.fromFloat32(l.w, { k: l.k, n: l.n, bias: l.b }));
+      const packed = layers.map((l) => QuantizedLinear.fromFloat32(l.w, { k: l.k, n: l.n, layout: 'kn', bias: l.b }));
       // perRow: activation scale per sample, so results do not depend on the batch
       return (x, m, relu, i) => packed[i].forward(x, { m, relu, perRow: true, reduceRange, threads });
     };

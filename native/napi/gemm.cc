@@ -440,7 +440,11 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       (void)ws;
       (void)colterm;
       const int64_t bad = ops::linear_dynamic(qk, d, product);
-      if (bad >= 0) throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(bad) + " contains NaN or Infinity"};
+      if (bad >= 0) {
+        bool nan = false;
+        for (size_t k = 0; k < K; k++) nan = nan || d.x[(size_t)bad * d.ldx + k] != d.x[(size_t)bad * d.ldx + k];
+        throw KernelError{true, "ERR_LOWBIT_NOT_FINITE", "x must be finite: row " + std::to_string(bad) + (nan ? " contains NaN" : " contains Infinity")};
+      }
     };
     return Call::run(std::move(call), std::move(work), info[8]);
   }

@@ -197,6 +197,12 @@ LOWBIT_TEST(gemm_pack_layout) {
                  "round trip");
     gemm::PackedB r;
     LOWBIT_CHECK(!gemm::deserialize(bytes.data(), bytes.size() - 1, &r), "truncated bytes accepted");
+    std::vector<uint8_t> bad = bytes;
+    bad.push_back(0);
+    LOWBIT_CHECK(!gemm::deserialize(bad.data(), bad.size(), &r), "trailing byte accepted");
+    bad = bytes;
+    bad[28] = 200, bad[29] = bad[30] = bad[31] = 0;  // the first zero point: 200, outside int8
+    LOWBIT_CHECK(!gemm::deserialize(bad.data(), bad.size(), &r), "zero point 200 accepted");
   }
   // the safety flag
   const int32_t z = 0;

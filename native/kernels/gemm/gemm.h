@@ -78,7 +78,8 @@ PackedB pack_b(const int8_t* b, size_t ldb, bool transposed, size_t K, size_t N,
                bool b_zp_per_channel);
 
 // Portable byte form (little-endian header + the arrays). deserialize re-derives every flag and
-// checks sizes; it returns false (leaving *out unchanged) on any inconsistency.
+// checks sizes (exact: no trailing bytes), zero points in [-128, 127] and zero padding; it returns
+// false (leaving *out unchanged) on any inconsistency, before allocating more than the bytes hold.
 std::vector<uint8_t> serialize(const PackedB& b);
 bool deserialize(const uint8_t* bytes, size_t size, PackedB* out);
 

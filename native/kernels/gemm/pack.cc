@@ -131,7 +131,10 @@ bool deserialize(const uint8_t* bytes, size_t size, PackedB* out) {
   if ((long double)size != 28.0L + 4.0L * nzp + data_bytes) return false;
   const uint8_t* q = bytes + 28;
   p.b_zp.resize(N);
-  for (size_t n = 0; n < N; n++) p.b_zp[n] = (int32_t)(uint32_t)get(q + 4 * (p.b_zp_per_channel ? n : 0), 4);
+  for (size_t n = 0; n < N; n++) {
+    p.b_zp[n] = (int32_t)(uint32_t)get(q + 4 * (p.b_zp_per_channel ? n : 0), 4);
+    if (p.b_zp[n] < -128 || p.b_zp[n] > 127) return false;  // what pack_b's callers accept
+  }
   q += 4 * nzp;
   p.data = AlignedBytes((size_t)data_bytes);
   std::memcpy(p.data.data(), q, (size_t)data_bytes);
