@@ -35,7 +35,19 @@ export async function runSab(c: CaseDef, res: CaseResult): Promise<void> {
   res.notes.rewritten = targets.map((t) => `${t.name}(${t.kind} x${t.length})`);
   const stop = new SharedArrayBuffer(4);
   const worker = new Worker(path.join(__dirname, 'hammer-worker.js'), { workerData: { targets, stop, seed: 7 } });
-  await once(worker, 'message');
+  // listen for the end now: 'exit' can follow the last message within one turn
+  const exited = once(worker, 'exit');
+  const messages: unknown[] = [];
+  let wake: (() => void) | null = null;
+  worker.on('message', (m) => {
+    messages.push(m);
+    wake?.();
+  });
+  const nextMessage = async (): Promise<unknown> => {
+    while (messages.length === 0) await new Promise<void>((r) => (wake = r));
+    return messages.shift();
+  };
+  await nextMessage();
   const tally = new Tally(res, `${c.form} call`);
   const deadline = now() + 1000;
   let calls = 0;
@@ -53,8 +65,8 @@ export async function runSab(c: CaseDef, res: CaseResult): Promise<void> {
     }
   }
   Atomics.store(new Int32Array(stop), 0, 1);
-  const [done] = (await once(worker, 'message')) as [{ writes: number }];
-  await once(worker, 'exit');
+  const done = (await nextMessage()) as { writes: number };
+  await exited;
   res.notes.calls = calls;
   res.notes.hostileWrites = done.writes;
   res.notes.outcomes = tally.summary();

@@ -54,10 +54,11 @@ async function isaCase(c: CaseDef, res: CaseResult): Promise<void> {
          parentPort.postMessage(lb.cpu().isa);`,
         { eval: true },
       );
+      const exited = once(w, 'exit');
       if (c.variant === 'isa-load') {
         const [isa] = (await once(w, 'message')) as [string];
         res.notes[`worker isa with main at ${level}`] = isa;
-        await once(w, 'exit');
+        await exited;
       } else {
         await sleep(Math.floor(r() * 30));
         await w.terminate();
