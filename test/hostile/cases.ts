@@ -58,12 +58,13 @@ export const ALLOC_VARIANTS = [
   'fromBuffer rowStride 2^40',
   'Conv2d dilated output 2^40 (forward, forwardAsync, outputShape, explain)',
   'QuantizedConv2d dilated output 2^40 (forward, forwardAsync, outputShape, explain)',
-  'Conv2d depthwise 2^24 channels',
-  'QuantizedConv2d depthwise 2^24 channels',
+  'Conv2d depthwise 2^21 channels',
+  'QuantizedConv2d depthwise 2^21 channels',
   'Conv2d kernel 1x2^20',
   'QuantizedLinear k=2^22 n=16',
   'explain huge shapes (QuantizedLinear, Linear, Conv2d, QuantizedConv2d)',
   'EmbeddingTable dim 2^24',
+  'EmbeddingTable.open 100,000 times unclosed, in a loop that never yields',
 ] as const;
 
 export const DESERIALIZE_LAYERS = [
@@ -111,6 +112,7 @@ function build(): CaseDef[] {
     }
   }
   cases.push({ id: 'worker-end/ISA level kept when a worker loads lowbit', cls: 'worker-end', variant: 'isa-load', timeoutMs: T });
+  cases.push({ id: 'worker-end/ISA level kept when a worker loads lowbit with LOWBIT_ISA set', cls: 'worker-end', variant: 'isa-env', timeoutMs: T });
   cases.push({ id: 'worker-end/ISA level kept when workers loading lowbit are terminated', cls: 'worker-end', variant: 'isa-terminate', timeoutMs: T });
   // 4. mapped files truncated after open; open of things that are not regular files
   for (const format of ['q8', 'f32']) {

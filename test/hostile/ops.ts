@@ -118,7 +118,7 @@ const DIMS = {
   k: { small: 32, medium: 64, large: 512 },
   m: { small: 3, medium: 16, large: 512 },
   conv: { small: [4, 8, 6], medium: [8, 8, 12], large: [32, 32, 64] },
-  emb: { small: [64, 16, 4, 4], medium: [1000, 32, 100, 20], large: [100000, 64, 4000, 50] },
+  emb: { small: [64, 16, 4, 4], medium: [1000, 32, 100, 20], large: [20000, 64, 4000, 50] },
 } as const;
 
 function convDims(size: Size): { cin: number; cout: number; hw: number } {

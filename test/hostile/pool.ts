@@ -61,7 +61,11 @@ export function runChild(script: string, id: string, timeoutMs: number, extraArg
           }
         }
       }
-      const errTail = stderr.trim().split('\n').slice(-6).join(' | ').slice(0, 600);
+      // the lines that say what killed it (V8's FATAL ERROR, glibc's malloc checks, an uncaught C++
+      // exception), then the last lines
+      const lines = stderr.trim().split('\n');
+      const key = lines.filter((l) => /FATAL ERROR|terminate called|what\(\)|double free|corrupted|Assertion|Segmentation|Bus error|malloc\(\)|free\(\)|Error:/.test(l)).slice(0, 3);
+      const errTail = [...key, ...lines.slice(-3).filter((l) => !key.includes(l))].join(' | ').slice(0, 600);
       let outcome: Outcome;
       let detail: string;
       if (timedOut) {

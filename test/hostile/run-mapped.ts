@@ -40,7 +40,7 @@ export async function runMapped(c: CaseDef, res: CaseResult): Promise<void> {
   const expNear = lb.embeddingBag(mem, lookup(near));
   const expAll = mem.toFloat32();
   // touch the mapping before the truncation so its pages are cached
-  if (c.variant === 'truncate-during-async') return duringAsync(lb, table, file, far, expFar, res);
+  if (c.variant === 'truncate-during-async') return duringAsync(lb, table, file, mem, res);
   lb.embeddingBag(table, lookup(far));
   table.toFloat32();
   fs.truncateSync(file, trunc === 'zero' ? 0 : Math.floor(fs.statSync(file).size / 2));
@@ -88,10 +88,14 @@ export async function runMapped(c: CaseDef, res: CaseResult): Promise<void> {
   if (!closedAll.ok && !isCoded(closedAll.error)) res.violations.push(`toFloat32 after close: uncoded ${describeError(closedAll.error)}`);
 }
 
-async function duringAsync(lb: any, table: any, file: string, far: Int32Array, expFar: Float32Array, res: CaseResult): Promise<void> {
+async function duringAsync(lb: any, table: any, file: string, mem: any, res: CaseResult): Promise<void> {
   const outcomes: Record<string, number> = {};
   {
-    const calls = Array.from({ length: 64 }, () => settle(() => lb.embeddingBagAsync(table, { indices: far, offsets: Int32Array.of(0, 16, 40), threads: 2 })));
+    // long calls (32k rows each, over the whole table), so that most run after the truncation
+    const indices = Int32Array.from({ length: 32768 }, (_, i) => (i * 2654435761) % ROWS);
+    const offsets = Int32Array.of(0, 1000, 20000);
+    const expFar = lb.embeddingBag(mem, { indices, offsets });
+    const calls = Array.from({ length: 32 }, () => settle(() => lb.embeddingBagAsync(table, { indices, offsets })));
     fs.truncateSync(file, 0);
     churn(1);
     for (const s of await Promise.all(calls)) {

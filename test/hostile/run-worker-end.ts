@@ -42,11 +42,14 @@ async function isaCase(c: CaseDef, res: CaseResult): Promise<void> {
     res.skipped = `this CPU supports only ${supported.join(', ')}`;
     return;
   }
+  // LOWBIT_ISA in the environment (as a deployment sets it): each load of the addon must not
+  // re-apply it over the level the main thread chose since
+  if (c.variant === 'isa-env') process.env.LOWBIT_ISA = supported[supported.length - 1];
   // every level but the best, lowest first: the main thread caps at it, then workers load lowbit
   for (const level of supported.slice(0, -1)) {
     lb.setIsa(level);
     const before = lb.cpu();
-    const reps = c.variant === 'isa-load' ? 2 : 8;
+    const reps = c.variant === 'isa-terminate' ? 8 : 2;
     const r = rng(5);
     for (let i = 0; i < reps; i++) {
       const w = new Worker(
@@ -55,7 +58,7 @@ async function isaCase(c: CaseDef, res: CaseResult): Promise<void> {
         { eval: true },
       );
       const exited = once(w, 'exit');
-      if (c.variant === 'isa-load') {
+      if (c.variant !== 'isa-terminate') {
         const [isa] = (await once(w, 'message')) as [string];
         res.notes[`worker isa with main at ${level}`] = isa;
         await exited;
@@ -72,7 +75,7 @@ async function isaCase(c: CaseDef, res: CaseResult): Promise<void> {
 }
 
 export async function runWorkerEnd(c: CaseDef, res: CaseResult): Promise<void> {
-  if (c.variant === 'isa-load' || c.variant === 'isa-terminate') return isaCase(c, res);
+  if (c.variant?.startsWith('isa-')) return isaCase(c, res);
   const ops = c.op === '*' ? OPS.filter((o) => o.hasAsync).map((o) => o.name) : [c.op!];
   const { reps, seed } = c.params as { reps: number; seed: number };
   const mode = c.variant as 'exit' | 'terminate';
