@@ -180,6 +180,8 @@ async function main(): Promise<void> {
       }
     }
     settleGc();
+    await new Promise((r) => setTimeout(r, 50));
+    settleGc();
     const rssWarm = process.memoryUsage.rss();
     const fdsWarm = openFds();
     const extWarm = process.memoryUsage().external;
