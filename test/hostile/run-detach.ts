@@ -7,13 +7,29 @@
 // detached or shrunk before the Promise settles: it resolves, or rejects with ERR_LOWBIT_DETACHED
 // (TypeError); a resizable buffer passed at call time: the call works or rejects with a coded
 // error; the table bytes or a layer's exposed arrays detached: correct result or a coded error.
+import * as crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 
 import type { CaseDef } from './cases';
 import { Arr, CaseResult, bytesOf, churn, describeError, detach, isCoded, lowbit, sameBytes, settle, settleSync } from './common';
 import { Backing, Role, allocWith, getPath, opByName } from './ops';
 
-const REPS = 2;
+const REPS = 3;
+
+let itersPerMs = 0;
+/**
+ * Occupies every thread of libuv's pool (where N-API async work runs) for about `ms`, so that a
+ * call queued next starts only after the detach, the shrink and the GCs that follow it.
+ */
+function blockPool(ms: number): Promise<unknown> {
+  if (!itersPerMs) {
+    const t0 = performance.now();
+    crypto.pbkdf2Sync('x', 'y', 20000, 16, 'sha256');
+    itersPerMs = 20000 / Math.max(0.1, performance.now() - t0);
+  }
+  const n = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  return Promise.all(Array.from({ length: n }, () => new Promise((r) => crypto.pbkdf2('x', 'y', Math.ceil(itersPerMs * ms), 16, 'sha256', r))));
+}
 
 export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
   const lb = lowbit();
@@ -40,6 +56,9 @@ export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
     const ctx = op.make(lb, allocWith(pick), 'large', seed);
     const inputs = ctx.inputs.map((p) => getPath(ctx.args, p) as Arr);
     const out = ctx.out ? (getPath(ctx.args, ctx.out) as Arr) : undefined;
+    // rep 0: the kernel starts after the detach and the GCs (the pool is busy until then); the
+    // others: the detach races the running kernel
+    const blocked = rep === 0 ? blockPool(80) : null;
     const promise = settle(() => ctx.invoke(ctx.args, true));
     switch (v) {
       case 'transfer-inputs':
@@ -73,6 +92,7 @@ export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
     }
     churn(3);
     const s = await promise;
+    if (blocked) await blocked;
     const label = `rep ${rep}`;
     const correct = s.ok && sameBytes(bytesOf(s.value as ArrayBufferView), ref);
     const err = s.ok ? '' : describeError(s.error);
