@@ -42,7 +42,11 @@ export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
   };
   let sink: Worker | undefined;
   if (v === 'postMessage-inputs') {
-    sink = new Worker("require('node:worker_threads').parentPort.on('message', () => {})", { eval: true });
+    // the receiver overwrites what it gets: a call still reading the caller's memory then sees it
+    sink = new Worker(
+      "const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => { if (ArrayBuffer.isView(m)) new Uint8Array(m.buffer, m.byteOffset, m.byteLength).fill(0xa7); parentPort.postMessage('filled'); })",
+      { eval: true },
+    );
   }
   const outcomes: string[] = [];
   for (let rep = 0; rep < REPS; rep++) {
@@ -60,15 +64,26 @@ export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
     // others: the detach races the running kernel
     const blocked = rep === 0 ? blockPool(80) : null;
     const promise = settle(() => ctx.invoke(ctx.args, true));
+    const freed: number[] = [];
+    const gone = (a: Arr) => freed.push(a.byteLength);
+    let posted = 0;
     switch (v) {
       case 'transfer-inputs':
-        for (const a of inputs) detach(a.buffer);
+        for (const a of inputs) {
+          gone(a);
+          detach(a.buffer);
+        }
         break;
       case 'transfer-output':
+        gone(out!);
         detach(out!.buffer);
         break;
       case 'postMessage-inputs':
-        for (const a of inputs) if (!(a.buffer as ArrayBuffer & { detached?: boolean }).detached) sink!.postMessage(a, [a.buffer as ArrayBuffer]);
+        for (const a of inputs) {
+          if ((a.buffer as ArrayBuffer & { detached?: boolean }).detached) continue;
+          sink!.postMessage(a, [a.buffer as ArrayBuffer]);
+          posted++;
+        }
         break;
       case 'resize-inputs':
         for (const a of [...inputs, ...Object.values(ctx.hidden)]) {
@@ -82,17 +97,46 @@ export async function runDetach(c: CaseDef, res: CaseResult): Promise<void> {
         break;
       }
       case 'transfer-table':
-        for (const [k, a] of Object.entries(ctx.hidden)) if (k.startsWith('table') || k === 'remap') detach(a.buffer);
+        for (const [k, a] of Object.entries(ctx.hidden)) {
+          if (!k.startsWith('table') && k !== 'remap') continue;
+          gone(a);
+          detach(a.buffer);
+        }
         break;
       case 'transfer-layer-arrays':
-        for (const [k, a] of Object.entries(ctx.hidden)) if (k.startsWith('layer.')) detach(a.buffer);
+        for (const [k, a] of Object.entries(ctx.hidden)) {
+          if (!k.startsWith('layer.')) continue;
+          gone(a);
+          detach(a.buffer);
+        }
         break;
       default:
         throw new Error(`unknown variant ${v}`);
     }
+    if (posted) {
+      // wait (a little) for the receiver to have overwritten them
+      let acks = 0;
+      await Promise.race([
+        new Promise<void>((r) => {
+          const on = () => {
+            if (++acks >= posted) {
+              sink!.off('message', on);
+              r();
+            }
+          };
+          sink!.on('message', on);
+        }),
+        new Promise((r) => setTimeout(r, 500)),
+      ]);
+    }
     churn(3);
+    // fresh buffers the sizes of those just freed, likely placed where they were: a call that
+    // still writes (or whose output lands) there changes them
+    const decoys = freed.flatMap((n) => Array.from({ length: 3 }, () => new Uint8Array(n).fill(0xa5)));
     const s = await promise;
     if (blocked) await blocked;
+    const hit = decoys.filter((d) => d.some((b) => b !== 0xa5)).length;
+    if (hit) res.violations.push(`rep ${rep}: ${hit} buffer(s) allocated after the detach were written by the call (it wrote into freed memory)`);
     const label = `rep ${rep}`;
     const correct = s.ok && sameBytes(bytesOf(s.value as ArrayBufferView), ref);
     const err = s.ok ? '' : describeError(s.error);
