@@ -46,8 +46,10 @@ function attemptsFor(op: OpSpec, kind: string, probe: Ctx): Attempt[] {
     case 'detached':
       for (const p of argPaths) at.push({ label: `${p} detached`, code: 'ERR_LOWBIT_DETACHED', patch: (c) => detach(getPath(c.args, p).buffer) });
       for (const h of Object.keys(probe.hidden)) {
-        // a layer's exposed arrays: the layer may hold its own copies
-        at.push({ label: `${h} detached`, code: h.startsWith('layer.') ? undefined : 'ERR_LOWBIT_DETACHED', mayReturn: h.startsWith('layer.'), patch: (c) => detach(c.hidden[h].buffer) });
+        // a layer's exposed arrays and a table's remap: the object may hold its own copies; the
+        // table's rows are the caller's memory by design (never copied), so a detached table errs
+        const mayCopy = h.startsWith('layer.') || h === 'remap';
+        at.push({ label: `${h} detached`, code: mayCopy ? undefined : 'ERR_LOWBIT_DETACHED', mayReturn: mayCopy, patch: (c) => detach(c.hidden[h].buffer) });
       }
       break;
     case 'nan-scale':
