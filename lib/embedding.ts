@@ -6,7 +6,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
-import { checkArray, checkBool, checkEnum, checkInt, checkOptions, checkThreads, describe, isTyped, optionKeys } from './validate';
+import { isDetached, checkArray, checkBool, checkEnum, checkInt, checkOptions, checkThreads, describe, isTyped, optionKeys } from './validate';
 
 /** Row formats: fp32, fp16, and rowwise quantized 8-bit (fp32 scale+bias), 4-bit and 2-bit (fp16 scale+bias). */
 export type TableFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'q2';
@@ -158,6 +158,10 @@ export class EmbeddingTable {
    */
   static fromBuffer(buffer: ArrayBufferLike | ArrayBufferView, options: FromBufferOptions): EmbeddingTable {
     let bytes: Uint8Array;
+    const backing = ArrayBuffer.isView(buffer) ? buffer.buffer : buffer;
+    if ((backing as ArrayBuffer & { detached?: boolean })?.detached === true || (ArrayBuffer.isView(buffer) && isDetached(buffer))) {
+      throw typeError('ERR_LOWBIT_DETACHED', 'buffer is a detached ArrayBuffer (or a view of one)');
+    }
     if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     else if (['[object ArrayBuffer]', '[object SharedArrayBuffer]'].includes(Object.prototype.toString.call(buffer))) bytes = new Uint8Array(buffer as ArrayBufferLike);
     else throw typeError('ERR_LOWBIT_INVALID_TYPE', `buffer must be an ArrayBuffer, SharedArrayBuffer or a view of one, got ${describe(buffer)}`);
@@ -217,7 +221,7 @@ export class EmbeddingTable {
    * table larger than the JS heap, or than RAM, can serve lookups. `close()` unmaps it.
    *
    * Only regular files open: a missing or unreadable file, a directory, a FIFO or a device throws
-   * an `Error` with code `ERR_LOWBIT_FILE` and Node's `errno` (e.g. `'ENOENT'`), `syscall` and
+   * a `RangeError` with code `ERR_LOWBIT_FILE` and Node's `errno` (e.g. `'ENOENT'`), `syscall` and
    * `path`. If another program truncates the file while it is mapped, a lookup (or
    * {@link EmbeddingTable.toFloat32}) that reads a row past the new end fails with
    * `ERR_LOWBIT_FILE_TRUNCATED` instead of the process dying of SIGBUS (rows still inside the
@@ -380,8 +384,13 @@ function lookupRequest(l: EmbeddingBagLookup, where: string, out: Output, outOff
   ];
 }
 
-function bagCount(l: EmbeddingBagLookup): number {
-  const n = (l.offsets ?? l.lengths)?.length ?? 0;
+function bagCount(l: EmbeddingBagLookup, where = 'lookup'): number {
+  const bounds = l.offsets ?? l.lengths;
+  // a detached array reads as empty: say so before its length is taken for the bag count
+  if (ArrayBuffer.isView(bounds) && isDetached(bounds)) {
+    throw typeError('ERR_LOWBIT_DETACHED', `${where}.${l.offsets ? 'offsets' : 'lengths'} is backed by a detached ArrayBuffer`);
+  }
+  const n = bounds?.length ?? 0;
   return l.offsets !== undefined && l.includeLastOffset ? n - 1 : n;
 }
 
@@ -430,11 +439,11 @@ function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOption
   const o = checkOptions<EmbeddingBagsOptions | EmbeddingBagsF16Options>(options, 'options', 'embeddingBags', BAGS_KEYS);
   // each lookup is an options object of its own: checked (keys too) before any is read
   lookups.forEach((l, i) => checkOptions<EmbeddingBagLookup>(l, `lookups[${i}]`, 'embeddingBags', LOOKUP_KEYS, 'table, indices and offsets or lengths'));
-  const bags = bagCount(lookups[0]);
+  const bags = bagCount(lookups[0], 'lookups[0]');
   let width = 0;
   lookups.forEach((l, i) => {
     if (!(l.table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups[${i}].table must be an EmbeddingTable, got ${describe(l.table)}`);
-    if (bagCount(l) !== bags) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `lookups[${i}] has ${bagCount(l)} bags, lookups[0] has ${bags}: every table must see the same batch`);
+    if (bagCount(l, `lookups[${i}]`) !== bags) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `lookups[${i}] has ${bagCount(l)} bags, lookups[0] has ${bags}: every table must see the same batch`);
     width += l.table.dim;
   });
   const out = outputArray(o, Math.max(0, bags) * width, 'bags * Σ dim');

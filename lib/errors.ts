@@ -27,10 +27,10 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_INVALID_SERIALIZATION';
 
 /**
- * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError` for bad arguments, a
- * plain `Error` for files (`ERR_LOWBIT_FILE`, which also carries Node's `errno`, `syscall`, `path`).
+ * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError`. File errors
+ * (`ERR_LOWBIT_FILE`, RangeError) also carry Node's `errno` (e.g. `'ENOENT'`), `syscall` and `path`.
  */
-export type LowbitError = (TypeError | RangeError | Error) & { code: LowbitErrorCode; errno?: string; syscall?: string; path?: string };
+export type LowbitError = (TypeError | RangeError) & { code: LowbitErrorCode; errno?: string; syscall?: string; path?: string };
 
 /** Builds a `TypeError` with a lowbit `code`. */
 export function typeError(code: LowbitErrorCode, message: string): LowbitError {

@@ -22,7 +22,8 @@ export function describe(value: unknown): string {
   return typeof value;
 }
 
-function isDetached(view: ArrayBufferView): boolean {
+/** True if the view's buffer was detached (transferred); false for a SharedArrayBuffer. */
+export function isDetached(view: ArrayBufferView): boolean {
   const buffer = view.buffer as ArrayBuffer & { detached?: boolean };
   if (typeof buffer.detached === 'boolean') return buffer.detached;
   // Node < 20: a detached buffer has byteLength 0 and throws on slice.

@@ -138,7 +138,7 @@ describe('embedding bag', () => {
     mapped.close();
     expectCode(() => embeddingBag(mapped, opts), RangeError, 'ERR_LOWBIT_CLOSED');
     expectCode(() => EmbeddingTable.open(file, { dim: 16, format: 'q4', offset: 1 }), RangeError, 'ERR_LOWBIT_LENGTH_MISMATCH');
-    expectCode(() => EmbeddingTable.open(file + '.missing', { dim: 16, format: 'q4' }), Error, 'ERR_LOWBIT_FILE', /cannot open .*ENOENT/);
+    expectCode(() => EmbeddingTable.open(file + '.missing', { dim: 16, format: 'q4' }), RangeError, 'ERR_LOWBIT_FILE', /cannot open .*ENOENT/);
     let missing: { errno?: string; syscall?: string; path?: string } = {};
     try {
       EmbeddingTable.open(file + '.missing', { dim: 16, format: 'q4' });
@@ -146,8 +146,8 @@ describe('embedding bag', () => {
       missing = e as typeof missing;
     }
     expect([missing.errno, missing.syscall, missing.path]).toEqual(['ENOENT', 'open', file + '.missing']);
-    expectCode(() => EmbeddingTable.open(path.dirname(file), { dim: 16, format: 'q4' }), Error, 'ERR_LOWBIT_FILE', /is a directory/);
-    expectCode(() => EmbeddingTable.open('/dev/zero', { dim: 16, format: 'q4' }), Error, 'ERR_LOWBIT_FILE', /not a regular file/);
+    expectCode(() => EmbeddingTable.open(path.dirname(file), { dim: 16, format: 'q4' }), RangeError, 'ERR_LOWBIT_FILE', /is a directory/);
+    expectCode(() => EmbeddingTable.open('/dev/zero', { dim: 16, format: 'q4' }), RangeError, 'ERR_LOWBIT_FILE', /not a regular file/);
     fs.rmSync(path.dirname(file), { recursive: true });
   });
 });

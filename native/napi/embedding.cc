@@ -6,6 +6,8 @@
 // untouched. The kernels then run on (request, bag range) work items across the threads.
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdio>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -37,8 +39,9 @@ namespace {
 
 namespace emb = embedding;
 
-// Why opening or mapping a file failed, thrown as an Error with code ERR_LOWBIT_FILE and Node's
-// fs-style fields: errno (the name, e.g. 'ENOENT'), syscall and path.
+// Why opening or mapping a file failed, thrown as a RangeError (the path names no usable table)
+// with code ERR_LOWBIT_FILE and Node's fs-style fields: errno (the name, e.g. 'ENOENT'), syscall
+// and path.
 struct FileError {
   std::string syscall, path, errno_name, what;
   void set(const char* call, int err, const std::string& p, const char* detail = nullptr) {
@@ -68,7 +71,7 @@ struct FileError {
     }
   }
   [[noreturn]] void throw_js(Napi::Env env) const {
-    Napi::Error err = Napi::Error::New(env, "cannot open " + path + ": " + what + " (" + errno_name + ", " + syscall + ")");
+    Napi::Error err = Napi::RangeError::New(env, "cannot open " + path + ": " + what + " (" + errno_name + ", " + syscall + ")");
     err.Set("code", Napi::String::New(env, "ERR_LOWBIT_FILE"));
     err.Set("errno", Napi::String::New(env, errno_name));
     err.Set("syscall", Napi::String::New(env, syscall));
@@ -81,7 +84,33 @@ struct FileError {
 // close() (or GC) while a Promise is pending cannot unmap memory a worker still reads.
 class Mapping {
  public:
+  // lowbit keeps its own mappings well under the kernel's per-process limit (vm.max_map_count,
+  // 65530 by default): past it every mmap fails, V8's and malloc's too, and the process dies of
+  // an allocation failure far from the cause. A caller that opens tables without closing them
+  // (and without letting the GC run) gets EMFILE from open instead.
+  static size_t limit() {
+    static const size_t n = [] {
+      size_t max_maps = 65530;
+#if defined(__linux__)
+      if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+        unsigned long v = 0;
+        if (std::fscanf(f, "%lu", &v) == 1 && v > 0) max_maps = v;
+        std::fclose(f);
+      }
+#endif
+      return std::max<size_t>(64, max_maps / 4);
+    }();
+    return n;
+  }
+  static std::atomic<size_t>& live() {
+    static std::atomic<size_t> n{0};
+    return n;
+  }
   static std::shared_ptr<Mapping> open(const std::string& path, FileError* error) {
+    if (live().load() >= limit()) {
+      error->set("mmap", EMFILE, path, "too many mapped tables are open in this process (close() the ones no longer used)");
+      return nullptr;
+    }
     auto m = std::shared_ptr<Mapping>(new Mapping());
 #if defined(_WIN32)
     HANDLE f = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
@@ -138,6 +167,7 @@ class Mapping {
     return m;
   }
   ~Mapping() {
+    live()--;
     if (!data_) return;
 #if defined(_WIN32)
     UnmapViewOfFile(data_);
@@ -149,7 +179,7 @@ class Mapping {
   size_t size() const { return size_; }
 
  private:
-  Mapping() = default;
+  Mapping() { live()++; }
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
