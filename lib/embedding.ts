@@ -6,6 +6,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { binding } from './native';
+import { resultArray } from './result';
 import { isDetached, checkArray, checkBool, checkEnum, checkInt, checkOptions, checkThreads, describe, isTyped, optionKeys } from './validate';
 
 /** Row formats: fp32, fp16, and rowwise quantized 8-bit (fp32 scale+bias), 4-bit and 2-bit (fp16 scale+bias). */
@@ -351,10 +352,10 @@ const BAGS_KEYS = optionKeys<EmbeddingBagsOptions>()('out', 'outputType', 'threa
 const BAG_KEYS = [...LOOKUP_KEYS, ...BAGS_KEYS];
 
 // The output array: options.out checked against the output type and length, or a new one.
-function outputArray(o: { out?: Output; outputType?: EmbeddingOutputType }, length: number, what: string): Output {
+function outputArray(o: { out?: Output; outputType?: EmbeddingOutputType }, length: number, what: string, async: boolean): Output {
   const type = checkEnum(o.outputType, 'options.outputType', OUTPUT_TYPES, 'float32');
   const ctor = type === 'float16' ? Uint16Array : Float32Array;
-  if (o.out === undefined) return new ctor(length);
+  if (o.out === undefined) return resultArray<Output>(ctor, length, async);
   const out = checkArray<Output>(o.out, `options.out (outputType '${type}')`, [ctor]);
   if (out.length !== length) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be ${what} = ${length}, got ${out.length}`);
   return out;
@@ -394,7 +395,7 @@ function bagCount(l: EmbeddingBagLookup, where = 'lookup'): number {
   return l.offsets !== undefined && l.includeLastOffset ? n - 1 : n;
 }
 
-function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions | EmbeddingBagF16Options) {
+function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions | EmbeddingBagF16Options, async: boolean) {
   const o = checkOptions<EmbeddingBagOptions | EmbeddingBagF16Options>(options, 'options', 'embeddingBag', BAG_KEYS, 'indices and offsets or lengths') as EmbeddingBagOptions | EmbeddingBagF16Options;
   if (!(table instanceof EmbeddingTable)) throw typeError('ERR_LOWBIT_INVALID_TYPE', `table must be an EmbeddingTable, got ${describe(table)}`);
   if (o.table !== undefined && o.table !== table) throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', 'options.table must be absent or the table argument, got another table');
@@ -403,7 +404,7 @@ function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions | Embedd
     perSampleWeights: o.perSampleWeights, mode: o.mode,
   };
   const bags = Math.max(0, bagCount(lookup));
-  const out = outputArray(o, bags * table.dim, 'bags * dim');
+  const out = outputArray(o, bags * table.dim, 'bags * dim', async);
   return { req: [lookupRequest(lookup, 'lookup', out, 0, table.dim)], out, threads: checkThreads(o.threads) };
 }
 
@@ -418,7 +419,7 @@ function prepareOne(table: EmbeddingTable, options: EmbeddingBagOptions | Embedd
 export function embeddingBag(table: EmbeddingTable, options: EmbeddingBagF16Options): Uint16Array;
 export function embeddingBag(table: EmbeddingTable, options: EmbeddingBagOptions): Float32Array;
 export function embeddingBag(table: EmbeddingTable, options: EmbeddingBagOptions | EmbeddingBagF16Options): Float32Array | Uint16Array {
-  const p = prepareOne(table, options);
+  const p = prepareOne(table, options, false);
   native.embeddingBags(p.req, p.threads, false);
   return p.out;
 }
@@ -427,12 +428,12 @@ export function embeddingBag(table: EmbeddingTable, options: EmbeddingBagOptions
 export async function embeddingBagAsync(table: EmbeddingTable, options: EmbeddingBagF16Options): Promise<Uint16Array>;
 export async function embeddingBagAsync(table: EmbeddingTable, options: EmbeddingBagOptions): Promise<Float32Array>;
 export async function embeddingBagAsync(table: EmbeddingTable, options: EmbeddingBagOptions | EmbeddingBagF16Options): Promise<Float32Array | Uint16Array> {
-  const p = prepareOne(table, options);
+  const p = prepareOne(table, options, true);
   await native.embeddingBags(p.req, p.threads, true);
   return p.out;
 }
 
-function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOptions | EmbeddingBagsF16Options | undefined) {
+function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOptions | EmbeddingBagsF16Options | undefined, async: boolean) {
   if (!Array.isArray(lookups) || lookups.length === 0) {
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `lookups must be a non-empty array, got ${describe(lookups)}`);
   }
@@ -446,7 +447,7 @@ function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOption
     if (bagCount(l, `lookups[${i}]`) !== bags) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `lookups[${i}] has ${bagCount(l)} bags, lookups[0] has ${bags}: every table must see the same batch`);
     width += l.table.dim;
   });
-  const out = outputArray(o, Math.max(0, bags) * width, 'bags * Σ dim');
+  const out = outputArray(o, Math.max(0, bags) * width, 'bags * Σ dim', async);
   let col = 0;
   const req = lookups.map((l, i) => {
     const r = lookupRequest(l, `lookups[${i}]`, out, col, width);
@@ -465,7 +466,7 @@ function prepareMany(lookups: EmbeddingBagLookup[], options: EmbeddingBagsOption
 export function embeddingBags(lookups: EmbeddingBagLookup[], options: EmbeddingBagsF16Options): Uint16Array;
 export function embeddingBags(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions): Float32Array;
 export function embeddingBags(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions | EmbeddingBagsF16Options): Float32Array | Uint16Array {
-  const p = prepareMany(lookups, options);
+  const p = prepareMany(lookups, options, false);
   native.embeddingBags(p.req, p.threads, false);
   return p.out;
 }
@@ -474,7 +475,7 @@ export function embeddingBags(lookups: EmbeddingBagLookup[], options?: Embedding
 export async function embeddingBagsAsync(lookups: EmbeddingBagLookup[], options: EmbeddingBagsF16Options): Promise<Uint16Array>;
 export async function embeddingBagsAsync(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions): Promise<Float32Array>;
 export async function embeddingBagsAsync(lookups: EmbeddingBagLookup[], options?: EmbeddingBagsOptions | EmbeddingBagsF16Options): Promise<Float32Array | Uint16Array> {
-  const p = prepareMany(lookups, options);
+  const p = prepareMany(lookups, options, true);
   await native.embeddingBags(p.req, p.threads, true);
   return p.out;
 }

@@ -9,6 +9,7 @@
  */
 import { isLowbitError, rangeError, typeError } from './errors';
 import { binding } from './native';
+import { resultArray } from './result';
 import {
   exactOnlyOf, floatOutput, inputZeroPoint, KERNEL_KEYS, OUT_FLOAT32, OUT_INT32, outputArray, QUANTIZED_OUTPUT_KEYS, quantizedOutput,
   type KernelOptions, type QuantizedOutputOptions,
@@ -475,19 +476,19 @@ export class QuantizedLinear {
 
   #int32(a: unknown, options: unknown, async: boolean): unknown {
     const c = this.#common<MatmulInt32Options>(a, options, 'matmulInt32', INT32_KEYS);
-    const out = outputArray<Int32Array>(c.o.out, [Int32Array], c.m * this.n, 'm * n', (len) => new Int32Array(len));
+    const out = outputArray<Int32Array>(c.o.out, [Int32Array], c.m * this.n, 'm * n', (len) => resultArray(Int32Array, len, async));
     return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, OUT_INT32, out, this.n, 1, this.#scales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
   }
 
   #float(a: unknown, options: unknown, async: boolean): unknown {
     const c = this.#common<MatmulFloatOptions>(a, options, 'matmulFloat', FLOAT_KEYS, 'scale');
-    const f = floatOutput(c.o, c.m * this.n, 'm * n');
+    const f = floatOutput(c.o, c.m * this.n, 'm * n', async);
     return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, OUT_FLOAT32, f.out, this.n, f.scale, this.#scales, 1, 0, 0, 0, this.#bias, f.relu, c.threads, c.exactOnly, async);
   }
 
   #quantized(a: unknown, options: unknown, async: boolean): unknown {
     const c = this.#common<MatmulQuantizedOptions>(a, options, 'matmulQuantized', QUANTIZED_KEYS, 'scale and outScale');
-    const q = quantizedOutput(c.o, c.m * this.n, 'm * n');
+    const q = quantizedOutput(c.o, c.m * this.n, 'm * n', async);
     return this.#packed.gemm(
       c.a, c.lda, c.m, c.zeroPoint, q.outType, q.out, this.n, q.scale, this.#scales, q.outScale, q.outZeroPoint, q.qmin, q.qmax,
       this.#bias, false, c.threads, c.exactOnly, async,
@@ -503,7 +504,7 @@ export class QuantizedLinear {
     const ldx = o.ldx === undefined ? this.k : checkInt(o.ldx, 'options.ldx', this.k, 2 ** 40);
     const m = rows(xs.length, ldx, this.k, o.m, 'x', 'ldx');
     const threads = checkThreads(o.threads);
-    const out = outputArray<Float32Array>(o.out, [Float32Array], m * this.n, 'm * n', (len) => new Float32Array(len));
+    const out = outputArray<Float32Array>(o.out, [Float32Array], m * this.n, 'm * n', (len) => resultArray(Float32Array, len, async));
     return this.#packed.dynamic(
       xs, ldx, m, checkBool(o.perRow, 'options.perRow', false), checkBool(o.reduceRange, 'options.reduceRange', true),
       this.#scales, this.#bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,

@@ -5,6 +5,7 @@
  * One copy of each rule, so both layers accept and refuse the same values with the same errors.
  */
 import { rangeError, typeError } from './errors';
+import { resultArray } from './result';
 import { checkArray, checkBool, checkEnum, checkInt, checkScale, checkZeroPoint, isTyped, optionKeys } from './validate';
 
 /** Options of every int8 product: the kernel override and the thread count. */
@@ -67,11 +68,11 @@ export function outputArray<T extends ArrayBufferView & { length: number }>(
 }
 
 /** The fp32 output: the activation scale, relu, and the output array. */
-export function floatOutput(o: { scale?: unknown; relu?: unknown; out?: unknown }, length: number, why: string) {
+export function floatOutput(o: { scale?: unknown; relu?: unknown; out?: unknown }, length: number, why: string, async = false) {
   return {
     scale: checkScale(o.scale, 'options.scale'),
     relu: checkBool(o.relu, 'options.relu', false),
-    out: outputArray<Float32Array>(o.out, [Float32Array], length, why, (n) => new Float32Array(n)),
+    out: outputArray<Float32Array>(o.out, [Float32Array], length, why, (n) => resultArray(Float32Array, n, async)),
   };
 }
 
@@ -94,12 +95,12 @@ export interface ResolvedQuantizedOutput {
 }
 
 /** Checks the activation scale and the requantized output options for an output of `length` values. */
-export function quantizedOutput(o: Partial<QuantizedOutputOptions> & { scale?: unknown }, length: number, why: string): ResolvedQuantizedOutput {
+export function quantizedOutput(o: Partial<QuantizedOutputOptions> & { scale?: unknown }, length: number, why: string, async = false): ResolvedQuantizedOutput {
   const scale = checkScale(o.scale, 'options.scale');
   const outScale = checkScale(o.outScale, 'options.outScale');
   const dtype = o.dtype === undefined ? undefined : checkEnum(o.dtype, 'options.dtype', DTYPES);
   const signed = o.out !== undefined ? isTyped(o.out, Int8Array) : dtype === 'int8';
-  const out = outputArray<Uint8Array | Int8Array>(o.out, [Uint8Array, Int8Array], length, why, (n) => (signed ? new Int8Array(n) : new Uint8Array(n)));
+  const out = outputArray<Uint8Array | Int8Array>(o.out, [Uint8Array, Int8Array], length, why, (n) => (signed ? resultArray(Int8Array, n, async) : resultArray(Uint8Array, n, async)));
   if (dtype !== undefined && (dtype === 'int8') !== isTyped(out, Int8Array)) {
     throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.out is a ${out.constructor.name} but options.dtype is '${dtype}'`);
   }

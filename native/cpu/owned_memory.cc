@@ -23,11 +23,11 @@ Registry& registry() {
 
 }  // namespace
 
-std::shared_ptr<OwnedMemory> OwnedMemory::allocate(size_t bytes) {
+std::shared_ptr<OwnedMemory> OwnedMemory::allocate(size_t bytes, bool huge_pages) {
   if (bytes == 0) bytes = 1;
   std::shared_ptr<OwnedMemory> m(new OwnedMemory());
 #if defined(__linux__)
-  if (bytes >= (4u << 20)) {
+  if (huge_pages && bytes >= (4u << 20)) {
     const size_t huge = 2u << 20;
     if (bytes > SIZE_MAX - huge) return nullptr;
     const size_t len = (bytes + huge - 1) / huge * huge;

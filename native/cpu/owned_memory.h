@@ -21,7 +21,9 @@ class OwnedMemory {
   // Zeroed memory of `bytes` (at least 1), or null when the system refuses it. Large regions are
   // their own mapping with a 2 MiB-page hint on Linux (random row lookups then miss the TLB far
   // less); `mapped_bytes` is what the region really holds (rounded up to whole huge pages).
-  static std::shared_ptr<OwnedMemory> allocate(size_t bytes);
+  // huge_pages false: no 2 MiB-page hint (results written once: a huge page fault may compact
+  // memory first, which costs more than it saves there).
+  static std::shared_ptr<OwnedMemory> allocate(size_t bytes, bool huge_pages = true);
   // The live region that holds [p, p + bytes), or null.
   static std::shared_ptr<OwnedMemory> find(const void* p, size_t bytes);
 

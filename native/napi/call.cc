@@ -138,7 +138,7 @@ bool Call::held(const ArrayArg& a) {
 }
 
 const uint8_t* Call::copy(const ArrayArg& a) {
-  std::unique_ptr<uint8_t[]> buf(new uint8_t[std::max<size_t>(a.bytes, 1)]);
+  PooledBuffer buf(a.bytes);
   if (a.bytes) std::memcpy(buf.get(), a.data, a.bytes);
   copies_.push_back(std::move(buf));
   return copies_.back().get();
@@ -195,14 +195,14 @@ void Call::outputs_done() {
       spans_.back().end = std::max(spans_.back().end, o.user + o.bytes);
       members.back().push_back(i);
     } else {
-      spans_.push_back(Span{o.user, o.user + o.bytes, nullptr});
+      spans_.push_back(Span{o.user, o.user + o.bytes, PooledBuffer()});
       members.push_back({i});
     }
   }
   for (size_t s = 0; s < spans_.size(); s++) {
     Span& sp = spans_[s];
     const size_t n = sp.end - sp.begin;
-    sp.buf.reset(new uint8_t[std::max<size_t>(n, 1)]);
+    sp.buf = PooledBuffer(n);
     bool fill = members[s].size() > 1;
     for (size_t i : members[s]) fill = fill || !outputs_[i].whole;
     if (fill && n) std::memcpy(sp.buf.get(), reinterpret_cast<const void*>(sp.begin), n);

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/buffer_pool.h"
 #include "cpu/fault_guard.h"
 #include "napi/errors.h"
 
@@ -136,7 +137,7 @@ class Call {
   };
   struct Span {
     uintptr_t begin, end;
-    std::unique_ptr<uint8_t[]> buf;
+    PooledBuffer buf;
   };
   struct JsTable {
     napi_ref ref;
@@ -159,7 +160,7 @@ class Call {
   napi_env env_;
   bool async_;
   bool outputs_sealed_ = false;
-  std::vector<std::unique_ptr<uint8_t[]>> copies_;
+  std::vector<PooledBuffer> copies_;
   std::vector<napi_ref> refs_;
   std::vector<std::shared_ptr<const void>> holds_;
   std::vector<Output> outputs_;

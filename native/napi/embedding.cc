@@ -412,7 +412,7 @@ Napi::Value EmbeddingBags(const Napi::CallbackInfo& info) {
   return Call::run(std::move(call), std::move(work), info[0]);
 }
 
-// allocateTable(bytes) -> ArrayBuffer: zeroed memory for a table lowbit owns (OwnedMemory: its
+// allocateTable(bytes, hugePages = true) -> ArrayBuffer: zeroed memory for a table lowbit owns (OwnedMemory: its
 // own mapping with MADV_HUGEPAGE on Linux for large tables, which is worth up to ~1.5x on random
 // lookups in tables much larger than the caches). Async calls hold it while they run.
 // Refused with a coded RangeError when the system has no memory for it or Node cannot make an
@@ -420,7 +420,8 @@ Napi::Value EmbeddingBags(const Napi::CallbackInfo& info) {
 Napi::Value AllocateTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t bytes = (size_t)integer(info, 0, "bytes", 0, 1ll << 46);
-  std::shared_ptr<OwnedMemory> m = OwnedMemory::allocate(bytes);
+  const bool huge_pages = info.Length() < 2 || info[1].IsUndefined() || boolean(info, 1, "hugePages");
+  std::shared_ptr<OwnedMemory> m = OwnedMemory::allocate(bytes, huge_pages);
   if (!m) {
     throw_range_error(env, "ERR_LOWBIT_OUT_OF_MEMORY", "cannot allocate a table of " + std::to_string(bytes) + " bytes: the system refused the memory");
   }

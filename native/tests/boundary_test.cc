@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/buffer_pool.h"
 #include "cpu/fault_guard.h"
 #include "cpu/owned_memory.h"
 #include "cpu/parallel.h"
@@ -124,4 +125,19 @@ LOWBIT_TEST(owned_memory_found_from_inner_pointers_and_held_by_holders) {
     LOWBIT_CHECK(!OwnedMemory::find(p, 1), "found after the last holder went");
   }
   LOWBIT_CHECK(!OwnedMemory::allocate((size_t)1 << 62), "an impossible size was granted");
+}
+
+LOWBIT_TEST(pooled_buffers_are_reused_and_independent) {
+  uint8_t* first;
+  {
+    PooledBuffer a(1 << 20);
+    first = a.get();
+    a.get()[(1 << 20) - 1] = 1;
+  }
+  PooledBuffer b(1 << 20);  // the freed megabyte comes back
+  LOWBIT_CHECK(b.get() == first, "a freed pooled buffer was not reused");
+  PooledBuffer c(1 << 20);  // while b is held, another one
+  LOWBIT_CHECK(c.get() != b.get(), "two live buffers share memory");
+  PooledBuffer small(10), moved(std::move(c));
+  LOWBIT_CHECK(small.get() != nullptr && moved.get() != nullptr && c.get() == nullptr, "small and moved buffers");
 }
