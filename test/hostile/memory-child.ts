@@ -108,7 +108,8 @@ function openFds(): number {
 
 async function rejectedCalls(lb: any, n: number, res: CaseResult): Promise<() => Promise<void>> {
   // the kinds of rejection: in the worker (a non-finite input found by the kernel's scan), natively
-  // before queueing (an index out of range), in JS validation (a NaN scale), a detached input
+  // before queueing (an index out of range), in JS validation (a NaN scale), a detached input,
+  // and at settle time (an output transferred while the call ran)
   const layer = lb.QuantizedLinear.fromFloat32(Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)), { k: 16, n: 16 });
   const bad = new Float32Array(64).fill(0.5);
   bad[17] = Infinity;
@@ -120,6 +121,13 @@ async function rejectedCalls(lb: any, n: number, res: CaseResult): Promise<() =>
     () => lb.embeddingBagAsync(table, { indices: Int32Array.of(1, 64), offsets: Int32Array.of(0) }),
     () => lb.quantizeAsync(new Float32Array(64), { scale: NaN, zeroPoint: 0 }),
     () => lb.dequantizeAsync(new Uint8Array(64), { scale: 1, zeroPoint: 0, out: detached }),
+    // rejected when it settles: the output (staged natively) was transferred while it ran
+    () => {
+      const out = new Float32Array(1 << 15);
+      const p = lb.dequantizeAsync(new Uint8Array(1 << 15), { scale: 1, zeroPoint: 0, out });
+      structuredClone(out.buffer, { transfer: [out.buffer] });
+      return p;
+    },
   ];
   const counts: Record<string, number> = {};
   let k = 0;
