@@ -64,8 +64,9 @@ void run_callers(int callers, const std::function<void(int)>& body) {
 LOWBIT_TEST(parallel_stress_nested_overlapping) {
   const int callers = 6, reps = scaled(40);
   std::atomic<long> bad_slots{0}, bad_inner{0};
-  std::atomic<long> tasks_run{0};
+  std::atomic<long> tasks_run{0}, tasks_elsewhere{0};
   run_callers(callers, [&](int c) {
+    const std::thread::id me = std::this_thread::get_id();
     for (int rep = 0; rep < reps; rep++) {
       const int threads = 2 + (c + rep) % 7;            // 2..8, different per caller and call
       const size_t tasks = 1 + (size_t)((c * 31 + rep * 17) % 97);
@@ -84,6 +85,7 @@ LOWBIT_TEST(parallel_stress_nested_overlapping) {
         }
         slot[i] = v;
         tasks_run.fetch_add(1, std::memory_order_relaxed);
+        if (std::this_thread::get_id() != me) tasks_elsewhere.fetch_add(1, std::memory_order_relaxed);
       });
       for (size_t i = 0; i < tasks; i++) {
         uint64_t want = i * 2654435761u + (uint64_t)c;
@@ -97,6 +99,34 @@ LOWBIT_TEST(parallel_stress_nested_overlapping) {
     for (int rep = 0; rep < reps; rep++) expected += 1 + (c * 31 + rep * 17) % 97;
   LOWBIT_CHECK(bad_slots == 0 && bad_inner == 0, bad_slots.load() << " wrong slots, " << bad_inner.load() << " wrong nested sums");
   LOWBIT_CHECK(tasks_run == expected, "ran " << tasks_run.load() << " tasks of " << expected);
+  // the workload really was concurrent: pool threads took part of the callers' tasks
+  LOWBIT_CHECK(tasks_elsewhere > 0, "no task ran on a pool thread");
+}
+
+// The process-wide level changes (setIsa, LOWBIT_ISA in a worker) while other threads take their
+// dispatch tables: every table they get is a complete one for a supported level.
+LOWBIT_TEST(parallel_stress_isa_switch) {
+  const Isa before = active_isa();
+  const std::vector<Isa>& isas = supported_isas();
+  std::atomic<bool> stop{false};
+  std::atomic<long> bad{0}, seen{0};
+  std::thread toggler([&] {
+    for (size_t i = 0; !stop.load(); i++) set_active_isa(isas[i % isas.size()]);
+  });
+  run_callers(3, [&](int) {
+    for (int i = 0; i < scaled(20000); i++) {
+      const Isa level = active_isa();
+      const GemmKernels& g = gemm_kernels();
+      const QuantKernels& q = quant_kernels();
+      bad += !isa_supported(level) || g.gemm_u8s8 == nullptr || q.quantize_u8 == nullptr ||
+             !isa_supported(g.isa) || !isa_supported(q.isa);
+      seen++;
+    }
+  });
+  stop = true;
+  toggler.join();
+  set_active_isa(before);
+  LOWBIT_CHECK(bad == 0 && seen > 0, bad.load() << " bad tables of " << seen.load());
 }
 
 namespace {
@@ -318,14 +348,17 @@ LOWBIT_TEST(parallel_stress_kernels) {
   }
 
   const int callers = 4, rounds = scaled(3), reps = scaled(6);
-  std::atomic<long> bad_gemm{0}, bad_embed{0}, bad_sparse{0}, bad_dense{0}, bad_qconv{0}, calls{0};
+  std::atomic<long> bad_gemm{0}, bad_embed{0}, bad_sparse{0}, bad_dense{0}, bad_qconv{0}, bad_bind{0}, calls{0};
   for (int round = 0; round < rounds; round++) {
     // fresh weights objects: the binding cache and the channel-lane packing are built by the
     // first caller that needs them, while the others race for them
     const conv::SparseConvWeights sw = conv::SparseConvWeights::from_dense(ops.geo, ops.cw.data());
     const conv::DenseConvWeights dw = conv::DenseConvWeights::pack(ops.geo, ops.cw.data());
     const conv::QConvWeights qws = conv::QConvWeights::pack(ops.qgeo, ops.qw.data(), &qzp, false, with_direct);
+    std::vector<const conv::SparseBinding*> first_bind(callers, nullptr);
     run_callers(callers, [&](int c) {
+      // the binding of this shape, first asked for by every caller at once: all get the same one
+      first_bind[c] = sw.bind(ops.n, ops.h, ops.w).get();
       // the channel-lane packing, built once (call_once) by whichever caller comes first
       if (dw.lanes().empty()) bad_dense++;
       for (int rep = 0; rep < reps; rep++) {
@@ -347,6 +380,8 @@ LOWBIT_TEST(parallel_stress_kernels) {
         }
       }
     });
+    const conv::SparseBinding* stored = sw.bind(ops.n, ops.h, ops.w).get();
+    for (int c = 0; c < callers; c++) bad_bind += first_bind[c] != stored;
   }
   LOWBIT_CHECK(calls == (long)rounds * callers * reps * 5, "calls " << calls.load());
   LOWBIT_CHECK(bad_gemm == 0, bad_gemm.load() << " GEMM results differ from the serial run");
@@ -354,4 +389,5 @@ LOWBIT_TEST(parallel_stress_kernels) {
   LOWBIT_CHECK(bad_sparse == 0, bad_sparse.load() << " sparse conv results differ");
   LOWBIT_CHECK(bad_dense == 0, bad_dense.load() << " dense conv results differ");
   LOWBIT_CHECK(bad_qconv == 0, bad_qconv.load() << " int8 conv results differ");
+  LOWBIT_CHECK(bad_bind == 0, bad_bind.load() << " concurrent first binds got a binding other than the cached one");
 }
