@@ -78,6 +78,10 @@ function(lowbit_apply_common_flags target)
   else()
     target_compile_options(${target} PRIVATE -ffp-contract=off -Wall -Wextra -Wno-unused-parameter)
   endif()
+  if(LOWBIT_SANITIZER_FLAGS)
+    target_compile_options(${target} PRIVATE ${LOWBIT_SANITIZER_FLAGS})
+    target_link_options(${target} PRIVATE ${LOWBIT_SANITIZER_LINK_FLAGS})
+  endif()
 endfunction()
 
 # One OBJECT library per ISA, with its flags, linked into the core.

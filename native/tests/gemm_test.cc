@@ -288,6 +288,19 @@ LOWBIT_TEST(gemm_matches_reference_values) {
         run_case(c, k, isa_name(isa));
       }
     }
+    // past K = 33025 the int32 result wraps (modulo 2^32, gemm/README.md), and b zero points may be
+    // any int32: identical on every ISA, and (under UBSan) without signed-overflow UB on the way
+    for (int32_t bzp : {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), 127}) {
+      for (bool sgn : {false, true}) {
+        Case c{3, 11, bzp == 127 ? (size_t)40000 : (size_t)37};
+        c.a_signed = sgn;
+        c.amode = sgn ? a_min : a_max;
+        c.bmode = b_min;
+        c.a_zp = sgn ? 127 : 0;
+        c.bzp_fixed = bzp;
+        run_case(c, k, isa_name(isa));
+      }
+    }
   });
 }
 

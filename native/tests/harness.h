@@ -17,6 +17,19 @@
 
 #include "cpu/isa.h"
 
+// Under AddressSanitizer the guard bytes of Guarded are also poisoned, so that a kernel that
+// *reads* past its buffer (a SIMD tail loaded whole) is reported, not only one that writes there.
+#if defined(__SANITIZE_ADDRESS__)
+#define LOWBIT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOWBIT_TEST_ASAN 1
+#endif
+#endif
+#if defined(LOWBIT_TEST_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace lowbit {
 namespace test {
 
@@ -38,25 +51,46 @@ inline int64_t rand_int(int64_t lo, int64_t hi) {
 }
 inline float rand_float(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng()); }
 
-// Buffers with guard bytes on both sides, to catch out-of-bounds writes, at a chosen misalignment.
+// Buffers with guard bytes on both sides, to catch out-of-bounds writes (and, under ASan, reads),
+// at a chosen misalignment.
 template <typename T>
 class Guarded {
  public:
   explicit Guarded(size_t n, size_t misalign_bytes = 0) : n_(n), off_(kGuard + misalign_bytes) {
     raw_.assign(off_ + n * sizeof(T) + kGuard, kPattern);
+    poison(true);
   }
+  ~Guarded() { poison(false); }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
   T* data() { return reinterpret_cast<T*>(raw_.data() + off_); }
   size_t size() const { return n_; }
   T& operator[](size_t i) { return data()[i]; }
   bool guards_intact() const {
-    for (size_t i = 0; i < off_; i++)
-      if (raw_[i] != kPattern) return false;
-    for (size_t i = off_ + n_ * sizeof(T); i < raw_.size(); i++)
-      if (raw_[i] != kPattern) return false;
-    return true;
+    poison(false);
+    bool ok = true;
+    for (size_t i = 0; i < off_; i++) ok = ok && raw_[i] == kPattern;
+    for (size_t i = off_ + n_ * sizeof(T); i < raw_.size(); i++) ok = ok && raw_[i] == kPattern;
+    poison(true);
+    return ok;
   }
 
  private:
+  void poison(bool on) const {
+#if defined(LOWBIT_TEST_ASAN)
+    const uint8_t* p = raw_.data();
+    const size_t end = off_ + n_ * sizeof(T);
+    if (on) {
+      ASAN_POISON_MEMORY_REGION(p, off_);
+      ASAN_POISON_MEMORY_REGION(p + end, raw_.size() - end);
+    } else {
+      ASAN_UNPOISON_MEMORY_REGION(p, raw_.size());
+    }
+#else
+    (void)on;
+#endif
+  }
+
   static constexpr size_t kGuard = 64;
   static constexpr uint8_t kPattern = 0xA5;
   size_t n_, off_;

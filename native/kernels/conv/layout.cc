@@ -157,6 +157,11 @@ std::shared_ptr<const SparseBinding> SparseConvWeights::bind(int n, int h, int w
   b->nz.resize(values.size());
   for (size_t j = 0; j < values.size(); j++) b->nz[j] = Nonzero{values[j], b->layout.koff[tap[j]]};
   std::lock_guard<std::mutex> lock(cache_.mu);
+  // Callers that missed the cache at once each built a binding: keep the first one stored, so
+  // that concurrent first calls of one shape do not fill the cache with copies of it (evicting
+  // the other shapes).
+  for (auto& c : cache_.entries)
+    if (c->layout.n == n && c->layout.h == h && c->layout.w == w) return c;
   if (cache_.entries.size() >= 4) cache_.entries.erase(cache_.entries.begin());
   cache_.entries.push_back(b);
   return b;

@@ -63,13 +63,14 @@ inline void epilogue_scalar(const int32_t* acc, const EpiChunk& e, int32_t rowsu
     const int32_t c = (int32_t)u;
     const float s = e.scale_pc ? e.scale[j] : e.scale[0];
     const float bias = e.biasf ? e.biasf[j] : 0.0f;
+    // (memcpy: the output need not be aligned to its element type)
     if (out.type == OutType::s32) {
-      static_cast<int32_t*>(dst_row_chunk)[j] = c;
+      std::memcpy(static_cast<uint8_t*>(dst_row_chunk) + 4 * j, &c, 4);
     } else if (out.type == OutType::f32) {
       float f = (float)c * s;
       f = f + bias;
       if (out.relu) f = f > 0.0f ? f : 0.0f;
-      static_cast<float*>(dst_row_chunk)[j] = f;
+      std::memcpy(static_cast<uint8_t*>(dst_row_chunk) + 4 * j, &f, 4);
     } else {
       float f = (float)c;
       f = f + bias;

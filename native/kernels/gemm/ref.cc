@@ -1,10 +1,19 @@
 // Scalar reference: the oracle for every GEMM kernel. Plain loops on the unpacked math
 // (README.md), int64 sums wrapped to int32 at the end, compiled without auto-vectorization.
+#include <cstring>
+
 #include "kernels/gemm/gemm.h"
 
 namespace lowbit {
 namespace gemm {
 namespace {
+
+// Output elements need not be aligned to their type (Output::c is any byte address; the tests
+// misalign it on purpose): store through memcpy, not through a cast pointer.
+template <typename T>
+inline void store_at(void* c, size_t at, T v) {
+  std::memcpy(static_cast<uint8_t*>(c) + at * sizeof(T), &v, sizeof(T));
+}
 
 template <typename TA>
 void gemm_ref(const TA* a, size_t lda, int32_t a_zp, const PackedB& b, const Output& out,
@@ -22,7 +31,7 @@ void gemm_ref(const TA* a, size_t lda, int32_t a_zp, const PackedB& b, const Out
       const float scale = out.scale ? out.scale[out.scale_per_channel ? n : 0] : 1.0f;
       const float bias = out.bias_f32 ? out.bias_f32[n] : 0.0f;
       switch (out.type) {
-        case OutType::s32: static_cast<int32_t*>(out.c)[at] = acc; break;
+        case OutType::s32: store_at<int32_t>(out.c, at, acc); break;
         case OutType::u8:
           static_cast<uint8_t*>(out.c)[at] = (uint8_t)(int32_t)requant_one(
               acc, scale, bias, (float)out.out_zp, (float)out.qmin, (float)out.qmax);
@@ -31,7 +40,7 @@ void gemm_ref(const TA* a, size_t lda, int32_t a_zp, const PackedB& b, const Out
           static_cast<int8_t*>(out.c)[at] = (int8_t)(int32_t)requant_one(
               acc, scale, bias, (float)out.out_zp, (float)out.qmin, (float)out.qmax);
           break;
-        case OutType::f32: static_cast<float*>(out.c)[at] = dequant_one(acc, scale, bias, out.relu); break;
+        case OutType::f32: store_at<float>(out.c, at, dequant_one(acc, scale, bias, out.relu)); break;
       }
     }
   }

@@ -1,9 +1,21 @@
 // Scalar reference: the oracle for every sparse FC kernel. Plain loops over the blocks, int64 sums
 // wrapped to int32, then gemm.h's requant_one / dequant_one (compiled without auto-vectorization).
+#include <cstring>
+
 #include "kernels/sparse_fc/sparse_fc.h"
 
 namespace lowbit {
 namespace sparse_fc {
+namespace {
+
+// Output elements need not be aligned to their type (gemm::Output::c is any byte address): store
+// through memcpy, not through a cast pointer.
+template <typename T>
+inline void store_at(void* c, size_t at, T v) {
+  std::memcpy(static_cast<uint8_t*>(c) + at * sizeof(T), &v, sizeof(T));
+}
+
+}  // namespace
 
 void sparse_fc_u8s8__ref(const SparseFcInt8Weights& w, const uint8_t* x, size_t ldx, size_t M, int32_t x_zp,
                          const gemm::Output& out, size_t n_begin, size_t n_end) {
@@ -25,7 +37,7 @@ void sparse_fc_u8s8__ref(const SparseFcInt8Weights& w, const uint8_t* x, size_t 
       const float scale = out.scale ? out.scale[out.scale_per_channel ? n : 0] : 1.0f;
       const float bias = out.bias_f32 ? out.bias_f32[n] : 0.0f;
       switch (out.type) {
-        case OutType::s32: static_cast<int32_t*>(out.c)[at] = acc; break;
+        case OutType::s32: store_at<int32_t>(out.c, at, acc); break;
         case OutType::u8:
           static_cast<uint8_t*>(out.c)[at] = (uint8_t)(int32_t)gemm::requant_one(
               acc, scale, bias, (float)out.out_zp, (float)out.qmin, (float)out.qmax);
@@ -35,7 +47,7 @@ void sparse_fc_u8s8__ref(const SparseFcInt8Weights& w, const uint8_t* x, size_t 
               acc, scale, bias, (float)out.out_zp, (float)out.qmin, (float)out.qmax);
           break;
         case OutType::f32:
-          static_cast<float*>(out.c)[at] = gemm::dequant_one(acc, scale, bias, out.relu);
+          store_at<float>(out.c, at, gemm::dequant_one(acc, scale, bias, out.relu));
           break;
       }
     }
