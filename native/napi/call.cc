@@ -66,13 +66,12 @@ std::string describe(napi_env env, napi_value v) {
 
 ArrayArg array_arg(napi_env env, napi_value v, std::initializer_list<napi_typedarray_type> types, const std::string& what) {
   ArrayArg a;
-  bool is = false;
   napi_typedarray_type t = napi_int8_array;
   size_t len = 0, offset = 0;
   void* data = nullptr;
   napi_value ab = nullptr;
-  if (v != nullptr && napi_is_typedarray(env, v, &is) == napi_ok && is &&
-      napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &offset) == napi_ok &&
+  // (napi_get_typedarray_info refuses anything that is not a TypedArray: no separate check)
+  if (v != nullptr && napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &offset) == napi_ok &&
       std::find(types.begin(), types.end(), t) != types.end()) {
     bool plain = false;
     napi_is_arraybuffer(env, ab, &plain);  // false for a SharedArrayBuffer

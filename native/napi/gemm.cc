@@ -152,6 +152,17 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       }
     }
     if (keep_sparse) sparse_ = std::make_shared<sparse_fc::SparseFcInt8Weights>(sparse_fc::pack_sparse_fc_int8(wnk.data(), N_, K_));
+    // forward's per-row correction term, Σ_k (w - b_zp) per output, for each kernel held
+    if (packed_) {
+      auto c = std::make_shared<std::vector<uint32_t>>(N_);
+      for (size_t n = 0; n < N_; n++) (*c)[n] = (uint32_t)packed_->col_sum[n] - (uint32_t)K_ * (uint32_t)packed_->b_zp[n];
+      colterm_dense_ = c;
+    }
+    if (sparse_) {
+      auto c = std::make_shared<std::vector<uint32_t>>(N_);
+      for (size_t n = 0; n < N_; n++) (*c)[n] = (uint32_t)sparse_->row_sum[n];
+      colterm_sparse_ = c;
+    }
     reported_ = (int64_t)((packed_ ? packed_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
     adjust_external_memory(env, reported_);
   }
@@ -416,9 +427,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     // 7-bit activations (reduceRange) let the dense GEMM take its fast path.
     const Choice ch = choose(M, reduce_range || shape_.maddubs_safe ? 1 : 0, threads, [] { return false; });
     std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = ch.sparse || ch.trial_needed ? sparse_ : nullptr;
-    auto colterm = std::make_shared<std::vector<uint32_t>>(B.N);
-    for (size_t n = 0; n < B.N; n++)
-      (*colterm)[n] = sw ? (uint32_t)sw->row_sum[n] : (uint32_t)keep->col_sum[n] - (uint32_t)B.K * (uint32_t)keep->b_zp[n];
+    std::shared_ptr<const std::vector<uint32_t>> colterm = sw ? colterm_sparse_ : colterm_dense_;
     d.colterm = colterm->data();
     auto trials = trials_;
     const QuantKernels& qk = quant_kernels();
@@ -458,6 +467,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   sparse_fc::SparseShape shape_;                            // counts of the weights, in every mode
   std::string not_kept_;                                    // why auto keeps no sparse weights
   std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();  // auto: measured close calls
+  std::shared_ptr<const std::vector<uint32_t>> colterm_dense_, colterm_sparse_;  // see init
   int64_t reported_ = 0;
 };
 
