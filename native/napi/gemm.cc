@@ -18,6 +18,7 @@
 #include "napi/args.h"
 #include "napi/call.h"
 #include "ops/gemm_split.h"
+#include "ops/linear_choice.h"
 #include "ops/linear_dynamic.h"
 #include "ops/output_pipeline.h"
 #include "napi/exports.h"
@@ -40,28 +41,8 @@ std::string str(size_t v) { return std::to_string(v); }
 // Which kernels a layer may run (the JavaScript `mode` option, by index).
 enum class Mode : int { auto_ = 0, sparse = 1, dense = 2 };
 
-// Below this block sparsity auto does not even pack sparse weights: on AVX2 the sparse kernel
-// costs >= 1.6x the dense GEMM per 4 weights at every M (model.h's calibration prints both), so
-// it cannot win there, and the pack would only cost memory (and the model's calibration, time).
-constexpr double kMinAutoSparsity = 0.25;
-
-// Auto mode times both kernels on the first call of a batch-size bucket when the model's two
-// predictions are within this factor of each other: the model is calibrated in ~0.1 s on a shared
-// machine and was measured off by up to ~20% near break-even (neighbours' cache traffic during the
-// calibration), where the choice then cost up to that much. Outside the band the model decides.
-constexpr double kTrialBand = 1.3;
-
-// The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
-// steps with tiles of 8 rows and the one-row kernel for M mod 8 = 1), above that one bucket per
-// power of two and M mod 8 = 1 or not (both kernels' times grow about linearly there, so the ratio
-// barely moves within a bucket). A serving workload with any mix of batch sizes thus runs at most
-// 16 + 2 * 40 trials per (activation width, threads), and the cache holds 64 entries.
-int64_t m_bucket(size_t M) {
-  if (M <= 16) return (int64_t)M;
-  int lg = 0;
-  while ((M >> (lg + 1)) != 0) lg++;
-  return 16 + 2 * (int64_t)lg + (M % 8 == 1 ? 1 : 0);
-}
+using ops::kLinearMinAutoSparsity;
+using ops::kLinearTrialBand;
 
 class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
  public:
@@ -139,9 +120,9 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     bool keep_sparse = mode_ == Mode::sparse;
     if (mode_ == Mode::auto_ && symmetric_) {
       char buf[200];
-      if (shape_.block_sparsity() < kMinAutoSparsity) {
+      if (shape_.block_sparsity() < kLinearMinAutoSparsity) {
         std::snprintf(buf, sizeof buf, "block sparsity %.1f%% < %.0f%%: the sparse kernel cannot win, sparse weights not packed",
-                      shape_.block_sparsity() * 100, kMinAutoSparsity * 100);
+                      shape_.block_sparsity() * 100, kLinearMinAutoSparsity * 100);
         not_kept_ = buf;
       } else if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape_)) {
         std::snprintf(buf, sizeof buf, "block sparsity %.1f%%: sparse predicted slower at every batch size, sparse weights not kept",
@@ -202,53 +183,11 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     return out;
   }
 
-  // The kernel of a call: fixed where only one is held; in auto mode the model's choice where its
-  // predictions differ by more than kTrialBand, else the remembered trial of this call's bucket,
-  // else open (trial_needed) until this call times both (kernel_trial.h).
-  struct Choice {
-    bool sparse = false, trial_needed = false, measured = false, narrow = false;
-    sparse_fc::Prediction pred;
-    ops::TrialResult trial;  // first = dense, second = sparse
-    ops::TrialCache::Key key;
-    int rounds = 2;
-    bool warm = false;
-  };
-  // narrow: 1 / 0 when the caller knows whether the dense GEMM may take its fast path, -1 to let
-  // `scan` find out, only when it matters.
+  // The kernel of a call (ops/linear_choice.h).
+  using Choice = ops::LinearChoice;
   template <typename Scan>
   Choice choose(size_t M, int narrow, int threads, Scan&& scan) const {
-    Choice c;
-    if (!sparse_) return c;
-    c.sparse = true;
-    if (!packed_) return c;
-    const Isa isa = active_isa();
-    const sparse_fc::PerfModel& m = sparse_fc::model_for(isa);
-    if (narrow < 0) {
-      const sparse_fc::Prediction w = m.predict(shape_, M, false), n = m.predict(shape_, M, true);
-      const bool close = std::max(w.sparse_s, w.dense_s) < kTrialBand * std::min(w.sparse_s, w.dense_s) ||
-                         std::max(n.sparse_s, n.dense_s) < kTrialBand * std::min(n.sparse_s, n.dense_s);
-      narrow = (w.use_sparse == n.use_sparse && !close) ? 0 : scan() ? 1 : 0;
-    }
-    c.narrow = narrow == 1;
-    c.pred = m.predict(shape_, M, c.narrow);
-    c.sparse = c.pred.use_sparse;
-    const double lo = std::min(c.pred.sparse_s, c.pred.dense_s), hi = std::max(c.pred.sparse_s, c.pred.dense_s);
-    if (hi >= kTrialBand * lo) return c;
-    c.key = ops::TrialCache::Key(m_bucket(M), c.narrow ? 1 : 0, threads, (int64_t)isa);
-    if (trials_->find(c.key, &c.trial)) {
-      c.measured = true;
-      // the model's margin here too: dense (the side a burst of a neighbour's L3 traffic during
-      // the trial slows more: its weights stream) unless sparse measured faster by 4%
-      c.sparse = c.trial.second_s * m.margin < c.trial.first_s;
-    } else {
-      c.trial_needed = true;
-      // about 1 ms of each kernel timed, 3 to 8 calls (one round of 2 calls measured +-10% off
-      // on the shared machines); calls short enough for L2-resident weights (< 50 us) each
-      // after an untimed call of the same kernel (run_trial's `warm`)
-      c.rounds = (int)std::max(3.0, std::min(8.0, std::ceil(1e-3 / std::max(lo, 1e-9))));
-      c.warm = lo < 50e-6;
-    }
-    return c;
+    return ops::choose_linear_kernel(shape_, (bool)sparse_, (bool)packed_, *trials_, M, narrow, threads, scan);
   }
 
   // explain(m, narrow, threads) -> { kernel, blockSparsity, predictedSparseUs?, predictedDenseUs?,
@@ -288,11 +227,11 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         out.Set("measuredSparseUs", c.trial.second_s * 1e6);
         out.Set("measuredDenseUs", c.trial.first_s * 1e6);
         std::snprintf(buf, sizeof buf, "; within %.2fx: measured on the first call of this batch size: sparse %.1f us, dense %.1f us -> %s%s",
-                      kTrialBand, c.trial.second_s * 1e6, c.trial.first_s * 1e6, sparse ? "sparse" : "dense",
+                      kLinearTrialBand, c.trial.second_s * 1e6, c.trial.first_s * 1e6, sparse ? "sparse" : "dense",
                       sparse ? "" : " (sparse only when measured faster by 4%)");
         reason += buf;
       } else if (c.trial_needed) {
-        std::snprintf(buf, sizeof buf, "; within %.2fx: the first call of this batch size times both kernels and keeps the faster", kTrialBand);
+        std::snprintf(buf, sizeof buf, "; within %.2fx: the first call of this batch size times both kernels and keeps the faster", kLinearTrialBand);
         reason += buf;
       } else {
         reason += sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)";

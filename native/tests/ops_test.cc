@@ -8,6 +8,7 @@
 #include "cpu/dispatch.h"
 #include "kernels/quant/quant.h"
 #include "ops/gemm_split.h"
+#include "ops/linear_choice.h"
 #include "ops/linear_dynamic.h"
 #include "ops/output_pipeline.h"
 #include "tests/harness.h"
@@ -196,4 +197,20 @@ LOWBIT_TEST(ops_gemm_split_covers_each_element_once) {
       }
     }
   }
+}
+
+LOWBIT_TEST(ops_linear_choice_fixed_kernels_and_buckets) {
+  ops::TrialCache trials;
+  const sparse_fc::SparseShape shape{};
+  bool scanned = false;
+  auto scan = [&] { scanned = true; return false; };
+  const ops::LinearChoice dense_only = ops::choose_linear_kernel(shape, false, true, trials, 8, -1, 1, scan);
+  LOWBIT_CHECK(!dense_only.sparse && !dense_only.trial_needed, "dense-only layer chose sparse or a trial");
+  const ops::LinearChoice sparse_only = ops::choose_linear_kernel(shape, true, false, trials, 8, -1, 1, scan);
+  LOWBIT_CHECK(sparse_only.sparse && !sparse_only.trial_needed, "sparse-only layer chose dense or a trial");
+  LOWBIT_CHECK(!scanned, "the activations were scanned where only one kernel is held");
+  // buckets: every M up to 16 on its own, then grow only per power of two (and M mod 8 == 1)
+  for (size_t m = 1; m <= 16; m++) LOWBIT_CHECK(ops::m_bucket(m) == (int64_t)m, "bucket of " << m);
+  LOWBIT_CHECK(ops::m_bucket(64) == ops::m_bucket(100) && ops::m_bucket(64) != ops::m_bucket(128), "power-of-two buckets");
+  LOWBIT_CHECK(ops::m_bucket(65) != ops::m_bucket(64), "M mod 8 == 1 has its own bucket");
 }
