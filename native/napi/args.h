@@ -11,6 +11,7 @@
 
 #include "napi/call.h"
 #include "napi/errors.h"
+#include "ops/output_pipeline.h"
 
 namespace lowbit {
 namespace napi {
@@ -37,6 +38,10 @@ inline int64_t integer(const Napi::CallbackInfo& info, size_t i, const char* arg
 // The `threads` option: 1 to 256 threads for one call (lib/ checks the same range first).
 inline int threads_arg(const Napi::CallbackInfo& info, size_t i) { return (int)integer(info, i, "threads", 1, 256); }
 
+// The requantized output's scalars of the int8 layers' products, at arguments i .. i + 3 (outScale,
+// outZeroPoint, qmin, qmax), into spec (left at their defaults for s32 / f32 outputs).
+inline void quantized_output_args(const Napi::CallbackInfo& info, size_t i, ops::OutputSpec* spec);
+
 inline bool boolean(const Napi::CallbackInfo& info, size_t i, const char* arg) {
   const Napi::Value v = info[i];
   if (!v.IsBoolean()) {
@@ -55,6 +60,15 @@ inline float scale(const Napi::CallbackInfo& info, size_t i, const char* arg) {
                           std::to_string(d));
   }
   return s;
+}
+
+inline void quantized_output_args(const Napi::CallbackInfo& info, size_t i, ops::OutputSpec* spec) {
+  if (spec->type != gemm::OutType::u8 && spec->type != gemm::OutType::s8) return;
+  const int64_t lo = spec->type == gemm::OutType::s8 ? -128 : 0, hi = spec->type == gemm::OutType::s8 ? 127 : 255;
+  spec->out_scale = scale(info, i, "outScale");
+  spec->out_zp = (int32_t)integer(info, i + 1, "outZeroPoint", lo, hi);
+  spec->qmin = (int32_t)integer(info, i + 2, "qmin", lo, hi);
+  spec->qmax = (int32_t)integer(info, i + 3, "qmax", spec->qmin, hi);
 }
 
 }  // namespace napi

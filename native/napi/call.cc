@@ -252,32 +252,30 @@ napi_value make_error(napi_env env, const KernelError& e) {
 
 }  // namespace
 
+// True if the array behind `ref` is still at `data` with at least `length` elements (not
+// detached, transferred or shrunk since the call took it).
+bool Call::still_there(napi_ref ref, uintptr_t data, size_t length) const {
+  napi_value v;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* now = nullptr;
+  return napi_get_reference_value(env_, ref, &v) == napi_ok && v != nullptr &&
+         napi_get_typedarray_info(env_, v, &type, &len, &now, nullptr, nullptr) == napi_ok &&
+         reinterpret_cast<uintptr_t>(now) == data && len >= length;
+}
+
 void Call::settle(napi_deferred deferred, napi_ref result, bool ok, const KernelError& error) {
   KernelError e = error;
   // tables read in place: the result is only good if they stayed as they were
   for (const JsTable& t : js_tables_) {
-    if (!ok) break;
-    napi_value v;
-    napi_typedarray_type type;
-    size_t len = 0;
-    void* data = nullptr;
-    if (napi_get_reference_value(env_, t.ref, &v) != napi_ok || v == nullptr ||
-        napi_get_typedarray_info(env_, v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        reinterpret_cast<uintptr_t>(data) != t.data || len < t.length) {
+    if (ok && !still_there(t.ref, t.data, t.length)) {
       ok = false;
       e = KernelError{false, "ERR_LOWBIT_DETACHED", "a table's ArrayBuffer was detached, transferred or shrunk while the call ran"};
     }
   }
   // staged outputs: every one must still be where it was, or none is written
   for (const Output& o : outputs_) {
-    if (!ok || !o.staged) continue;
-    napi_value v;
-    napi_typedarray_type type;
-    size_t len = 0;
-    void* data = nullptr;
-    if (napi_get_reference_value(env_, o.ref, &v) != napi_ok || v == nullptr ||
-        napi_get_typedarray_info(env_, v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        reinterpret_cast<uintptr_t>(data) != o.user || len < o.length) {
+    if (ok && o.staged && !still_there(o.ref, o.user, o.length)) {
       ok = false;
       e = KernelError{false, "ERR_LOWBIT_DETACHED",
                       "the output array was detached, transferred or shrunk before the call settled: nothing was written"};

@@ -153,6 +153,7 @@ class Call {
 
   // Runs the work under the call's fault scope; false and `error` set when it failed.
   bool execute(const std::function<void()>& work, KernelError* error);
+  bool still_there(napi_ref ref, uintptr_t data, size_t length) const;
   // Async completion on the main thread: checks, copies the staged outputs, settles the Promise.
   void settle(napi_deferred deferred, napi_ref result, bool ok, const KernelError& error);
 

@@ -262,18 +262,13 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     const int32_t a_zp = (int32_t)integer(info, 3, "aZeroPoint", a_signed ? -128 : 0, a_signed ? 127 : 255);
     const OutType type = (OutType)integer(info, 4, "outType", 0, 3);
     const size_t ldc = (size_t)integer(info, 6, "ldc", 1, 1ll << 40);
-    const bool quantized_out = type == OutType::u8 || type == OutType::s8;
     ops::OutputSpec spec;
     spec.type = type;
     spec.a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "aScale");
     const std::vector<float> w_scales = weight_scales(info, 8);
     spec.w_scales = w_scales.data();
     spec.w_scale_count = w_scales.size();
-    spec.out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
-    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
-    spec.out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
-    spec.qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
-    spec.qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", spec.qmin, hi) : 0;
+    quantized_output_args(info, 9, &spec);
     // bias: Float32Array (real units), Int32Array (accumulator units, added to the exact sum) or null
     const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
     if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");

@@ -149,7 +149,6 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     conv::ConvLayout l = layout(info, 1);
     const int32_t x_zp = (int32_t)integer(info, 4, "zeroPoint", 0, 255);
     const OutType type = (OutType)integer(info, 5, "outType", 0, 3);
-    const bool quantized_out = type == OutType::u8 || type == OutType::s8;
     ops::OutputSpec spec;
     spec.type = type;
     spec.a_scale = type == OutType::s32 ? 1.0f : scale(info, 7, "scale");
@@ -158,11 +157,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     if (ws.length != 1 && ws.length != cout) length_error(env, "weightScales", ws.length, cout, "outChannels or 1");
     spec.w_scales = ws.data;
     spec.w_scale_count = ws.length;
-    spec.out_scale = quantized_out ? scale(info, 9, "outScale") : 1.0f;
-    const int64_t lo = type == OutType::s8 ? -128 : 0, hi = type == OutType::s8 ? 127 : 255;
-    spec.out_zp = quantized_out ? (int32_t)integer(info, 10, "outZeroPoint", lo, hi) : 0;
-    spec.qmin = quantized_out ? (int32_t)integer(info, 11, "qmin", lo, hi) : 0;
-    spec.qmax = quantized_out ? (int32_t)integer(info, 12, "qmax", spec.qmin, hi) : 0;
+    quantized_output_args(info, 9, &spec);
     const ArrayArg bias = optional_array_arg(env, info[13], {napi_float32_array, napi_int32_array}, "bias");
     if (bias.present() && bias.length != cout) length_error(env, "bias", bias.length, cout, "outChannels");
     spec.relu = boolean(info, 14, "relu");
