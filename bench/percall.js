@@ -1,7 +1,11 @@
 // Per-call cost of the native boundary, two builds of lowbit side by side in one process,
 // interleaved (9 rounds, min/median/max): node bench/percall.js <lowbitA> <lowbitB>
 // e.g. a worktree of an older commit (npm ci there) against this checkout: B/A is the change.
-const [A, B] = process.argv.slice(2).map((p) => require(p));
+if (process.argv.length < 4) {
+  console.error('usage: node bench/percall.js <lowbitA> <lowbitB>');
+  process.exit(2);
+}
+const [A, B] = process.argv.slice(2).map((p) => require(require('node:path').resolve(p)));
 function setup(lb) {
   const dim = 64, rows = 1000;
   const t = lb.EmbeddingTable.fromFloat32(new Float32Array(rows * dim).map((_, i) => (i % 97) / 97), { dim, format: 'q8' });
