@@ -134,8 +134,9 @@ export class EmbeddingTable {
       rows = bytes / stride;
     } else {
       rows = checkInt(o.rows, 'options.rows', 0, 2 ** 48);
-      if (rows * stride !== bytes) {
-        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length must be rows * rowStride = ${rows * stride}, got ${bytes}`);
+      // more bytes than the rows need is fine: a table inside a larger file or buffer (safetensors)
+      if (rows * stride > bytes) {
+        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length must be at least rows * rowStride = ${rows * stride}, got ${bytes}`);
       }
     }
     this.rows = rows;

@@ -26,6 +26,13 @@ export const {
   Linear,
   pruneWeights,
   QuantizedConv2d,
+  readSafetensors,
+  writeSafetensors,
+  SafetensorsFile,
+  readNpy,
+  writeNpy,
+  toFloat32,
+  TENSOR_DTYPES,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -64,5 +64,7 @@ export type {
   QConvInputShape,
   QuantizedConv2dGeometry,
 } from './qconv';
+export { readNpy, readSafetensors, SafetensorsFile, TENSOR_DTYPES, toFloat32, writeNpy, writeSafetensors } from './weights';
+export type { ReadSafetensorsOptions, SafetensorsEntry, SafetensorsTableOptions, Tensor, TensorData, TensorDtype, WeightSource } from './weights';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';
