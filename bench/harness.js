@@ -158,11 +158,16 @@ function pairedRatio(timing, variant, base) {
 const WIDTH = 100;
 
 /**
- * Formats a table of rows (arrays of cells) with aligned columns. A table wider than WIDTH is
- * split into several tables stacked, each repeating the first column (the row's name).
+ * Formats a table of rows (arrays of cells) with aligned columns; columns whose cells are all
+ * empty ('-', undefined) are left out. A table wider than WIDTH is split into several tables
+ * stacked, each repeating the first column (the row's name).
  */
 function table(header, rows, width = WIDTH) {
-  const all = [header, ...rows].map((r) => r.map((c) => (c === undefined || c === null ? '-' : String(c))));
+  let all = [header, ...rows].map((r) => r.map((c) => (c === undefined || c === null ? '-' : String(c))));
+  // a column with nothing in it (a peer not installed, a variant this mode skips) is left out
+  const keep = header.map((_, i) => i === 0 || rows.length === 0 || all.slice(1).some((r) => r[i] !== '-' && r[i] !== ''));
+  all = all.map((r) => r.filter((_, i) => keep[i]));
+  header = all[0];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   const groups = [];
   let cur = [];
