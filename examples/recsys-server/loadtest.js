@@ -10,8 +10,11 @@
  *    requests (--connections keep-alive connections) and --batch-sample requests
  *    (--batch-connections), 1 and 2 workers, lowbit and fp32.
  * Every configuration runs --repeats times, interleaved (config by config, round by round); the
- * table gives the median and the min..max of the rounds. Options: --duration s (default 5),
- * --repeats n (3), --model-dir DIR (build-model.js's default), --json FILE, --skip-http, --skip-pool.
+ * table gives the median and the min..max of the rounds.
+ * 3. Memory: two server processes on the same files, per process RSS and the resident size and PSS
+ *    of the table mappings (lowbit maps the files; fp32 reads them into each process).
+ * Options: --duration s (default 5), --repeats n (3), --model-dir DIR (build-model.js's default),
+ * --json FILE, --skip-pool, --skip-http, --skip-memory.
  */
 const path = require('node:path');
 const fs = require('node:fs');
@@ -42,9 +45,10 @@ async function poolRate(pool, model, batch, seconds) {
   return done / ((Date.now() - t0) / 1000);
 }
 
-function startServer(dir, workers) {
+function startServer(dir, workers, models = 'lowbit,fp32') {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'server.js'), ['--model-dir', dir, '--workers', String(workers), '--port', '0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const args = ['--model-dir', dir, '--workers', String(workers), '--port', '0', '--models', models];
+    const child = fork(path.join(__dirname, 'server.js'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     child.on('message', (m) => {
@@ -75,7 +79,7 @@ async function main() {
     options: {
       duration: { type: 'string' }, repeats: { type: 'string' }, 'model-dir': { type: 'string' }, json: { type: 'string' },
       connections: { type: 'string' }, batch: { type: 'string' }, 'batch-connections': { type: 'string' }, 'pool-batch': { type: 'string' },
-      'skip-http': { type: 'boolean' }, 'skip-pool': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'skip-http': { type: 'boolean' }, 'skip-pool': { type: 'boolean' }, 'skip-memory': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -146,6 +150,27 @@ async function main() {
         `${median(row.runs.map((x) => x.p99))} | ${row.runs.reduce((a, x) => a + x.errors + x.timeouts, 0)} |`);
       out.http.push({ model: row.model, workers: row.w, samplesPerRequest: row.n, connections: row.conns, runs: row.runs });
     }
+  }
+  if (!values['skip-memory']) {
+    // memory of 2 server processes on the same model files, one model each (not a timing)
+    console.log('\nmemory: 2 server processes (1 worker each) on the same model files, after warm-up (MB)');
+    console.log('| model | process | RSS | table mappings resident | their PSS (shared pages counted 1/2) |\n|---|---:|---:|---:|---:|');
+    out.memory = [];
+    for (const model of ['lowbit', 'fp32']) {
+      const servers = [await startServer(dir, 1, model), await startServer(dir, 1, model)];
+      try {
+        for (const [i, srv] of servers.entries()) {
+          const h = await (await fetch(`${srv.url}/health`)).json();
+          const mb = (b) => (b / 2 ** 20).toFixed(1);
+          const t = h.memory.tables;
+          console.log(`| ${model} | ${i + 1} | ${mb(h.memory.rssBytes)} | ${t ? mb(t.rssBytes) : '-'} | ${t ? mb(t.pssBytes) : '-'} |`);
+          out.memory.push({ model, process: i + 1, ...h.memory });
+        }
+      } finally {
+        for (const srv of servers) await stopServer(srv);
+      }
+    }
+    console.log('lowbit maps its q8/q4 table files (one copy in the page cache for every process); the fp32 reference reads its tables into each process.');
   }
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(out, null, 1));
 }
