@@ -197,12 +197,18 @@ async function main() {
   }
   progress('');
   await torch.close();
+  // a peer counts as measured now only if some row holds a timing of it
+  const timed = new Set(Object.values(results.suites).flat().flatMap((r) => Object.keys((r && r.timing) || {})));
+  for (const [key, prefix] of [['onnxruntime-node', 'ort'], ['pytorch', 'torch']]) {
+    results.peers[key].measured = [...timed].some((k) => k.startsWith(prefix));
+  }
 
   const out = [];
   out.push(wrap(`lowbit ${results.lowbit} (${results.commit}) bench, ${results.date}, ${results.mode} mode`));
   out.push(wrap(`${cpuModel}, ${results.cpu.cores} cores, ${info.arch}, ISA in use: ${info.isa} (supported: ${info.supported.join(', ')}); ` +
     `node ${process.version}; threads ${opts.threads}; ${pinned}`));
-  out.push(wrap('peers: ' + Object.values(results.peers).map((p) => `${p.label} ${p.version ? p.version + ' (measured now)' : 'not installed'}`).join(', ')));
+  out.push(wrap('peers: ' + Object.values(results.peers).map((p) => `${p.label} ${!p.version ? 'not installed'
+    : p.version + (p.measured ? ' (measured now)' : ' (installed; not used by these suites)')}`).join(', ')));
   out.push('');
   results.summary = summarize(suites, results);
   out.push(formatSummary(results.summary, results.peers));

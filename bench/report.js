@@ -207,7 +207,8 @@ ${sections.map((s) => `<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>\n${s.
 /** Where the figures come from: version, commit, date, CPU, ISA, Node, peers. */
 function provenance(results) {
   const c = results.cpu || {};
-  const peers = Object.values(results.peers || {}).map((p) => [p.label, p.version ? `${p.version} (measured now)` : `not installed (${p.install})`]);
+  const peers = Object.values(results.peers || {}).map((p) => [p.label, !p.version ? `not installed (${p.install})`
+    : `${p.version} ${p.measured === false ? '(installed; not used by these suites)' : '(measured now)'}`]);
   return htmlTable(['', ''], [
     ['lowbit', `${results.lowbit} (commit ${results.commit})`],
     ['date', results.date],
