@@ -41,8 +41,12 @@ async function poolRate(pool, model, batch, seconds) {
     }
   };
   const t0 = Date.now();
+  const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: 2 * pool.size }, caller));
-  return done / ((Date.now() - t0) / 1000);
+  const c = process.cpuUsage(c0);
+  const wall = (Date.now() - t0) / 1000;
+  // cores this process got (all its threads): on a busy machine, fewer than the workers
+  return { rate: done / wall, cores: (c.user + c.system) / 1e6 / wall };
 }
 
 function startServer(dir, workers, models = 'lowbit,fp32') {
@@ -102,20 +106,26 @@ async function main() {
     const pools = { 1: await new Pool({ dir, workers: 1 }).ready, 2: await new Pool({ dir, workers: 2 }).ready };
     const batch = toBatch(syntheticSamples(config, poolBatch, 11), config);
     const rates = {};
+    const cores = {};
     for (let r = 0; r < repeats; r++) {
       for (const model of ['lowbit', 'fp32']) {
-        for (const w of [1, 2]) (rates[`${model} ${w}`] ??= []).push(await poolRate(pools[w], model, batch, Math.min(duration, 3)));
+        for (const w of [1, 2]) {
+          const r = await poolRate(pools[w], model, batch, Math.min(duration, 3));
+          (rates[`${model} ${w}`] ??= []).push(r.rate);
+          (cores[`${model} ${w}`] ??= []).push(r.cores);
+        }
       }
     }
     for (const p of Object.values(pools)) await p.close();
     console.log(`\nworker pool alone (no HTTP), batches of ${poolBatch}, samples/s: median (min..max of ${repeats} rounds)`);
-    console.log('| model | 1 worker | 2 workers | 2 / 1 |\n|---|---:|---:|---:|');
+    console.log('| model | 1 worker | 2 workers | 2 / 1 | cores used, 1 / 2 workers |\n|---|---:|---:|---:|---:|');
     for (const model of ['lowbit', 'fp32']) {
       const a = rates[`${model} 1`];
       const b = rates[`${model} 2`];
       const ratio = a.map((v, i) => b[i] / v);
-      console.log(`| ${model} | ${spread(a)} | ${spread(b)} | ${spread(ratio, (v) => v.toFixed(2) + 'x')} |`);
-      out.pool.push({ model, one: a, two: b, ratio });
+      const used = `${median(cores[`${model} 1`]).toFixed(2)} / ${median(cores[`${model} 2`]).toFixed(2)}`;
+      console.log(`| ${model} | ${spread(a)} | ${spread(b)} | ${spread(ratio, (v) => v.toFixed(2) + 'x')} | ${used} |`);
+      out.pool.push({ model, one: a, two: b, ratio, cores1: cores[`${model} 1`], cores2: cores[`${model} 2`] });
     }
     const lf = rates['lowbit 1'].map((v, i) => v / rates['fp32 1'][i]);
     console.log(`lowbit / fp32 (1 worker): ${spread(lf, (v) => v.toFixed(2) + 'x')}`);
