@@ -98,3 +98,12 @@ module.exports = {
   progress: (r) => (r.kind === 'pages' ? `q8 D=${r.dim} ${r.hugePages}: warm ${f1(r.warm4k)} -> ${f1(r.warm2m)} Mrows/s`
     : `${r.format} D=${r.dim}: warm fp32 ${f1(r.warm32)} / fp16 ${f1(r.warm16)} Mrows/s`),
 };
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => (r.kind === 'pages' ? `q8 D=${r.dim} pages` : `${r.format} D=${r.dim} output`),
+  pairs: [
+    { family: 'embedding options', lowbit: 'hugePages, cold', variant: 'cold2m', base: 'cold4k', vs: 'lowbit 4 KiB pages' },
+    { family: 'embedding options', lowbit: 'fp16 out, stream', variant: 'stream16', base: 'stream32', vs: 'lowbit fp32 out' },
+  ],
+};

@@ -1,19 +1,12 @@
 // Embedding bag: lowbit's 8-bit and 4-bit lookups in FBGEMM's benchmark configuration (batch 10,
 // pooling ~100) and a DLRM-like batch, in Mrows/s and GB/s of table bytes read; one and two
 // threads; against onnxruntime-node Gather + ReduceSum on an fp32 table of the same content when
-// it is installed. FBGEMM's figures from shared/ANCHORS.md are shown for reference.
+// it is installed.
 'use strict';
 const crypto = require('node:crypto');
 const { compareAsync, table } = require('./harness');
 const ort = require('./ort');
 const { lineChart, htmlTable } = require('./report');
-
-// FBGEMM EmbeddingSpMDM, 1 thread (ANCHORS), Mrows/s: cold rows (rows flushed, TLB warm) and cold
-// table (whole table flushed, page walks miss too). Our 'cold' state, random rows of a table much
-// larger than the caches without flushing, misses in cache and mostly in the TLB: between the two.
-const FBGEMM_COLD = { q8: { 32: 72.6, 64: 55.9, 128: 34.5, 256: 21.3, 512: 9.7 }, q4: { 32: 89.8, 64: 53.2, 128: 37.9, 256: 15.2 } };
-const FBGEMM_COLD_TABLE = { q8: { 32: 18.5, 64: 13.9, 128: 8.1, 256: 5.9, 512: 3.0 }, q4: { 32: 17.2, 64: 11.9, 128: 9.3, 256: 6.7 } };
-const FBGEMM_WARM = { q8: { 32: 189, 64: 127, 128: 67, 256: 49, 512: 26 }, q4: { 32: 250, 64: 137, 128: 69, 256: 34 } };
 
 // Rows of random codes with a valid scale and bias (quantizing fp32 rows would cost minutes).
 function randomTable(lowbit, format, rows, dim) {
@@ -106,9 +99,6 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
         streamF32: times.has('streamF32') ? mrows(streamLookups, times.get('streamF32')) : undefined,
       };
       row.streamGBs = (row.stream * rb) / 1e3;
-      row.fbgemmCold = FBGEMM_COLD[format][dim];
-      row.fbgemmColdTable = FBGEMM_COLD_TABLE[format][dim];
-      row.fbgemmWarm = FBGEMM_WARM[format][dim];
       rowsOut.push(row);
       onRow(row);
     }
@@ -164,14 +154,12 @@ const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
 function format(rows) {
   const main = rows.filter((r) => r.cold !== undefined);
   let s = table(
-    ['table', 'D', 'row B', 'cold', 'FBGEMM cold rows / cold table*', 'warm', 'FBGEMM warm*', 'warm/FBGEMM*', 'stream', 'stream GB/s', 'fp32 table stream', 'vs fp32', '2 threads', '2T / 1T'],
-    main.map((r) => [r.format, r.dim, r.rowBytes, f1(r.cold), `${f1(r.fbgemmCold)} / ${f1(r.fbgemmColdTable)}`, f1(r.warm), f1(r.fbgemmWarm),
-      r.fbgemmWarm ? (r.warm / r.fbgemmWarm).toFixed(2) + 'x' : '-', f1(r.stream), r.streamGBs.toFixed(2), f1(r.streamF32),
+    ['table', 'D', 'row B', 'cold', 'warm', 'stream', 'stream GB/s', 'fp32 table stream', 'vs fp32', '2 threads', '2T / 1T'],
+    main.map((r) => [r.format, r.dim, r.rowBytes, f1(r.cold), f1(r.warm), f1(r.stream), r.streamGBs.toFixed(2), f1(r.streamF32),
       r.streamF32 ? (r.stream / r.streamF32).toFixed(2) + 'x' : '-', f1(r.stream2), (r.stream2 / r.stream).toFixed(2) + 'x']),
   );
   s += `\nMrows/s. ${main[0] ? main[0].rows.toLocaleString() : ''} rows; cold: FBGEMM's batch (10 bags, ~100 lookups each) on random rows of the whole table, no flush;`;
   s += '\nwarm: the same batch over 2000 hot rows; stream: 20000 bags x 20 random rows (the gather limit\'s setup); one call at a time, per-call cost included.';
-  s += '\n* FBGEMM cold-rows figures from shared/ANCHORS.md (4M rows), not measured in this run.';
   const d = rows.find((r) => r.dlrm);
   if (d) s += `\nDLRM-like (512 samples x 26 q8 tables of ${d.rows.toLocaleString()} rows, D=64, pooling 20..100, ${d.lookups} lookups, one call): ${d.ms1.toFixed(2)} ms, ${f1(d.mrows1)} Mrows/s; 2 threads ${f1(d.mrows2)} Mrows/s (${(d.mrows2 / d.mrows1).toFixed(2)}x)`;
   const o = rows.find((r) => r.ortMrows !== undefined);
@@ -202,4 +190,14 @@ module.exports = {
   helpers: { fillRows, batch, lcg }, // for embedding-options.js
   progress: (r) => (r.cold !== undefined ? `${r.format} D=${r.dim}: cold ${f1(r.cold)} Mrows/s, stream ${f1(r.stream)}`
     : r.dlrm ? `DLRM-like: ${f1(r.mrows1)} Mrows/s` : `vs onnxruntime: ${f1(r.lowbitMrows)} / ${f1(r.ortMrows)} Mrows/s`),
+};
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => (r.dlrm ? 'DLRM-like 512x26' : `${r.format} D=${r.dim}`),
+  pairs: [
+    { family: 'embedding bag', lowbit: 'q8', variant: 'lowbit', base: 'ort', peer: 'onnxruntime-node', vs: 'Gather+ReduceSum fp32' },
+    { family: 'embedding bag', lowbit: 'q8 stream', variant: 'stream', base: 'streamF32', vs: 'lowbit fp32 table' },
+    { family: 'embedding bag', lowbit: '2 threads', variant: 'stream2', base: 'stream', vs: 'lowbit 1 thread' },
+  ],
 };

@@ -1,13 +1,15 @@
 // int8 GEMM: lowbit's exact path (full-range uint8 activations), its fast path (7-bit activations,
 // exact by construction) and the dynamic-quantization fp32 layer, against onnxruntime-node
-// (MatMulInteger u8u8 = its exact path, u8s8 = saturating, fp32 MatMul) when it is installed, all
-// measured in this run; FBGEMM's figures from shared/ANCHORS.md (same machine kind) for reference.
+// (MatMulInteger u8u8 = its exact path, u8s8 = saturating, fp32 MatMul) and PyTorch (quantized
+// Linear on FBGEMM's engine, dynamic quantized Linear) when they are installed, all measured in
+// this run. (The shape lists come from shared/ANCHORS.md; its figures are not shown.)
 'use strict';
 const { compareAsync, table } = require('./harness');
 const ort = require('./ort');
+const torch = require('./torch');
 const { barChart, htmlTable } = require('./report');
 
-// [M, N, K, FBGEMM GOPS from ANCHORS (PackedRequantizeAcc32, AVX2, 1 thread) or null]
+// [M, N, K, FBGEMM GOPS from ANCHORS]: only the shapes are used (figures not measured here are not shown)
 const FBGEMM = [
   [156800, 4, 36, 13.1], [156800, 8, 36, 28.9], [156800, 16, 36, 43.4], [1, 128, 512, 4.2], [1, 1024, 256, 8.7],
   [1, 2048, 512, 21.1], [1, 4096, 1024, 28.6], [6, 256, 1024, 79.9], [6, 256, 2048, 99.9], [6, 512, 512, 86.1],
@@ -80,13 +82,14 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
         variants.push({ name: 'ort_' + v, fn: mm.run, async: true });
       }
     }
+    const tp = threads === 1 ? await torch.peer(1) : null;
+    if (tp) {
+      variants.push(await tp.variant('torch_q', 'qlinear', { M, N, K }));
+      if (M >= 16 && !quick) variants.push(await tp.variant('torch_dyn', 'dynamic', { M, N, K }));
+    }
     const times = await compareAsync(variants, { minTime, rounds: quick ? 2 : 3, reps: 5 });
     for (const [name, t] of times) row[name] = gops(t);
     if (M === 1) row.exactUs = (ops / (row.exact * 1e9)) * 1e6;
-    const fb = FBGEMM.find(([m, n, k]) => m === M && n === N && k === K);
-    if (fb) row.fbgemm = fb[3];
-    const oa = ORT_SHAPES.find(([m, n, k]) => m === M && n === N && k === K);
-    if (oa) row.ortAnchor = oa[3];
     rows.push(row);
     onRow(row);
   }
@@ -142,9 +145,9 @@ const ratio = (a, b) => (a === undefined || b === undefined ? '-' : (a / b).toFi
 
 function columns(rows) {
   return [
-    ['shape MxNxK', 'lowbit exact', 'lowbit 7-bit', 'dyn fp32', 'lowbit fp32', 'dyn/fp32', 'ort u8u8', 'ort u8s8', 'ort fp32', 'exact/ort u8u8', '7-bit/ort u8s8', 'dyn/ort fp32', 'FBGEMM*', 'exact/FBGEMM*'],
+    ['shape MxNxK', 'lowbit exact', 'lowbit 7-bit', 'dyn fp32', 'lowbit fp32', 'dyn/fp32', 'ort u8u8', 'ort u8s8', 'ort fp32', 'exact/ort u8u8', '7-bit/ort u8s8', 'dyn/ort fp32', 'torch q', 'exact/torch q', 'torch dyn', 'dyn/torch dyn'],
     rows.map((r) => [r.shape, f1(r.exact), f1(r.fast), f1(r.dynamic), f1(r.f32), ratio(r.dynamic, r.f32), f1(r.ort_u8u8), f1(r.ort_u8s8), f1(r.ort_f32),
-      ratio(r.exact, r.ort_u8u8), ratio(r.fast, r.ort_u8s8), ratio(r.dynamic, r.ort_f32), f1(r.fbgemm), ratio(r.exact, r.fbgemm)]),
+      ratio(r.exact, r.ort_u8u8), ratio(r.fast, r.ort_u8s8), ratio(r.dynamic, r.ort_f32), f1(r.torch_q), ratio(r.exact, r.torch_q), f1(r.torch_dyn), ratio(r.dynamic, r.torch_dyn)]),
   ];
 }
 
@@ -169,7 +172,7 @@ function format(allRows) {
   const [h, body] = columns(rows);
   return table(h, body) + '\nGOPS = 2·M·N·K / s, one call at a time, uint8 requantized output (dyn: fp32 in/out, dynamic quantization; lowbit fp32: its dense fp32 GEMM). ' +
     (ort.available ? 'onnxruntime-node measured in this run (session.run included).' : 'onnxruntime-node not installed: see bench/ort.js.') +
-    '\n* FBGEMM: figures from shared/ANCHORS.md for this machine kind, not measured in this run.' + formatExtras(allRows.find((r) => r.extras)) + peakLine(allRows);
+    (rows.some((r) => r.torch_q) ? ' PyTorch measured in this run (torch q: quantized Linear, FBGEMM engine, u8 in/out; torch dyn: dynamic quantized Linear; Python call included).' : ' PyTorch not installed.') + formatExtras(allRows.find((r) => r.extras)) + peakLine(allRows);
 }
 
 function report(allRows) {
@@ -182,7 +185,7 @@ function report(allRows) {
   ];
   if (rows.some((r) => r.ort_u8u8)) series.push({ name: 'onnxruntime u8u8', values: rows.map((r) => r.ort_u8u8) });
   if (rows.some((r) => r.ort_u8s8)) series.push({ name: 'onnxruntime u8s8 (saturating)', values: rows.map((r) => r.ort_u8s8) });
-  if (rows.some((r) => r.fbgemm)) series.push({ name: 'FBGEMM (ANCHORS)', values: rows.map((r) => r.fbgemm) });
+  if (rows.some((r) => r.torch_q)) series.push({ name: 'PyTorch quantized Linear (FBGEMM engine)', values: rows.map((r) => r.torch_q) });
   return {
     id: 'gemm',
     title: 'int8 GEMM (GOPS, one thread)',
@@ -190,7 +193,7 @@ function report(allRows) {
       title: 'GOPS by shape against the hardware peaks (dashed)', yLabel: 'GOPS', categories: rows.map((r) => r.shape), series,
       lines: p
         ? [{ y: p.maddS16Gops, label: `vpmaddwd peak (exact int16), measured ${p.maddS16Gops.toFixed(0)}` }, { y: p.maddubsGops, label: `vpmaddubsw idiom peak, measured ${p.maddubsGops.toFixed(0)}` }]
-        : [{ y: 165, label: 'vpmaddwd peak (exact int16), ANCHORS 165' }, { y: 197, label: 'vpmaddubsw idiom peak, ANCHORS 197' }],
+        : [],
     }) + htmlTable(h, body),
   };
 }
@@ -198,4 +201,20 @@ function report(allRows) {
 module.exports = {
   name: 'gemm', run, format, report,
   progress: (r) => r.peaks ? `peaks: vpmaddwd ${r.maddS16Gops.toFixed(0)}, maddubs ${r.maddubsGops.toFixed(0)} GOPS` : r.extras ? `latency 1x1024x1024 ${r.gemvUs.toFixed(1)} us; 1024^3 threads 2/1 ${(r.gops2 / r.gops1).toFixed(2)}x` : `${r.shape}: exact ${f1(r.exact)} GOPS, 7-bit ${f1(r.fast)}${r.ort_u8u8 ? `, ort u8u8 ${f1(r.ort_u8u8)}` : ''}`,
+};
+
+// The summary's pairs (bench/README.md): lowbit's variant against a peer's or a baseline's, by the
+// names they were timed under.
+module.exports.summary = {
+  caseName: (r) => (r.extras ? 'latency 1x1024x1024' : r.shape),
+  pairs: [
+    { family: 'int8 GEMM, u8 out', lowbit: 'exact', variant: 'exact', base: 'ort_u8u8', peer: 'onnxruntime-node', vs: 'MatMulInteger u8u8' },
+    { family: 'int8 GEMM, u8 out', lowbit: '7-bit', variant: 'fast', base: 'ort_u8s8', peer: 'onnxruntime-node', vs: 'MatMulInteger u8s8' },
+    { family: 'int8 GEMM, u8 out', lowbit: 'exact', variant: 'exact', base: 'torch_q', peer: 'pytorch', vs: 'quantized Linear' },
+    { family: 'GEMM fp32 in/out', lowbit: 'dynamic int8', variant: 'dynamic', base: 'ort_f32', peer: 'onnxruntime-node', vs: 'MatMul fp32' },
+    { family: 'GEMM fp32 in/out', lowbit: 'dynamic int8', variant: 'dynamic', base: 'torch_dyn', peer: 'pytorch', vs: 'dynamic qLinear' },
+    { family: 'int8 GEMV 1x1024x1024', lowbit: 'int32 out', variant: 'gemv', base: 'ort', peer: 'onnxruntime-node', vs: 'MatMulInteger u8u8' },
+    { family: 'GEMM fp32 in/out', lowbit: 'dynamic int8', variant: 'dynamic', base: 'f32', vs: 'lowbit fp32 GEMM' },
+    { family: 'int8 GEMM, u8 out', lowbit: '7-bit', variant: 'fast', base: 'exact', vs: 'lowbit exact' },
+  ],
 };

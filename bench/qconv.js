@@ -94,3 +94,12 @@ module.exports = {
   name: 'qconv', run, format, report,
   progress: (r) => `${r.layer}: lowbit 8-bit ${f1(r.full)}, 7-bit ${f1(r.seven)}, ort ${f1(r.ort)} GOPS`,
 };
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => r.layer,
+  pairs: [
+    { family: 'int8 conv, u8 out', lowbit: '8-bit x', variant: 'full', base: 'ort', peer: 'onnxruntime-node', vs: 'QLinearConv u8s8' },
+    { family: 'int8 conv, u8 out', lowbit: '7-bit x', variant: 'seven', base: 'ort', peer: 'onnxruntime-node', vs: 'QLinearConv u8s8' },
+  ],
+};

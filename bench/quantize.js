@@ -100,3 +100,9 @@ function report(rows) {
 }
 
 module.exports.report = report;
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => `${r.op} n=${r.n}`,
+  pairs: [{ family: 'quantize/dequantize', lowbit: 'best ISA', variant: (r) => r.isa, base: 'js', vs: 'plain JavaScript loop' }],
+};

@@ -150,3 +150,12 @@ module.exports = {
   name: 'sparse-conv', run, format, report,
   progress: (r) => `${r.layer} ${Math.round(r.sparsity * 100)}%: dense ${f1(r.dense)}, sparse ${f1(r.sparse)} GFLOPS (${r.speedup.toFixed(2)}x)`,
 };
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => `${r.layer} ${Math.round(r.sparsity * 100)}%`,
+  pairs: [
+    { family: 'conv fp32', lowbit: 'dense', variant: 'dense', base: 'ort', peer: 'onnxruntime-node', vs: 'Conv fp32' },
+    { family: 'sparse conv fp32', lowbit: 'sparse, 90%', variant: 'sparse', base: 'dense', vs: 'lowbit dense', where: (r) => Math.abs(r.sparsity - 0.9) < 1e-9 },
+  ],
+};

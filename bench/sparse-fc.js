@@ -179,3 +179,13 @@ module.exports = {
     : r.twoThreads ? `${r.shape} M=${r.M} ${Math.round(r.sparsity * 100)}%: dense 2T/1T ${(r.d2 / r.d1).toFixed(2)}x, sparse 2T/1T ${(r.s2 / r.s1).toFixed(2)}x`
     : `${r.shape} M=${r.M} ${r.op} ${Math.round(r.sparsity * 100)}%: dense ${f1(r.dense)}, sparse ${f1(r.sparse)}, auto ${f1(r.auto)} GOPS (${r.autoChoice})`,
 };
+
+// The summary's pairs (bench/README.md).
+module.exports.summary = {
+  caseName: (r) => (r.conv ? `conv ${r.layer} ${r.bits}b` : `${r.shape} M=${r.M}${r.op && r.op !== 'int8' ? ' ' + r.op : ''}`) +
+    (r.twoThreads ? ' 2T' : '') + ` ${Math.round(r.sparsity * 100)}%`,
+  pairs: [
+    { family: 'sparse int8 FC, u8 out', lowbit: 'sparse, >=88%', variant: 'sparse', base: 'dense', vs: 'lowbit dense', where: (r) => !r.conv && r.sparsity >= 0.88 },
+    { family: 'sparse int8 conv 1x1', lowbit: 'sparse, >=88%', variant: 'sparse', base: 'dense', vs: 'lowbit dense', where: (r) => r.conv && r.sparsity >= 0.88 },
+  ],
+};

@@ -47,5 +47,27 @@ export const packageRoot = ((): string => {
   }
 })();
 
+/**
+ * The addon for this platform: a prebuild (prebuilds/<platform>-<arch>/) or a source build
+ * (build/Release/). When none loads, the error says what ships and the one command that builds it.
+ */
+function loadBinding(): NativeBinding {
+  try {
+    return load(packageRoot) as NativeBinding;
+  } catch (e) {
+    const dir = path.join(packageRoot, 'prebuilds');
+    const shipped = fs.existsSync(dir) ? fs.readdirSync(dir).join(', ') : 'none';
+    const first = String((e as Error).message).split('\n')[0];
+    const err = new Error(
+      `lowbit: no native binary loads for ${process.platform}-${process.arch} (Node ${process.versions.node}): ${first}\n` +
+        `Prebuilt binaries in this package: ${shipped || 'none'}. Build one for this machine ` +
+        '(needs CMake >= 3.15 and a C++17 compiler; fetches cmake-js with npm), then require lowbit again:\n' +
+        `  node ${path.join(packageRoot, 'scripts', 'install.js')}`,
+    ) as Error & { code: string };
+    err.code = 'ERR_LOWBIT_NO_BINARY';
+    throw err;
+  }
+}
+
 /** The loaded addon. */
-export const binding = load(packageRoot) as NativeBinding;
+export const binding = loadBinding();

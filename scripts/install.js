@@ -1,13 +1,26 @@
 #!/usr/bin/env node
-// npm install hook. Uses the prebuilt binary for this platform when one ships and loads;
-// otherwise builds from source with cmake-js (node-gyp-build's own install command would run
-// node-gyp, which cannot build a CMake project).
-// LOWBIT_BUILD_FROM_SOURCE=1 forces the source build.
+// lowbit's install hook, and the command that builds lowbit from source by hand:
+//   node node_modules/lowbit/scripts/install.js           what `npm install` runs
+//   node node_modules/lowbit/scripts/install.js --build   builds from source even if a prebuild loads
+// (LOWBIT_BUILD_FROM_SOURCE=1 does the same as --build.)
+//
+// Uses the prebuilt binary for this platform when one ships and loads: nothing else is needed, no
+// compiler, no build tool (cmake-js and node-addon-api are not runtime dependencies). Otherwise it
+// builds from source with cmake-js: in a checkout, from devDependencies; in an installed package,
+// after installing cmake-js and node-addon-api (the versions of lowbit's devDependencies) into
+// <package>/.build-tools with npm. npm 11 hides install-script output, so the build's output goes
+// to the terminal (/dev/tty) when there is one, and always to <package>/build-from-source.log.
 'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
+const pkg = require(path.join(root, 'package.json'));
+const logFile = path.join(root, 'build-from-source.log');
+const tag = `${process.platform}-${process.arch}`;
+const again = `node ${path.join(root, 'scripts', 'install.js')}`;
 
 function prebuildLoads() {
   // In a child process, without LOWBIT_ISA, so a bad binary or a missing symbol cannot take this
@@ -22,31 +35,102 @@ function prebuildLoads() {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function buildFromSource() {
-  let cmakeJs;
+// Where the build's output goes: the log, and the terminal when this process has one (npm 11 runs
+// install scripts with their output captured and shows it only on failure).
+function openOutput() {
+  const log = fs.openSync(logFile, 'w');
+  let tty = null;
   try {
-    cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+    tty = fs.openSync('/dev/tty', 'w');
   } catch {
-    console.error('lowbit: cmake-js is missing; reinstall lowbit with its dependencies');
-    return 1;
+    // no terminal (CI, a pipe): the log and npm's own capture
   }
-  console.log('lowbit: no prebuilt binary for ' + process.platform + '-' + process.arch + ' loads here; building from source');
-  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error(
-      'lowbit: the source build failed. It needs CMake >= 3.15 and a C++17 compiler (g++ >= 9, clang >= 10 or MSVC 2019+).\n' +
-        '       Install them and run `npm rebuild lowbit`.',
-    );
-    return r.status || 1;
-  }
-  return 0;
+  const write = (s) => {
+    fs.writeSync(log, s);
+    if (tty !== null) fs.writeSync(tty, s);
+    else process.stdout.write(s);
+  };
+  return { write, close: () => { fs.closeSync(log); if (tty !== null) fs.closeSync(tty); } };
 }
 
-if (process.env.LOWBIT_BUILD_FROM_SOURCE !== '1') {
-  const found = prebuildLoads();
-  if (found) {
-    console.log('lowbit: using ' + path.relative(root, found));
-    process.exit(0);
+// Runs a command with its output streamed to `out`; resolves to its exit status.
+function run(out, cmd, args, opts) {
+  out.write(`$ ${path.basename(cmd)} ${args.join(' ')}\n`);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d) => out.write(d.toString()));
+    child.stderr.on('data', (d) => out.write(d.toString()));
+    child.on('error', (e) => {
+      out.write(`${e.message}\n`);
+      resolve(127);
+    });
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+// cmake-js and node-addon-api: from the checkout's devDependencies, or installed for this build.
+async function buildTools(out) {
+  try {
+    return { cmakeJs: require.resolve('cmake-js/bin/cmake-js', { paths: [root] }), nodePath: null };
+  } catch {
+    // an installed package: fetch the build tools into .build-tools (not into the app's tree)
+  }
+  const tools = path.join(root, '.build-tools');
+  const want = ['cmake-js', 'node-addon-api'].map((n) => `${n}@${pkg.devDependencies[n]}`);
+  out.write(`lowbit: installing the build tools ${want.join(', ')} into ${tools}\n`);
+  fs.mkdirSync(tools, { recursive: true });
+  fs.writeFileSync(path.join(tools, 'package.json'), JSON.stringify({ name: 'lowbit-build-tools', private: true }));
+  const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath) ? process.env.npm_execpath : null;
+  const [cmd, pre] = npmCli ? [process.execPath, [npmCli]] : ['npm', []];
+  const status = await run(out, cmd, [...pre, 'install', '--no-audit', '--no-fund', '--no-save', '--ignore-scripts', ...want], { cwd: tools, shell: !npmCli && process.platform === 'win32' });
+  if (status !== 0) return null;
+  const nm = path.join(tools, 'node_modules');
+  return { cmakeJs: path.join(nm, 'cmake-js', 'bin', 'cmake-js'), nodePath: nm };
+}
+
+async function buildFromSource() {
+  const out = openOutput();
+  try {
+    out.write(`lowbit: no prebuilt binary for ${tag} loads here; building from source ` +
+      `(a few minutes; needs CMake >= 3.15 and a C++17 compiler). Output: ${logFile}\n`);
+    const tools = await buildTools(out);
+    let status = 1;
+    if (tools) {
+      const env = { ...process.env };
+      // CMakeLists.txt finds node-addon-api with `node -p require(...)`
+      if (tools.nodePath) env.NODE_PATH = [tools.nodePath, env.NODE_PATH].filter(Boolean).join(path.delimiter);
+      if (!env.CMAKE_BUILD_PARALLEL_LEVEL) env.CMAKE_BUILD_PARALLEL_LEVEL = String(Math.max(1, os.cpus().length));
+      status = await run(out, process.execPath, [tools.cmakeJs, 'compile', '--out', 'build'], { cwd: root, env });
+    }
+    if (status !== 0) {
+      out.write(
+        `lowbit: the source build failed (output: ${logFile}).\n` +
+          '       It needs CMake >= 3.15 and a C++17 compiler (g++ >= 9, clang >= 10 or MSVC 2019+), and npm to fetch cmake-js.\n' +
+          `       Install them, then run: ${again}\n`,
+      );
+      return status || 1;
+    }
+    out.write(`lowbit: built ${path.join(root, 'build', 'Release', 'lowbit.node')}\n`);
+    if (tools.nodePath) fs.rmSync(path.dirname(tools.nodePath), { recursive: true, force: true });
+    return 0;
+  } finally {
+    out.close();
   }
 }
-process.exit(buildFromSource());
+
+async function main() {
+  const force = process.argv.includes('--build') || process.env.LOWBIT_BUILD_FROM_SOURCE === '1';
+  if (!force) {
+    const found = prebuildLoads();
+    if (found) {
+      console.log('lowbit: using ' + path.relative(root, found));
+      return 0;
+    }
+  }
+  return buildFromSource();
+}
+
+main().then((code) => process.exit(code), (e) => {
+  console.error(e);
+  process.exit(1);
+});

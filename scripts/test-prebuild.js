@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Proves that the npm tarball works from its prebuilt binary alone: packs the package, installs the
-// tarball into an empty folder with a PATH that holds node and npm but no compiler, cmake or make
-// (so a source build could not succeed), then loads lowbit there and checks that the binary came
-// from prebuilds/. Also checks the cross-built linux-arm64 binary is an aarch64 Node-API module.
-// Needs `npm run prebuild` first. Prints "N passed, N failed".
+// Proves that the npm tarball works from its prebuilt binary alone: packs the package (checking it
+// carries the linux-x64 and linux-arm64 prebuilds and LICENSE), installs the tarball into an empty
+// folder with a PATH that holds node and npm but no compiler, cmake or make (so a source build could
+// not succeed), then loads lowbit there and checks that the binary came from prebuilds/ and that no
+// build tool was installed; installs it again with --ignore-scripts (npm's direction) and loads it;
+// then, with the prebuilds removed (a platform without one), checks that require's error names the
+// one command to run, runs it (with a compiler on PATH) and loads the source build. Also checks the
+// cross-built linux-arm64 binary is an aarch64 Node-API module. Needs `npm run prebuild` first.
+// Prints "N passed, N failed".
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -36,11 +40,15 @@ try {
   const tgz = pack.status === 0 ? path.join(work, pack.stdout.trim().split('\n').pop()) : '';
   check('npm pack', pack.status === 0 && fs.existsSync(tgz), pack.stderr);
   const list = run('tar', ['tzf', tgz]).stdout || '';
-  check('tarball holds dist/, the prebuild, the sources and CMakeLists.txt',
-    ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', `package/prebuilds/${tag}/`,
+  const releaseTags = process.platform === 'linux' && process.arch === 'x64' ? ['linux-x64', 'linux-arm64'] : [tag];
+  check(`tarball holds dist/, LICENSE, the prebuilds (${releaseTags.join(', ')}), the sources and CMakeLists.txt`,
+    ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/LICENSE', ...releaseTags.map((t) => `package/prebuilds/${t}/`),
       'package/CMakeLists.txt', 'package/native/kernels/quant/ref.cc', 'package/scripts/install.js']
-      .every((f) => list.includes(f)) && !list.includes('package/build/') && !list.includes('package/native/tests/'),
+      .every((f) => list.includes(f)) && !/package\/(build|\.build-tools|native\/tests)\//.test(list) && !list.includes('build-from-source.log'),
     list);
+  const manifest = JSON.parse(run('tar', ['xzOf', tgz, 'package/package.json']).stdout || '{}');
+  check('runtime dependencies: node-gyp-build only (no cmake-js, no node-addon-api)',
+    JSON.stringify(Object.keys(manifest.dependencies || {})) === '["node-gyp-build"]', JSON.stringify(manifest.dependencies));
 
   // A PATH with node, npm and sh (npm runs scripts through it) only.
   const bin = path.join(work, 'bin');
@@ -60,8 +68,11 @@ try {
   const app = path.join(work, 'app');
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+  const t0 = Date.now();
   const inst = run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', tgz], { cwd: app, env });
-  check('npm install <tarball> succeeds without a compiler', inst.status === 0, inst.stdout + inst.stderr);
+  check(`npm install <tarball> succeeds without a compiler (${((Date.now() - t0) / 1000).toFixed(1)} s)`, inst.status === 0, inst.stdout + inst.stderr);
+  check('no build tool installed with the prebuild (cmake-js, node-addon-api)',
+    !fs.existsSync(path.join(app, 'node_modules', 'cmake-js')) && !fs.existsSync(path.join(app, 'node_modules', 'node-addon-api')));
   check('the install script chose the prebuild', /lowbit: using prebuilds/.test(inst.stdout + inst.stderr), inst.stdout + inst.stderr);
   check('nothing was built', !fs.existsSync(path.join(app, 'node_modules', 'lowbit', 'build')));
 
@@ -87,14 +98,42 @@ try {
   const types = run(tsc, ['--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'use.ts'], { cwd: app, env });
   check('the typings type-check a consumer (strict)', types.status === 0, types.stdout + types.stderr);
 
-  // No prebuild for this platform: the install script must build from source with cmake-js.
-  if (fs.existsSync(path.join(app, 'node_modules', 'lowbit'))) {
-    fs.rmSync(path.join(app, 'node_modules', 'lowbit', 'prebuilds'), { recursive: true, force: true });
+  // npm's direction: install scripts blocked. The prebuild is found at require time all the same.
+  const quiet = path.join(work, 'quiet');
+  fs.mkdirSync(quiet);
+  fs.writeFileSync(path.join(quiet, 'package.json'), JSON.stringify({ name: 'quiet', version: '1.0.0', private: true }));
+  const t1 = Date.now();
+  const inst2 = run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', tgz], { cwd: quiet, env });
+  check(`npm install --ignore-scripts <tarball> succeeds (${((Date.now() - t1) / 1000).toFixed(1)} s)`, inst2.status === 0, inst2.stdout + inst2.stderr);
+  const load2 = run(process.execPath, ['-e', probe], { cwd: quiet, env });
+  let info2 = null;
+  try {
+    info2 = JSON.parse(load2.stdout);
+  } catch {}
+  check('with scripts ignored, require("lowbit") loads prebuilds/' + tag + ' and computes',
+    info2 !== null && info2.where.includes(path.join('prebuilds', tag)) && JSON.stringify(info2.q) === '[10,12,9]', load2.stdout + load2.stderr);
+
+  // No prebuild for this platform (removed here): require's error says what to run; running it
+  // (compiler on PATH) builds from source, fetching cmake-js, with its output shown and logged.
+  const pkgDir = path.join(quiet, 'node_modules', 'lowbit');
+  if (fs.existsSync(pkgDir)) {
+    fs.rmSync(path.join(pkgDir, 'prebuilds'), { recursive: true, force: true });
+    const fail = run(process.execPath, ['-e', "try { require('lowbit'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }"], { cwd: quiet, env });
+    let err = null;
+    try {
+      err = JSON.parse(fail.stdout);
+    } catch {}
+    const command = `node ${path.join(fs.realpathSync(pkgDir), 'scripts', 'install.js')}`;
+    check('without a matching prebuild, require throws ERR_LOWBIT_NO_BINARY naming the command to run',
+      err !== null && err.code === 'ERR_LOWBIT_NO_BINARY' && err.message.split('\n').some((l) => l.trim() === command), fail.stdout + fail.stderr);
     const fullEnv = { ...env, PATH: bin + path.delimiter + process.env.PATH };
-    const rebuild = run('npm', ['rebuild', 'lowbit', '--foreground-scripts'], { cwd: app, env: fullEnv });
-    check('without a matching prebuild, install builds from source', rebuild.status === 0 &&
-      /building from source/.test(rebuild.stdout + rebuild.stderr), rebuild.stdout + rebuild.stderr);
-    const again = run(process.execPath, ['-e', probe], { cwd: app, env });
+    const build = run('/bin/sh', ['-c', command], { cwd: quiet, env: fullEnv });
+    const said = build.stdout + build.stderr;
+    check('that command builds from source, its output shown and logged', build.status === 0 && /building from source/.test(said) &&
+      said.includes(path.join(fs.realpathSync(pkgDir), 'build-from-source.log')) && fs.existsSync(path.join(pkgDir, 'build-from-source.log')), said);
+    check('the fetched build tools are removed after the build, not left in the app',
+      !fs.existsSync(path.join(pkgDir, '.build-tools')) && !fs.existsSync(path.join(quiet, 'node_modules', 'cmake-js')));
+    const again = run(process.execPath, ['-e', probe], { cwd: quiet, env });
     let built = null;
     try {
       built = JSON.parse(again.stdout);

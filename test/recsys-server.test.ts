@@ -1,229 +1,147 @@
-// The recsys-server example (examples/recsys-server): starts on a free port with a small model,
-// answers, batches concurrent requests without changing any result, rejects malformed requests
-// with a message, and shuts down cleanly.
-import * as http from 'node:http';
+// The recsys-server example (examples/recsys-server): a small model written to files and loaded
+// back bit for bit, served by fastify from a pool of worker threads (both used, batching never
+// changes a result), requests checked against the schema, Prometheus metrics, and two server
+// processes sharing the mapped table pages (PSS below RSS).
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
-interface Sample {
-  dense: number[];
-  sparse: number[][];
-}
-interface ModelConfig {
-  denseFeatures: number;
-  tableRows: number[];
-}
-interface ModelStats {
-  requests: number;
-  samples: number;
-  batches: number;
-  meanBatchSize: number | null;
-  maxBatchSize: number;
-}
-interface Metrics {
-  requests: number;
-  predict: { requests: number; samples: number; batches: number; meanBatchSize: number | null };
-  models: Record<string, ModelStats & { latencyMs: { p50: number | null; p99: number | null } }>;
-}
-interface RunningServer {
-  server: http.Server;
-  port: number;
-  url: string;
-  config: ModelConfig;
-  close(): Promise<void>;
-}
-interface ServerModule {
-  createServer(options: Record<string, unknown>): Promise<RunningServer>;
-}
-interface ModelModule {
-  SMALL_CONFIG: ModelConfig;
-  syntheticSamples(config: ModelConfig, n: number, seed: number): Sample[];
+const example = path.join(__dirname, '..', '..', 'examples', 'recsys-server');
+interface Sample { dense: number[]; sparse: number[][] }
+interface Config { denseFeatures: number; tableRows: number[] }
+interface Batch { n: number }
+interface Model { predict(b: Batch): Float32Array; close(): void }
+/* eslint-disable @typescript-eslint/no-require-imports */
+const files = require(path.join(example, 'model-files.js')) as {
+  saveModel(dir: string, config: string): { config: Config };
+  loadModel(dir: string, variant: string): Model;
+};
+const model = require(path.join(example, 'model.js')) as {
+  createModels(o: { config: string }): { models: Record<string, Model> };
+  syntheticSamples(c: Config, n: number, seed: number): Sample[];
+  toBatch(s: Sample[], c: Config): Batch;
+};
+interface Running { url: string; config: Config; pool: { batches: number[] }; close(): Promise<void> }
+const server = require(path.join(example, 'server.js')) as { createServer(o: Record<string, unknown>): Promise<Running> };
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-recsys-'));
+const { config } = files.saveModel(dir, 'small');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function post(url: string, body: unknown, query = ''): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(`${url}/predict${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 }
 
-const dir = path.join(__dirname, '..', '..', 'examples', 'recsys-server');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { createServer } = require(path.join(dir, 'server.js')) as ServerModule;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { SMALL_CONFIG, syntheticSamples } = require(path.join(dir, 'model.js')) as ModelModule;
+test('the model loaded from its files predicts exactly what the model built in memory predicts', () => {
+  const built = model.createModels({ config: 'small' }).models;
+  const batch = model.toBatch(model.syntheticSamples(config, 17, 3), config);
+  for (const v of ['lowbit', 'fp32']) {
+    const loaded = files.loadModel(dir, v);
+    expect(Array.from(loaded.predict(batch))).toEqual(Array.from(built[v].predict(batch)));
+    loaded.close();
+  }
+});
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  json: Record<string, unknown>;
-}
-
-function call(agent: http.Agent, url: string, method: string, body?: string | Buffer): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = {};
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = Buffer.byteLength(body);
-    }
-    const req = http.request(url, { method, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        try {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-        } catch (e) {
-          reject(new Error(`not JSON (${res.statusCode}): ${text.slice(0, 200)}: ${(e as Error).message}`));
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-describe('examples/recsys-server', () => {
-  let srv: RunningServer;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const samples = syntheticSamples(SMALL_CONFIG, 64, 11);
-  const predict = (s: Sample[] | string, model?: string): Promise<Reply> =>
-    call(agent, `${srv.url}/predict${model ? `?model=${model}` : ''}`, 'POST', typeof s === 'string' ? s : JSON.stringify({ samples: s }));
-  const metrics = async (): Promise<Metrics> => (await call(agent, `${srv.url}/metrics`, 'GET')).json as unknown as Metrics;
-  const predictions = (r: Reply): number[] => r.json.predictions as number[];
-
+describe('server with a pool of 2 worker threads', () => {
+  let s: Running;
   beforeAll(async () => {
-    // a 20 ms window, so that requests sent together surely share a batch even on a loaded machine
-    srv = await createServer({ port: 0, model: 'small', batchWindowMs: 20, maxRequestSamples: 100, maxBodyBytes: 64 * 1024 });
+    s = await server.createServer({ modelDir: dir, workers: 2, port: 0, batchWindowMs: 5 });
   });
+  afterAll(() => s.close());
 
-  afterAll(async () => {
-    await srv.close();
-    agent.destroy();
-  });
-
-  test('starts on a free loopback port and answers /health', async () => {
-    expect(srv.port).toBeGreaterThan(0);
-    expect(srv.url).toBe(`http://127.0.0.1:${srv.port}`);
-    const r = await call(agent, `${srv.url}/health`, 'GET');
-    expect(r.status).toBe(200);
-    expect(r.json.status).toBe('ok');
-    expect(r.json.models).toEqual(['lowbit', 'fp32']);
-    expect(r.json.tables).toBe(SMALL_CONFIG.tableRows.length);
-  });
-
-  test('/predict answers one sample and many, with probabilities in (0, 1)', async () => {
-    const one = await predict(samples.slice(0, 1));
-    expect(one.status).toBe(200);
-    expect(one.json.model).toBe('lowbit');
-    expect(predictions(one)).toHaveLength(1);
-    const many = await predict(samples.slice(0, 50));
-    expect(many.status).toBe(200);
-    const p = predictions(many);
-    expect(p).toHaveLength(50);
-    for (const v of p) {
-      expect(v).toBeGreaterThan(0);
-      expect(v).toBeLessThan(1);
+  test('concurrent requests: batched, both workers used, every answer the same as alone', async () => {
+    const samples = model.syntheticSamples(config, 64, 9);
+    const alone = files.loadModel(dir, 'lowbit');
+    const expected = samples.map((x) => alone.predict(model.toBatch([x], config))[0]);
+    alone.close();
+    const answers = await Promise.all(samples.map((x) => post(s.url, { samples: [x] })));
+    for (const [i, a] of answers.entries()) {
+      expect(a.status).toBe(200);
+      expect((a.json.predictions as number[])[0]).toBe(expected[i]);
     }
-    expect(p[0]).toBe(predictions(one)[0]);
-    // the samples are not all alike
-    expect(Math.max(...p) - Math.min(...p)).toBeGreaterThan(0.1);
+    expect(s.pool.batches.every((b) => b > 0)).toBe(true);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const batches = Number(/recsys_batch_size_count\{model="lowbit"\} (\d+)/.exec(metrics)![1]);
+    expect(batches).toBeLessThan(64); // some requests shared a batch
   });
 
-  test('the lowbit and fp32 models agree closely', async () => {
-    const [low, f32] = await Promise.all([predict(samples.slice(0, 50)), predict(samples.slice(0, 50), 'fp32')]);
-    expect(f32.status).toBe(200);
-    expect(f32.json.model).toBe('fp32');
-    const a = predictions(low);
-    const b = predictions(f32);
-    let sum = 0;
-    let max = 0;
-    a.forEach((v, i) => {
-      sum += Math.abs(v - b[i]);
-      max = Math.max(max, Math.abs(v - b[i]));
-    });
-    expect(sum / a.length).toBeLessThan(0.05);
-    expect(max).toBeLessThan(0.25);
-    expect(sum).toBeGreaterThan(0); // really two different models
+  test('fp32 reference through ?model=fp32; a bare id means [id]', async () => {
+    const x = model.syntheticSamples(config, 1, 4)[0];
+    const bare = { ...x, sparse: x.sparse.map((f) => (f.length === 1 ? f[0] : f)) };
+    const a = await post(s.url, { samples: [x] }, '?model=fp32');
+    const b = await post(s.url, { samples: [bare] }, '?model=fp32');
+    expect(a.status).toBe(200);
+    expect(a.json.model).toBe('fp32');
+    expect(b.json.predictions).toEqual(a.json.predictions);
   });
 
-  test('concurrent requests are batched and each gets its own result', async () => {
-    for (const model of ['lowbit', 'fp32']) {
-      const alone: number[] = [];
-      for (let i = 0; i < 24; i++) alone.push(predictions(await predict([samples[i]], model))[0]);
-      const before = (await metrics()).models[model];
-      const together = await Promise.all(samples.slice(0, 24).map((s) => predict([s], model)));
-      const after = (await metrics()).models[model];
-      // every result is the one the sample gets alone: bit for bit (each stage works per sample)
-      together.forEach((r, i) => {
-        expect(r.status).toBe(200);
-        expect(predictions(r)).toEqual([alone[i]]);
-      });
-      expect(after.requests - before.requests).toBe(24);
-      expect(after.samples - before.samples).toBe(24);
-      const batches = after.batches - before.batches;
-      expect(batches).toBeLessThan(24);
-      expect(24 / batches).toBeGreaterThan(1);
-      expect(after.maxBatchSize).toBeGreaterThan(1);
-    }
-    const m = await metrics();
-    expect(m.predict.meanBatchSize).toBeGreaterThan(1);
-    expect(m.models.lowbit.latencyMs.p50).toBeGreaterThan(0);
-  });
-
-  test('malformed requests get a 400 with a message', async () => {
-    const before = await metrics();
-    const s0 = samples[0];
-    const T = SMALL_CONFIG.tableRows.length;
-    const cases: [string, string | Sample[], RegExp][] = [
-      ['bad JSON', '{"samples": [', /not valid JSON/],
-      ['not an object', '[1, 2]', /JSON object/],
-      ['no samples', '{}', /"samples" must be an array/],
-      ['empty samples', '{"samples": []}', /empty/],
-      ['missing dense', JSON.stringify({ samples: [{ sparse: s0.sparse }] }), /samples\[0\]\.dense must be an array/],
-      ['wrong dense length', [{ ...s0, dense: s0.dense.slice(1) }], /samples\[0\]\.dense must have 13 numbers, got 12/],
-      ['non-numeric dense', [{ ...s0, dense: [...s0.dense.slice(1), 'x' as unknown as number] }], /dense\[12\] must be a finite number/],
-      ['wrong sparse count', [s0, { ...s0, sparse: s0.sparse.slice(1) }], new RegExp(`samples\\[1\\]\\.sparse must have ${T} features`)],
-      ['id out of range', [{ ...s0, sparse: [[SMALL_CONFIG.tableRows[0]], ...s0.sparse.slice(1)] }], /sparse\[0\]\[0\] = 3000 is out of range for table 0 \(ids 0 to 2999\)/],
-      ['negative id', [{ ...s0, sparse: [...s0.sparse.slice(0, 2), [-1], ...s0.sparse.slice(3)] }], /sparse\[2\]\[0\] = -1 is out of range/],
-      ['non-integer id', [{ ...s0, sparse: [[1.5], ...s0.sparse.slice(1)] }], /sparse\[0\]\[0\] must be an integer/],
-      ['too many samples', Array.from({ length: 101 }, () => s0), /too many samples: 101 in one request, at most 100/],
+  test('the schema refuses bad requests, naming the field', async () => {
+    const x = model.syntheticSamples(config, 1, 5)[0];
+    const cases: [unknown, RegExp][] = [
+      ['{not json', /JSON/i],
+      [{}, /samples/],
+      [{ samples: [] }, /samples must NOT have fewer than 1/],
+      [{ samples: [{ ...x, dense: [1, 2] }] }, /samples\/0\/dense/],
+      [{ samples: [{ ...x, dense: x.dense.map(() => 'a') }] }, /samples\/0\/dense\/0 must be number/],
+      [{ samples: [{ ...x, sparse: x.sparse.slice(1) }] }, /samples\/0\/sparse/],
+      [{ samples: [{ ...x, sparse: x.sparse.map((f, t) => (t === 3 ? [config.tableRows[3]] : f)) }] }, new RegExp(`sparse/3.*<= ${config.tableRows[3] - 1}`)],
+      [{ samples: [{ ...x, sparse: x.sparse.map((f, t) => (t === 1 ? [-1] : f)) }] }, /sparse\/1/],
+      [{ samples: [x], extra: 1 }, /additional properties/],
     ];
-    for (const [name, body, message] of cases) {
-      const r = await predict(body);
-      expect({ name, status: r.status }).toEqual({ name, status: 400 });
-      expect(r.json.error).toBe('Bad Request');
-      expect(r.json.message).toMatch(message);
+    for (const [body, message] of cases) {
+      const r = await post(s.url, body);
+      expect([r.status, r.json.message]).toEqual([400, expect.stringMatching(message)]);
     }
-    const unknownModel = await predict([s0], 'fp64');
-    expect(unknownModel.status).toBe(400);
-    expect(unknownModel.json.message).toMatch(/unknown model "fp64"/);
-    // nothing malformed reached a model
-    const after = await metrics();
-    expect(after.predict.samples).toBe(before.predict.samples);
+    expect((await post(s.url, { samples: [x] }, '?model=nope')).status).toBe(400);
+    expect((await fetch(`${s.url}/nowhere`)).status).toBe(404);
+    const big = JSON.stringify({ samples: [x], pad: 'x'.repeat(5 * 1024 * 1024) });
+    expect((await post(s.url, big)).status).toBe(413);
   });
 
-  test('unknown routes get 404, wrong methods 405, oversized bodies 413', async () => {
-    const nf = await call(agent, `${srv.url}/nope`, 'GET');
-    expect(nf.status).toBe(404);
-    expect(nf.json.message).toMatch(/no route GET \/nope/);
-    const wrong = await call(agent, `${srv.url}/predict`, 'GET');
-    expect(wrong.status).toBe(405);
-    expect(wrong.headers.allow).toBe('POST');
-    const big = await call(new http.Agent({ keepAlive: false }), `${srv.url}/predict`, 'POST', Buffer.alloc(100 * 1024, 0x20));
-    expect(big.status).toBe(413);
+  test('/metrics is Prometheus text from prom-client', async () => {
+    const r = await fetch(`${s.url}/metrics`);
+    expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
+    const t = await r.text();
+    for (const m of ['# TYPE recsys_request_duration_seconds histogram', '# TYPE recsys_samples_total counter', '# TYPE recsys_batch_seconds histogram',
+      'recsys_workers 2', '# TYPE process_resident_memory_bytes gauge']) expect(t).toContain(m);
   });
+});
 
-  test('close() answers the requests in flight, then resolves and frees the port', async () => {
-    const own = await createServer({ port: 0, model: 'small', batchWindowMs: 50, models: ['lowbit'] });
-    const keepAlive = new http.Agent({ keepAlive: true });
-    // an idle keep-alive connection must not hold the server open
-    expect((await call(keepAlive, `${own.url}/health`, 'GET')).status).toBe(200);
-    const inFlight = call(keepAlive, `${own.url}/predict`, 'POST', JSON.stringify({ samples: samples.slice(0, 3) }));
-    await new Promise((r) => setTimeout(r, 20)); // the request now waits in the batch window
-    const t0 = Date.now();
-    await own.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
-    const r = await inFlight;
-    expect(r.status).toBe(200);
-    expect(predictions(r)).toHaveLength(3);
-    expect(r.headers.connection).toBe('close');
-    expect(own.server.listening).toBe(false);
-    await expect(call(new http.Agent({ keepAlive: false }), `${own.url}/health`, 'GET')).rejects.toThrow(/ECONNREFUSED/);
-    await own.close(); // idempotent
-    keepAlive.destroy();
+describe('two server processes on the same model files', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => Promise.all(children.map((c) => new Promise((resolve) => {
+    if (c.exitCode !== null) return resolve(undefined);
+    c.once('exit', resolve);
+    c.kill('SIGTERM');
+  }))));
+
+  function start(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const c = fork(path.join(example, 'server.js'), ['--model-dir', dir, '--workers', '1', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      children.push(c);
+      let err = '';
+      c.stderr!.on('data', (d) => (err += d));
+      c.once('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+      c.on('message', (m: { type: string; url: string }) => m.type === 'listening' && resolve(m.url));
+    });
+  }
+
+  test('both answer the same, and the table pages are mapped once for both (PSS < RSS)', async () => {
+    const urls = await Promise.all([start(), start()]);
+    const samples = model.syntheticSamples(config, 4, 12);
+    const [a, b] = await Promise.all(urls.map((u) => post(u, { samples })));
+    expect(a.json.predictions).toEqual(b.json.predictions);
+    const health = await Promise.all(urls.map(async (u) => (await (await fetch(`${u}/health`)).json()) as { pid: number; memory: { rssBytes: number; tables: { rssBytes: number; pssBytes: number } | null } }));
+    expect(health[0].pid).not.toBe(health[1].pid);
+    if (process.platform !== 'linux') return;
+    for (const h of health) {
+      const t = h.memory.tables!;
+      expect(t.rssBytes).toBeGreaterThan(0);
+      // every resident table page is shared by the two processes: each is charged about half
+      expect(t.pssBytes).toBeLessThan(0.75 * t.rssBytes);
+    }
   });
 });

@@ -1,256 +1,191 @@
+#!/usr/bin/env node
 'use strict';
 /**
- * A small load generator for the recsys server (loopback only, bounded in time, stops by itself):
- * N keep-alive connections each send requests back to back for a fixed duration; reports
- * throughput (requests/s, samples/s) and client-side p50/p99 latency for the lowbit model and the
- * fp32 model, with single-sample requests (online serving) and batched requests, as a markdown table.
+ * Load test of the recsys server with autocannon, loopback only, every run bounded in time:
+ *   flock /tmp/lowbit-bench.lock node examples/recsys-server/loadtest.js [options]
  *
- *   node examples/recsys-server/loadtest.js [--duration 10] [--connections 16] [--batch 64]
- *        [--batch-connections 4] [--models lowbit,fp32] [--url http://127.0.0.1:8080] [--json out.json]
- *
- * Without --url it starts server.js in a child process on a free port and stops it (SIGTERM) at the end.
+ * 1. The worker pool alone (no HTTP): batches of --pool-batch samples back to back from 2x as
+ *    many callers as workers, 1 worker against 2, lowbit and fp32: what the cores serve.
+ * 2. The HTTP server (a child process: server.js --workers N) under autocannon: single-sample
+ *    requests (--connections keep-alive connections) and --batch-sample requests
+ *    (--batch-connections), 1 and 2 workers, lowbit and fp32.
+ * Every configuration runs --repeats times, interleaved (config by config, round by round); the
+ * table gives the median and the min..max of the rounds.
+ * 3. Memory: two server processes on the same files, per process RSS and the resident size and PSS
+ *    of the table mappings (lowbit maps the files; fp32 reads them into each process).
+ * Options: --duration s (default 5), --repeats n (3), --model-dir DIR (build-model.js's default),
+ * --json FILE, --skip-pool, --skip-http, --skip-memory.
  */
-const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
 const fs = require('node:fs');
+const os = require('node:os');
 const { fork } = require('node:child_process');
+const { parseArgs } = require('node:util');
+const autocannon = require('autocannon');
+const { Pool } = require('./pool');
+const { readManifest } = require('./model-files');
+const { syntheticSamples, toBatch } = require('./model');
+const { DEFAULT_DIR } = require('./build-model');
 
-const { syntheticSamples } = require('./model');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const spread = (xs, f = (v) => v.toFixed(0)) => `${f(median(xs))} (${f(Math.min(...xs))}..${f(Math.max(...xs))})`;
 
-function parseArgs(argv) {
-  const o = { duration: 10, warmup: 1, connections: 16, batch: 64, batchConnections: 4, models: ['lowbit', 'fp32'], url: null, json: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--duration') o.duration = Number(next());
-    else if (a === '--warmup') o.warmup = Number(next());
-    else if (a === '--connections') o.connections = Number(next());
-    else if (a === '--batch') o.batch = Number(next());
-    else if (a === '--batch-connections') o.batchConnections = Number(next());
-    else if (a === '--models') o.models = next().split(',');
-    else if (a === '--url') o.url = next();
-    else if (a === '--json') o.json = next();
-    else if (a === '--help' || a === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('*/')[0]);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
-  }
-  for (const k of ['duration', 'connections', 'batch', 'batchConnections']) {
-    if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new Error(`--${k} must be a positive number`);
-  }
-  if (o.duration > 120) throw new Error('--duration is capped at 120 s per scenario');
-  if (o.url) {
-    const h = new URL(o.url).hostname;
-    if (h !== '127.0.0.1' && h !== 'localhost' && h !== '[::1]') throw new Error('--url must be a loopback address');
-  }
-  return o;
-}
-
-/** Starts server.js in a child process on a free port. */
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'server.js'), [], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('the server did not start within 120 s'));
-    }, 120000);
-    child.once('message', (m) => {
-      clearTimeout(timer);
-      resolve({ child, url: m.url });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited with code ${code} before listening`));
-    });
-  });
-}
-
-function stopServer(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10000);
-    child.once('exit', (code) => {
-      clearTimeout(kill);
-      resolve(code);
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-function request(agent, url, method, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body ? { 'Content-Type': 'application/json', 'Content-Length': body.length } : {} }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function getJson(base, p) {
-  const agent = new http.Agent({ keepAlive: false });
-  try {
-    const r = await request(agent, base + p, 'GET');
-    return JSON.parse(r.body.toString());
-  } finally {
-    agent.destroy();
-  }
-}
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-}
-
-/** Runs one scenario: `connections` loops posting `bodies` round robin for warmup + duration seconds. */
-async function scenario(base, model, bodies, samplesPerRequest, connections, o) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const url = `${base}/predict?model=${model}`;
-  let next = 0;
-  const latencies = [];
-  let ok = 0;
-  let errors = 0;
-  let recording = false;
-  let before = null;
-  const t0 = Date.now();
-  const warmEnd = t0 + o.warmup * 1000;
-  const end = warmEnd + o.duration * 1000;
-  let measureStart = 0;
-  const startRecording = (async () => {
-    await new Promise((r) => setTimeout(r, o.warmup * 1000));
-    before = await getJson(base, '/metrics');
-    measureStart = Date.now();
-    recording = true;
-  })();
-  const loop = async () => {
-    while (Date.now() < end) {
-      const body = bodies[next++ % bodies.length];
-      const start = process.hrtime.bigint();
-      try {
-        const r = await request(agent, url, 'POST', body);
-        const ms = Number(process.hrtime.bigint() - start) / 1e6;
-        if (!recording) continue;
-        if (r.status === 200) {
-          ok++;
-          latencies.push(ms);
-        } else errors++;
-      } catch {
-        if (recording) errors++;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+// Samples per second of the pool alone, `seconds` long.
+async function poolRate(pool, model, batch, seconds) {
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  const caller = async () => {
+    while (Date.now() < until) {
+      await pool.run(model, batch);
+      done += batch.n;
     }
   };
-  await Promise.all([startRecording, ...Array.from({ length: connections }, loop)]);
-  const elapsed = (Date.now() - measureStart) / 1000;
-  const after = await getJson(base, '/metrics');
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const b = before.models[model];
-  const a = after.models[model];
-  const batches = a.batches - b.batches;
-  const samples = a.samples - b.samples;
-  const modelMs = a.modelMsTotal - b.modelMsTotal;
-  return {
-    model,
-    samplesPerRequest,
-    connections,
-    seconds: Number(elapsed.toFixed(2)),
-    requests: ok,
-    errors,
-    requestsPerS: ok / elapsed,
-    samplesPerS: (ok * samplesPerRequest) / elapsed,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    serverMeanBatch: batches > 0 ? samples / batches : NaN,
-    modelUsPerSample: samples > 0 ? (1000 * modelMs) / samples : NaN,
-  };
+  const t0 = Date.now();
+  const c0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: 2 * pool.size }, caller));
+  const c = process.cpuUsage(c0);
+  const wall = (Date.now() - t0) / 1000;
+  // cores this process got (all its threads): on a busy machine, fewer than the workers
+  return { rate: done / wall, cores: (c.user + c.system) / 1e6 / wall };
 }
 
-const fmt = (v, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');
+function startServer(dir, workers, models = 'lowbit,fp32') {
+  return new Promise((resolve, reject) => {
+    const args = ['--model-dir', dir, '--workers', String(workers), '--port', '0', '--models', models];
+    const child = fork(path.join(__dirname, 'server.js'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    child.on('message', (m) => {
+      if (m.type === 'listening') resolve({ child, url: m.url });
+    });
+  });
+}
+
+function stopServer(s) {
+  return new Promise((resolve) => {
+    s.child.removeAllListeners('exit');
+    s.child.once('exit', resolve);
+    s.child.kill('SIGTERM');
+  });
+}
+
+async function cannon(url, model, body, connections, duration) {
+  const r = await autocannon({
+    url: `${url}/predict?model=${model}`, method: 'POST', headers: { 'content-type': 'application/json' }, body,
+    connections, duration, pipelining: 1,
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, timeouts: r.timeouts };
+}
 
 async function main() {
-  const o = parseArgs(process.argv.slice(2));
-  let started = null;
-  const watchdog = setTimeout(() => {
-    console.error('load test: watchdog expired, exiting');
-    if (started) started.child.kill('SIGKILL');
-    process.exit(2);
-  }, (4 * (o.duration + o.warmup) + 180) * 1000);
-  watchdog.unref();
-
-  let base = o.url;
-  if (!base) {
-    process.stderr.write('starting the server (builds the models)... ');
-    started = await startServer();
-    base = started.url;
-    process.stderr.write(`${base}\n`);
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      duration: { type: 'string' }, repeats: { type: 'string' }, 'model-dir': { type: 'string' }, json: { type: 'string' },
+      connections: { type: 'string' }, batch: { type: 'string' }, 'batch-connections': { type: 'string' }, 'pool-batch': { type: 'string' },
+      'skip-http': { type: 'boolean' }, 'skip-pool': { type: 'boolean' }, 'skip-memory': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log('usage: node examples/recsys-server/loadtest.js [--duration 5] [--repeats 3] [--model-dir DIR] [--json FILE] [--skip-http] [--skip-pool]');
+    return;
   }
-  try {
-    const health = await getJson(base, '/health');
-    const config = {
-      denseFeatures: health.denseFeatures,
-      tableRows: health.tableRows,
-      multiHot: health.tableRows.map((_, t) => t).filter((t) => t % 5 === 3),
-    };
-    const single = syntheticSamples(config, 2000, 101).map((s) => Buffer.from(JSON.stringify({ samples: [s] })));
-    const batchSamples = syntheticSamples(config, 100 * o.batch, 202);
-    const batched = Array.from({ length: 100 }, (_, i) => Buffer.from(JSON.stringify({ samples: batchSamples.slice(i * o.batch, (i + 1) * o.batch) })));
+  const duration = Number(values.duration ?? 5);
+  const repeats = Number(values.repeats ?? 3);
+  const dir = values['model-dir'] ?? DEFAULT_DIR;
+  const conns = Number(values.connections ?? 16);
+  const batchN = Number(values.batch ?? 64);
+  const batchConns = Number(values['batch-connections'] ?? 4);
+  const poolBatch = Number(values['pool-batch'] ?? 64);
+  const { config } = readManifest(dir);
+  const cpu = `${(os.cpus()[0] || {}).model}, ${os.cpus().length} cores; node ${process.version}; load average ${os.loadavg()[0].toFixed(1)} at start`;
+  console.log(`recsys load test: ${cpu}; ${repeats} rounds of ${duration} s per row, interleaved`);
+  const out = { machine: cpu, duration, repeats, pool: [], http: [] };
 
-    const results = [];
-    for (const [bodies, size, conns] of [
-      [single, 1, o.connections],
-      [batched, o.batch, o.batchConnections],
-    ]) {
-      for (const model of o.models) {
-        process.stderr.write(`  ${model}, ${size} sample(s) per request, ${conns} connections, ${o.warmup} s warm-up + ${o.duration} s ... `);
-        const r = await scenario(base, model, bodies, size, conns, o);
-        process.stderr.write(`${fmt(r.samplesPerS)} samples/s\n`);
-        results.push(r);
+  if (!values['skip-pool']) {
+    const pools = { 1: await new Pool({ dir, workers: 1 }).ready, 2: await new Pool({ dir, workers: 2 }).ready };
+    const batch = toBatch(syntheticSamples(config, poolBatch, 11), config);
+    const rates = {};
+    const cores = {};
+    for (let r = 0; r < repeats; r++) {
+      for (const model of ['lowbit', 'fp32']) {
+        for (const w of [1, 2]) {
+          const r = await poolRate(pools[w], model, batch, Math.min(duration, 3));
+          (rates[`${model} ${w}`] ??= []).push(r.rate);
+          (cores[`${model} ${w}`] ??= []).push(r.cores);
+        }
       }
     }
-
-    const cpus = os.cpus();
-    const lines = [];
-    lines.push(`Load test, ${new Date().toISOString().slice(0, 10)}: ${cpus.length} × ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}, lowbit ISA ${health.isa}, Node ${process.version}; ` +
-      `client and server on the same machine over loopback; ${o.duration} s per row after ${o.warmup} s warm-up.`);
-    lines.push('');
-    lines.push('| model | samples/request | connections | requests/s | samples/s | p50 ms | p99 ms | mean server batch | model µs/sample | errors |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of results) {
-      lines.push(`| ${r.model} | ${r.samplesPerRequest} | ${r.connections} | ${fmt(r.requestsPerS)} | ${fmt(r.samplesPerS)} | ${fmt(r.p50Ms, 1)} | ${fmt(r.p99Ms, 1)} | ${fmt(r.serverMeanBatch, 1)} | ${fmt(r.modelUsPerSample, 1)} | ${r.errors} |`);
+    for (const p of Object.values(pools)) await p.close();
+    console.log(`\nworker pool alone (no HTTP), batches of ${poolBatch}, samples/s: median (min..max of ${repeats} rounds)`);
+    console.log('| model | 1 worker | 2 workers | 2 / 1 | cores used, 1 / 2 workers |\n|---|---:|---:|---:|---:|');
+    for (const model of ['lowbit', 'fp32']) {
+      const a = rates[`${model} 1`];
+      const b = rates[`${model} 2`];
+      const ratio = a.map((v, i) => b[i] / v);
+      const used = `${median(cores[`${model} 1`]).toFixed(2)} / ${median(cores[`${model} 2`]).toFixed(2)}`;
+      console.log(`| ${model} | ${spread(a)} | ${spread(b)} | ${spread(ratio, (v) => v.toFixed(2) + 'x')} | ${used} |`);
+      out.pool.push({ model, one: a, two: b, ratio, cores1: cores[`${model} 1`], cores2: cores[`${model} 2`] });
     }
-    const ratio = (size) => {
-      const l = results.find((r) => r.model === 'lowbit' && r.samplesPerRequest === size);
-      const f = results.find((r) => r.model === 'fp32' && r.samplesPerRequest === size);
-      return l && f ? `${(l.samplesPerS / f.samplesPerS).toFixed(1)}×` : null;
-    };
-    if (o.models.includes('lowbit') && o.models.includes('fp32')) {
-      lines.push('');
-      lines.push(`lowbit / fp32 throughput: ${ratio(1)} with single-sample requests, ${ratio(o.batch)} with ${o.batch}-sample requests.`);
-    }
-    console.log(lines.join('\n'));
-    if (o.json) fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), cpus: cpus.length, cpu: cpus[0] && cpus[0].model, isa: health.isa, options: o, results }, null, 2));
-  } finally {
-    if (started) {
-      const code = await stopServer(started.child);
-      if (code !== 0) console.error(`the server exited with code ${code}`);
-    }
-    clearTimeout(watchdog);
+    const lf = rates['lowbit 1'].map((v, i) => v / rates['fp32 1'][i]);
+    console.log(`lowbit / fp32 (1 worker): ${spread(lf, (v) => v.toFixed(2) + 'x')}`);
   }
+
+  if (!values['skip-http']) {
+    const single = JSON.stringify({ samples: syntheticSamples(config, 1, 5) });
+    const many = JSON.stringify({ samples: syntheticSamples(config, batchN, 6) });
+    const rows = [];
+    for (const w of [1, 2]) {
+      for (const model of ['lowbit', 'fp32']) {
+        rows.push({ w, model, n: 1, conns, body: single, runs: [] });
+        rows.push({ w, model, n: batchN, conns: batchConns, body: many, runs: [] });
+      }
+    }
+    const servers = { 1: await startServer(dir, 1), 2: await startServer(dir, 2) };
+    try {
+      for (const row of rows) await cannon(servers[row.w].url, row.model, row.body, row.conns, 1); // warm-up
+      for (let r = 0; r < repeats; r++) {
+        for (const row of rows) row.runs.push(await cannon(servers[row.w].url, row.model, row.body, row.conns, duration));
+      }
+    } finally {
+      await stopServer(servers[1]);
+      await stopServer(servers[2]);
+    }
+    console.log(`\nHTTP (autocannon, loopback, client on the same cores): median (min..max of ${repeats} rounds)`);
+    console.log('| model | workers | samples/request | connections | requests/s | samples/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of rows) {
+      const rps = row.runs.map((x) => x.rps);
+      const sps = rps.map((v) => v * row.n);
+      console.log(`| ${row.model} | ${row.w} | ${row.n} | ${row.conns} | ${spread(rps)} | ${spread(sps)} | ${median(row.runs.map((x) => x.p50))} | ` +
+        `${median(row.runs.map((x) => x.p99))} | ${row.runs.reduce((a, x) => a + x.errors + x.timeouts, 0)} |`);
+      out.http.push({ model: row.model, workers: row.w, samplesPerRequest: row.n, connections: row.conns, runs: row.runs });
+    }
+  }
+  if (!values['skip-memory']) {
+    // memory of 2 server processes on the same model files, one model each (not a timing)
+    console.log('\nmemory: 2 server processes (1 worker each) on the same model files, after warm-up (MB)');
+    console.log('| model | process | RSS | table mappings resident | their PSS (shared pages counted 1/2) |\n|---|---:|---:|---:|---:|');
+    out.memory = [];
+    for (const model of ['lowbit', 'fp32']) {
+      const servers = [await startServer(dir, 1, model), await startServer(dir, 1, model)];
+      try {
+        for (const [i, srv] of servers.entries()) {
+          const h = await (await fetch(`${srv.url}/health`)).json();
+          const mb = (b) => (b / 2 ** 20).toFixed(1);
+          const t = h.memory.tables;
+          console.log(`| ${model} | ${i + 1} | ${mb(h.memory.rssBytes)} | ${t ? mb(t.rssBytes) : '-'} | ${t ? mb(t.pssBytes) : '-'} |`);
+          out.memory.push({ model, process: i + 1, ...h.memory });
+        }
+      } finally {
+        for (const srv of servers) await stopServer(srv);
+      }
+    }
+    console.log('lowbit maps its q8/q4 table files (one copy in the page cache for every process); the fp32 reference reads its tables into each process.');
+  }
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify(out, null, 1));
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
-
-module.exports = { percentile };
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -450,7 +450,8 @@ function buildModel(weights, options = {}) {
   let lookup;
   let tableBytes;
   if (embeddings === 'quantized') {
-    const tables = weights.tables.map((v, t) => EmbeddingTable.fromFloat32(v, { dim: D, format: c.tableFormats[t] }));
+    // options.tables: tables already built (model-files.js opens them mapped from files)
+    const tables = options.tables ?? weights.tables.map((v, t) => EmbeddingTable.fromFloat32(v, { dim: D, format: c.tableFormats[t] }));
     tableBytes = tables.reduce((s, t) => s + t.rows * t.rowStride, 0);
     lookup = (batch) =>
       embeddingBags(
@@ -468,7 +469,8 @@ function buildModel(weights, options = {}) {
   let makeMlp;
   if (mlp === 'int8') {
     makeMlp = (layers) => {
-      const packed = layers.map((l) => QuantizedLinear.fromFloat32(l.w, { k: l.k, n: l.n, layout: 'kn', bias: l.b }));
+      // l.packed: a layer already packed (model-files.js deserializes it from a file)
+      const packed = layers.map((l) => l.packed ?? QuantizedLinear.fromFloat32(l.w, { k: l.k, n: l.n, layout: 'kn', bias: l.b }));
       // perRow: activation scale per sample, so results do not depend on the batch
       return (x, m, relu, i) => packed[i].forward(x, { m, relu, perRow: true, reduceRange, threads });
     };
