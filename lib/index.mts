@@ -26,6 +26,8 @@ export const {
   Linear,
   pruneWeights,
   QuantizedConv2d,
+  loadOnnx,
+  OnnxSession,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -66,3 +66,5 @@ export type {
 } from './qconv';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';
+export { loadOnnx, OnnxSession } from './onnx';
+export type { LoadOnnxOptions, OnnxFeeds, OnnxResults, OnnxTensor, OnnxTensorType } from './onnx';
