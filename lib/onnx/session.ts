@@ -183,6 +183,20 @@ export class OnnxSession {
     return this.#results(values);
   }
 
+  /** Runs once, timing each step: [node name, op type, milliseconds], in run order (where the time goes). */
+  profile(feeds: OnnxFeeds): { node: string; opType: string; ms: number }[] {
+    const values = this.#feeds(feeds);
+    return this.#steps.map((s) => {
+      const t0 = process.hrtime.bigint();
+      const outs = s.step.run(s.inputs.map((i) => (i < 0 ? null : values[i])), s.ctx);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      s.outputs.forEach((o, j) => {
+        if (o >= 0) values[o] = outs[j] ?? null;
+      });
+      return { node: s.node.name, opType: s.node.domain ? `${s.node.domain}.${s.node.opType}` : s.node.opType, ms };
+    });
+  }
+
   /** {@link OnnxSession.run} with the lowbit layers off the main thread; calls on one session run one at a time. */
   runAsync(feeds: OnnxFeeds): Promise<OnnxResults> {
     const go = async () => {

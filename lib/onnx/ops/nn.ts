@@ -233,36 +233,59 @@ function poolOp(kind: 'max' | 'avg'): OpDef {
           const ow = Math.floor((w + 2 * pw - ((kw - 1) * dw + 1)) / sw) + 1;
           if (oh < 1 || ow < 1) throw badInput(node, `input ${h}x${w} is smaller than the kernel`);
           const out = ctx.output(0, x.type, [n, ch, oh, ow]);
-          const s = x.data as Float32Array;
-          const d = out.data as Float32Array;
-          for (let p = 0; p < n * ch; p++) {
-            const si = p * h * w;
-            const di = p * oh * ow;
-            for (let y = 0; y < oh; y++) {
-              for (let xx = 0; xx < ow; xx++) {
-                let acc = kind === 'max' ? -Infinity : 0;
-                let count = 0;
-                for (let i = 0; i < kh; i++) {
-                  const iy = y * sh - ph + i * dh;
-                  if (iy < 0 || iy >= h) continue;
-                  for (let j = 0; j < kw; j++) {
-                    const ix = xx * sw - pw + j * dw;
-                    if (ix < 0 || ix >= w) continue;
-                    const v = s[si + iy * w + ix];
-                    if (kind === 'max') acc = v > acc ? v : acc;
-                    else acc += v;
-                    count++;
-                  }
-                }
-                d[di + y * ow + xx] = kind === 'max' ? acc : acc / (includePad ? kh * kw : count);
-              }
-            }
-          }
+          const win = { h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw };
+          pool(x.data as Float32Array, out.data as Float32Array, n * ch, win, kind === 'max', includePad);
           return [out];
         },
       };
     },
   };
+}
+
+interface PoolWindow { h: number; w: number; oh: number; ow: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number }
+
+// For each output position along one axis: the first and last+1 kernel taps inside the input.
+function tapRanges(outSize: number, stride: number, pad: number, dil: number, k: number, size: number): Int32Array {
+  const r = new Int32Array(2 * outSize);
+  for (let o = 0; o < outSize; o++) {
+    const i0 = o * stride - pad;
+    const lo = i0 >= 0 ? 0 : Math.ceil(-i0 / dil);
+    r[2 * o] = lo;
+    r[2 * o + 1] = Math.max(lo, Math.min(k, Math.ceil((size - i0) / dil)));
+  }
+  return r;
+}
+
+// Max (or mean) over each window's taps inside the input, plane by plane (padding excluded; the
+// mean divides by the window size when includePad)
+function pool(s: Float32Array, d: Float32Array, planes: number, g: PoolWindow, max: boolean, includePad: boolean): void {
+  const { h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw } = g;
+  const ry = tapRanges(oh, sh, ph, dh, kh, h);
+  const rx = tapRanges(ow, sw, pw, dw, kw, w);
+  for (let p = 0; p < planes; p++) {
+    const base = p * h * w;
+    let o = p * oh * ow;
+    for (let y = 0; y < oh; y++) {
+      const ky0 = ry[2 * y];
+      const ky1 = ry[2 * y + 1];
+      const iy0 = base + (y * sh - ph) * w;
+      for (let x = 0; x < ow; x++, o++) {
+        const kx0 = rx[2 * x];
+        const kx1 = rx[2 * x + 1];
+        const ix0 = iy0 + x * sw - pw;
+        let m = max ? -Infinity : 0;
+        for (let i = ky0; i < ky1; i++) {
+          const row = ix0 + i * dh * w;
+          for (let j = kx0; j < kx1; j++) {
+            const v = s[row + j * dw];
+            if (max) m = v > m ? v : m;
+            else m += v;
+          }
+        }
+        d[o] = max ? m : m / (includePad ? kh * kw : (ky1 - ky0) * (kx1 - kx0));
+      }
+    }
+  }
 }
 
 const globalAveragePool: OpDef = {
