@@ -36,6 +36,9 @@ describe('fp32 models match onnxruntime within 1e-4 relative', () => {
     const s = loadOnnx(path.join(FIXTURES, 'dlrm.onnx'));
     expect(s.plan.filter((op) => op === 'lowbit.EmbeddingBagSum')).toHaveLength(4);
     expect(s.plan).not.toContain('ReduceSum');
+    // the interaction: MatMul(T, Tᵀ) → Flatten → Gather of the lower triangle, as one pairwise-dot step
+    expect(s.plan).toContain('lowbit.PairwiseDot');
+    expect(s.plan).not.toContain('Transpose');
   });
 });
 
@@ -55,8 +58,16 @@ describe('quantized models: every value as onnxruntime computes it (exact there:
     expect(s.plan).toContain('QLinearConv');
     expect(s.plan).toContain('com.microsoft.QGemm');
     expect(s.plan).not.toContain('Conv');
-    const d = loadOnnx(path.join(FIXTURES, 'mlp.dynamic.onnx'));
-    expect(d.plan).toContain('MatMulInteger');
+    // dynamic quantization: MatMulInteger → Cast → Mul → Add → Relu as one layer call
+    const d = loadOnnx(path.join(FIXTURES, 'dlrm.dynamic.onnx'));
+    expect(d.plan).toContain('lowbit.DynamicMatMul');
+    expect(d.plan).not.toContain('MatMulInteger');
+    expect(d.plan).not.toContain('Cast');
+    // and run as written, node by node, the same file gives the same answers
+    const io = fixtureIo('dlrm.dynamic');
+    const plain = loadOnnx(path.join(FIXTURES, 'dlrm.dynamic.onnx'), { optimize: false });
+    expect(plain.plan).toContain('MatMulInteger');
+    expect(maxRelDiff(plain.run(io.inputs).y.data as Float32Array, io.outputs.y.data as Float32Array)).toBeLessThan(1e-5);
   });
 
   test('full 8-bit weights: lowbit gives the exact sums where onnxruntime u8s8 saturates', () => {

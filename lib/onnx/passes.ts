@@ -213,3 +213,73 @@ export function fuseQdq(nodes: GraphNode[], p: PassContext): GraphNode[] {
   }
   return nodes.filter((n) => !removed.has(n));
 }
+
+/** DLRM's interaction: MatMul(T, Transpose(T, [0, 2, 1])) → Flatten(1) → Gather(1, constant pairs) as one pairwise-dot node. */
+export function fusePairwiseDot(nodes: GraphNode[], p: PassContext): GraphNode[] {
+  const counts = readerCounts(nodes, p.graphOutputs);
+  const made = producers(nodes);
+  const removed = new Set<GraphNode>();
+  for (const mm of nodes) {
+    if (mm.opType !== 'MatMul' || mm.domain !== '') continue;
+    const tr = made.get(mm.inputs[1]);
+    const perm = tr?.attrs.get('perm');
+    if (!tr || tr.opType !== 'Transpose' || tr.inputs[0] !== mm.inputs[0] || !Array.isArray(perm) || perm.join() !== '0,2,1') continue;
+    const fl = soleReader(nodes, mm.outputs[0], counts);
+    if (!fl || fl.opType !== 'Flatten' || (fl.attrs.get('axis') ?? 1) !== 1) continue;
+    const ga = soleReader(nodes, fl.outputs[0], counts);
+    if (!ga || ga.opType !== 'Gather' || ga.attrs.get('axis') !== 1 || ga.inputs[0] !== fl.outputs[0]) continue;
+    const idx = p.constants.get(ga.inputs[1]);
+    if (!idx || idx.dims.length !== 1) continue;
+    Object.assign(mm, { name: `${mm.name}+${ga.name}`, opType: 'PairwiseDot', domain: 'lowbit', inputs: [mm.inputs[0], ga.inputs[1]], outputs: [...ga.outputs], attrs: new Map() });
+    removed.add(fl).add(ga);
+  }
+  return nodes.filter((n) => !removed.has(n));
+}
+
+/**
+ * onnxruntime's dynamic quantization of a MatMul: MatMulInteger(xq, W, xzp, wzp) → Cast(float) →
+ * Mul by (x_scale · w_scale) → Add(bias) → Relu, as one lowbit.DynamicMatMul (the x_scale ·
+ * w_scale Mul is then dead).
+ */
+export function fuseDynamicMatMul(nodes: GraphNode[], p: PassContext): GraphNode[] {
+  const counts = readerCounts(nodes, p.graphOutputs);
+  const made = producers(nodes);
+  const removed = new Set<GraphNode>();
+  for (const mmi of nodes) {
+    if (mmi.opType !== 'MatMulInteger' || mmi.domain !== '') continue;
+    const w = p.constants.get(mmi.inputs[1]);
+    if (!w || w.type !== 'int8' || w.dims.length !== 2 || (mmi.inputs[3] && !p.constants.has(mmi.inputs[3]))) continue;
+    const dql = made.get(mmi.inputs[0]);
+    if (!dql || dql.opType !== 'DynamicQuantizeLinear' || mmi.inputs[2] !== dql.outputs[2]) continue;
+    const cast = soleReader(nodes, mmi.outputs[0], counts);
+    if (!cast || cast.opType !== 'Cast' || cast.attrs.get('to') !== 1) continue;
+    const mul = soleReader(nodes, cast.outputs[0], counts);
+    if (!mul || mul.opType !== 'Mul') continue;
+    const sName = mul.inputs[0] === cast.outputs[0] ? mul.inputs[1] : mul.inputs[0];
+    const sMul = made.get(sName);
+    if (!sMul || sMul.opType !== 'Mul' || !sMul.inputs.includes(dql.outputs[1])) continue;
+    const wScale = sMul.inputs[0] === dql.outputs[1] ? sMul.inputs[1] : sMul.inputs[0];
+    if (!p.constants.has(wScale)) continue;
+    let last: GraphNode = mul;
+    let bias = '';
+    const add = soleReader(nodes, mul.outputs[0], counts);
+    if (add && add.opType === 'Add') {
+      const other = add.inputs[0] === mul.outputs[0] ? add.inputs[1] : add.inputs[0];
+      const b = p.constants.get(other);
+      if (b && b.type === 'float32' && b.data.length === w.dims[1]) {
+        bias = other;
+        last = add;
+      }
+    }
+    const relu = soleReader(nodes, last.outputs[0], counts);
+    const fused = relu && relu.opType === 'Relu' ? relu : null;
+    const outputs = [...(fused ?? last).outputs];
+    for (const n of [cast, mul, last, fused]) if (n && n !== mmi) removed.add(n);
+    Object.assign(mmi, {
+      name: `${mmi.name}+${(fused ?? last).name}`, opType: 'DynamicMatMul', domain: 'lowbit',
+      inputs: [mmi.inputs[0], dql.outputs[1], dql.outputs[2], mmi.inputs[1], wScale, mmi.inputs[3] ?? '', bias], outputs,
+      fused: fused ? { min: 0, max: Infinity } : undefined,
+    });
+  }
+  return nodes.filter((n) => !removed.has(n));
+}

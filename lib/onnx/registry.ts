@@ -6,8 +6,8 @@ import { unsupported, type OpDef } from './op';
 import type { GraphNode } from './proto';
 import { ELEMENTWISE_OPS } from './ops/elementwise';
 import { embeddingBagSum } from './ops/embedding';
-import { nnOps } from './ops/nn';
-import { microsoftOps, quantOps } from './ops/quant';
+import { FUSED_NN_OPS, nnOps } from './ops/nn';
+import { fusedQuantOps, microsoftOps, quantOps } from './ops/quant';
 import { SHAPE_OPS } from './ops/shape';
 
 /** Op definitions per domain ('' is ONNX; 'lowbit' holds the passes' fused nodes). */
@@ -15,7 +15,7 @@ export function registry(mode: () => ConvMode): Map<string, Record<string, OpDef
   return new Map<string, Record<string, OpDef>>([
     ['', { ...ELEMENTWISE_OPS, ...SHAPE_OPS, ...nnOps(mode), ...quantOps(mode) }],
     ['com.microsoft', microsoftOps(mode)],
-    ['lowbit', { EmbeddingBagSum: embeddingBagSum }],
+    ['lowbit', { EmbeddingBagSum: embeddingBagSum, ...FUSED_NN_OPS, ...fusedQuantOps(mode) }],
   ]);
 }
 

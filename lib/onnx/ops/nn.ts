@@ -208,6 +208,56 @@ function matmulOp(mode: () => ConvMode): OpDef {
   };
 }
 
+/**
+ * lowbit.PairwiseDot, what the passes make of DLRM's interaction (MatMul(T, Transpose(T)) →
+ * Flatten → Gather of the lower-triangle positions): inputs (T [batch, F, D], flat indices i·F + j),
+ * out [batch, pairs] = <T[b, i], T[b, j]>, only the pairs asked for, over contiguous rows.
+ */
+const pairwiseDot: OpDef = {
+  attrs: [],
+  foldable: false,
+  compile(node, c) {
+    const idx = constantInput(node, c, 1, 'the pair indices');
+    needType(node, idx, ['int64', 'int32'], 'the pair indices');
+    const flat = Array.from(idx.data as BigInt64Array, Number);
+    return {
+      run(inputs, ctx) {
+        const t = need(node, inputs, 0);
+        needType(node, t, ['float32'], 'input 0');
+        if (t.dims.length !== 3) throw badInput(node, `input dims [${t.dims}] must be [batch, features, dim]`);
+        const [b, f, d] = t.dims;
+        const pairs = new Int32Array(2 * flat.length);
+        flat.forEach((k0, p) => {
+          const k = k0 < 0 ? k0 + f * f : k0;
+          if (!(k >= 0 && k < f * f)) throw badInput(node, `pair index ${k0} is out of range for ${f} x ${f}`);
+          pairs[2 * p] = Math.floor(k / f) * d;
+          pairs[2 * p + 1] = (k % f) * d;
+        });
+        const out = ctx.output(0, 'float32', [b, flat.length]);
+        const s = t.data as Float32Array;
+        const z = out.data as Float32Array;
+        for (let r = 0; r < b; r++) {
+          const base = r * f * d;
+          for (let p = 0; p < flat.length; p++) {
+            const u = base + pairs[2 * p];
+            const v = base + pairs[2 * p + 1];
+            let s0 = 0;
+            let s1 = 0;
+            let q = 0;
+            for (; q + 1 < d; q += 2) {
+              s0 += s[u + q] * s[v + q];
+              s1 += s[u + q + 1] * s[v + q + 1];
+            }
+            if (q < d) s0 += s[u + q] * s[v + q];
+            z[r * flat.length + p] = s0 + s1;
+          }
+        }
+        return [out];
+      },
+    };
+  },
+};
+
 /** Max or average pooling over NCHW float32 or uint8 (max only) data. */
 function poolOp(kind: 'max' | 'avg'): OpDef {
   return {
@@ -351,6 +401,9 @@ const batchNorm: OpDef = {
     };
   },
 };
+
+/** The fp32 nodes the passes make (domain 'lowbit'). */
+export const FUSED_NN_OPS: Record<string, OpDef> = { PairwiseDot: pairwiseDot };
 
 /** The fp32 layer ops; `mode` is the session's kernel choice for lowbit layers. */
 export function nnOps(mode: () => ConvMode): Record<string, OpDef> {

@@ -185,6 +185,50 @@ function int32Bias(node: GraphNode, c: CompileContext, i: number, n: number): In
   return new Int32Array(t.data as Int32Array);
 }
 
+function floatBiasOf(node: GraphNode, c: CompileContext, i: number, n: number): Float32Array | undefined {
+  if (!node.inputs[i]) return undefined;
+  const t = constantInput(node, c, i, 'the bias');
+  if (t.type !== 'float32' || t.data.length !== n) throw unsupported(node, `the bias must be ${n} float32 values, got ${t.data.length} ${t.type}`);
+  return new Float32Array(t.data as Float32Array);
+}
+
+/**
+ * lowbit.DynamicMatMul, what the passes make of onnxruntime's dynamic quantization of a MatMul
+ * (MatMulInteger → Cast → Mul by x_scale · w_scale → Add bias → Relu): inputs (xq, x_scale,
+ * x_zero_point, W int8 [K, N], w_scale, w_zero_point, bias fp32?), one exact product with the
+ * scales, bias and ReLU applied by the layer's fp32 output pipeline.
+ */
+function dynamicMatMul(mode: () => ConvMode): OpDef {
+  return {
+    attrs: [],
+    foldable: false,
+    compile(node, c) {
+      const { layer, k, n } = linearOf(node, c, 3, 5, false, 4, 6, mode(), true);
+      const relu = node.fused !== undefined;
+      const prepare = (inputs: readonly (Tensor | null)[], ctx: RunContext) => {
+        const a = need(node, inputs, 0);
+        needType(node, a, ['uint8'], 'A');
+        const m = rowsOf(node, a, k);
+        const out = ctx.output(0, 'float32', [...a.dims.slice(0, -1), n]);
+        const scale = needScale(node, Number(need(node, inputs, 1).data[0]), 'the activation scale');
+        return { a: a.data as Uint8Array, m, out, o: { m, zeroPoint: activationZeroPoint(node, inputs, 2), scale, relu, out: out.data as Float32Array, threads: c.threads } };
+      };
+      return {
+        run(inputs, ctx) {
+          const p = prepare(inputs, ctx);
+          if (p.m > 0) layer.matmulFloat(p.a, p.o);
+          return [p.out];
+        },
+        async runAsync(inputs, ctx) {
+          const p = prepare(inputs, ctx);
+          if (p.m > 0) await layer.matmulFloatAsync(p.a, p.o);
+          return [p.out];
+        },
+      };
+    },
+  };
+}
+
 function activationZeroPoint(node: GraphNode, inputs: readonly (Tensor | null)[], i: number): number {
   const t = inputs[i];
   if (!t) return 0;
@@ -198,13 +242,13 @@ function rowsOf(node: GraphNode, x: Tensor, k: number): number {
 }
 
 /** A product A · W on a packed QuantizedLinear; A's rows are all dims but the last. */
-function linearOf(node: GraphNode, c: CompileContext, wIndex: number, zpIndex: number, transB: boolean, scaleIndex: number | null, biasIndex: number | null, mode: ConvMode) {
+function linearOf(node: GraphNode, c: CompileContext, wIndex: number, zpIndex: number, transB: boolean, scaleIndex: number | null, biasIndex: number | null, mode: ConvMode, floatBias = false) {
   const w = int8Weights(node, c, wIndex);
   if (w.dims.length !== 2) throw unsupported(node, `weights must be 2-D, got dims [${w.dims}]`);
   const [k, n] = transB ? [w.dims[1], w.dims[0]] : w.dims;
   const zeroPoint = weightZeroPoints(node, c, zpIndex, n);
   const scale = scaleIndex === null ? 1 : weightScales(node, c, scaleIndex, n);
-  const bias = biasIndex === null ? undefined : int32Bias(node, c, biasIndex, n);
+  const bias = biasIndex === null ? undefined : floatBias ? floatBiasOf(node, c, biasIndex, n) : int32Bias(node, c, biasIndex, n);
   const layer = QuantizedLinear.fromInt8(w.data as Int8Array, { k, n, layout: transB ? 'nk' : 'kn', zeroPoint, scale, bias, mode: zeroPoint === 0 ? mode : 'dense' });
   return { layer, k, n };
 }
@@ -417,6 +461,11 @@ export function quantOps(mode: () => ConvMode): Record<string, OpDef> {
     QLinearConv: qconv('QLinearConv', mode),
     ConvInteger: qconv('ConvInteger', mode),
   };
+}
+
+/** The quantized nodes the passes make (domain 'lowbit'). */
+export function fusedQuantOps(mode: () => ConvMode): Record<string, OpDef> {
+  return { DynamicMatMul: dynamicMatMul(mode) };
 }
 
 /** The com.microsoft ops onnxruntime's QOperator quantizer writes. */
