@@ -283,3 +283,35 @@ export function fuseDynamicMatMul(nodes: GraphNode[], p: PassContext): GraphNode
   }
   return nodes.filter((n) => !removed.has(n));
 }
+
+/** Runs of embedding bags that one Concat(axis 1) puts side by side: merged into one node (one native call, no concat copy). */
+export function groupEmbeddingBags(nodes: GraphNode[], p: PassContext): GraphNode[] {
+  const counts = readerCounts(nodes, p.graphOutputs);
+  const made = producers(nodes);
+  const removed = new Set<GraphNode>();
+  for (const cat of nodes) {
+    if (cat.opType !== 'Concat' || cat.domain !== '' || cat.attrs.get('axis') !== 1) continue;
+    const bagOf = (v: string) => {
+      const n = made.get(v);
+      return n && n.opType === 'EmbeddingBagSum' && n.domain === 'lowbit' && n.attrs.get('keepdims') === 0 && counts.get(v) === 1 ? n : null;
+    };
+    const inputs: string[] = [];
+    for (let i = 0; i < cat.inputs.length; i++) {
+      let j = i;
+      while (j < cat.inputs.length && bagOf(cat.inputs[j])) j++;
+      if (j - i < 2) {
+        inputs.push(cat.inputs[i]);
+        continue;
+      }
+      const run = cat.inputs.slice(i, j).map((v) => bagOf(v)!);
+      const first = run[0];
+      first.inputs = run.flatMap((n) => n.inputs);
+      first.name = `${first.name}+${run.length - 1} more`;
+      for (const n of run.slice(1)) removed.add(n);
+      inputs.push(first.outputs[0]);
+      i = j - 1;
+    }
+    cat.inputs = inputs;
+  }
+  return nodes.filter((n) => !removed.has(n));
+}

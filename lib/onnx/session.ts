@@ -8,7 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { checkEnum, checkOptions, checkThreads, describe, optionKeys } from '../validate';
 import { removeDead, sortNodes } from './graph';
 import type { CompileContext, RunContext, Step } from './op';
-import { fuseActivations, fuseDynamicMatMul, fuseEmbeddingBags, fusePairwiseDot, fuseQdq, foldBatchNorm, foldConstants, type PassContext } from './passes';
+import { fuseActivations, fuseDynamicMatMul, fuseEmbeddingBags, fusePairwiseDot, groupEmbeddingBags, fuseQdq, foldBatchNorm, foldConstants, type PassContext } from './passes';
 import { parseModel, type GraphNode, type ValueInfo } from './proto';
 import { lookupOp, registry } from './registry';
 import { constantValue } from './ops/shape';
@@ -94,6 +94,7 @@ export class OnnxSession {
       nodes = foldBatchNorm(nodes, p);
       nodes = fuseActivations(nodes, p);
       nodes = fuseEmbeddingBags(nodes, p);
+      nodes = groupEmbeddingBags(nodes, p);
       nodes = fusePairwiseDot(nodes, p);
       nodes = fuseDynamicMatMul(nodes, p);
     }

@@ -9,38 +9,52 @@ import { badInput, need, needType, type OpDef, type RunContext } from '../op';
 import type { Tensor } from '../tensor';
 import { constantInput } from './nn';
 
-/** lowbit.EmbeddingBagSum: inputs (table [rows, dim] fp32 constant, ids [batch, bag] int64/int32); attr keepdims. */
+/**
+ * lowbit.EmbeddingBagSum: inputs (table [rows, dim] fp32 constant, ids [batch, bag] int64/int32)
+ * pairs, one or more; attr keepdims (one pair only). Several pairs (the tables whose pooled rows a
+ * Concat puts side by side) run as one embeddingBags call writing [batch, Σ dim] directly.
+ */
 export const embeddingBagSum: OpDef = {
   attrs: ['keepdims'],
   foldable: false,
   compile(node, c) {
-    const t = constantInput(node, c, 0, 'the table');
-    needType(node, t, ['float32'], 'the table');
-    if (t.dims.length !== 2) throw badInput(node, `the table must be 2-D, got dims [${t.dims}]`);
-    const [rows, dim] = t.dims;
-    const data = t.data as Float32Array;
-    const table = EmbeddingTable.fromBuffer(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { dim, format: 'f32', rows });
-    const keep = node.attrs.get('keepdims') === 1;
+    if (node.inputs.length % 2 !== 0 || node.inputs.length === 0) throw badInput(node, 'inputs must be (table, ids) pairs');
+    const tables: EmbeddingTable[] = [];
+    for (let i = 0; i < node.inputs.length; i += 2) {
+      const t = constantInput(node, c, i, 'the table');
+      needType(node, t, ['float32'], 'the table');
+      if (t.dims.length !== 2) throw badInput(node, `the table must be 2-D, got dims [${t.dims}]`);
+      const [rows, dim] = t.dims;
+      const data = t.data as Float32Array;
+      tables.push(EmbeddingTable.fromBuffer(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { dim, format: 'f32', rows }));
+    }
+    const width = tables.reduce((p, t) => p + t.dim, 0);
+    const keep = node.attrs.get('keepdims') === 1 && tables.length === 1;
     let lengths = new Int32Array(0);
     const prepare = (inputs: readonly (Tensor | null)[], ctx: RunContext) => {
-      const ids = need(node, inputs, 1);
-      needType(node, ids, ['int64', 'int32'], 'the ids');
-      if (ids.dims.length !== 2) throw badInput(node, `the ids must be [batch, bag], got dims [${ids.dims}]`);
-      const [batch, bag] = ids.dims;
-      if (lengths.length !== batch || (batch > 0 && lengths[0] !== bag)) lengths = new Int32Array(batch).fill(bag);
-      const out = ctx.output(0, 'float32', keep ? [batch, 1, dim] : [batch, dim]);
-      const lookup = { table, indices: ids.data as BigInt64Array | Int32Array, lengths };
-      return { lookup, out, batch };
+      let batch = -1;
+      let bag = -1;
+      const lookups = tables.map((table, i) => {
+        const ids = need(node, inputs, 2 * i + 1);
+        needType(node, ids, ['int64', 'int32'], 'the ids');
+        if (ids.dims.length !== 2) throw badInput(node, `the ids must be [batch, bag], got dims [${ids.dims}]`);
+        if (batch >= 0 && (ids.dims[0] !== batch || ids.dims[1] !== bag)) throw badInput(node, `the ids of every table must have the same [batch, bag], got [${ids.dims}] and [${batch}, ${bag}]`);
+        [batch, bag] = ids.dims;
+        if (lengths.length !== batch || (batch > 0 && lengths[0] !== bag)) lengths = new Int32Array(batch).fill(bag);
+        return { table, indices: ids.data as BigInt64Array | Int32Array, lengths };
+      });
+      const out = ctx.output(0, 'float32', keep ? [batch, 1, width] : [batch, width]);
+      return { lookups, out, batch };
     };
     return {
       run(inputs, ctx) {
         const p = prepare(inputs, ctx);
-        if (p.batch > 0) embeddingBags([p.lookup], { out: p.out.data as Float32Array, threads: c.threads });
+        if (p.batch > 0) embeddingBags(p.lookups, { out: p.out.data as Float32Array, threads: c.threads });
         return [p.out];
       },
       async runAsync(inputs, ctx) {
         const p = prepare(inputs, ctx);
-        if (p.batch > 0) await embeddingBagsAsync([p.lookup], { out: p.out.data as Float32Array, threads: c.threads });
+        if (p.batch > 0) await embeddingBagsAsync(p.lookups, { out: p.out.data as Float32Array, threads: c.threads });
         return [p.out];
       },
     };

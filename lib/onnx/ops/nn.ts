@@ -241,15 +241,20 @@ const pairwiseDot: OpDef = {
           for (let p = 0; p < flat.length; p++) {
             const u = base + pairs[2 * p];
             const v = base + pairs[2 * p + 1];
+            // four partial sums: independent chains the CPU overlaps
             let s0 = 0;
             let s1 = 0;
+            let s2 = 0;
+            let s3 = 0;
             let q = 0;
-            for (; q + 1 < d; q += 2) {
+            for (; q + 3 < d; q += 4) {
               s0 += s[u + q] * s[v + q];
               s1 += s[u + q + 1] * s[v + q + 1];
+              s2 += s[u + q + 2] * s[v + q + 2];
+              s3 += s[u + q + 3] * s[v + q + 3];
             }
-            if (q < d) s0 += s[u + q] * s[v + q];
-            z[r * flat.length + p] = s0 + s1;
+            for (; q < d; q++) s0 += s[u + q] * s[v + q];
+            z[r * flat.length + p] = s0 + s1 + (s2 + s3);
           }
         }
         return [out];

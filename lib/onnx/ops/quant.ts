@@ -118,16 +118,18 @@ const dequantizeLinear: OpDef = {
   },
 };
 
-/** DynamicQuantizeLinear's parameters for data x (the range widened to include 0). */
-export function dynamicParams(x: Float32Array): { scale: number; zeroPoint: number } {
+/** DynamicQuantizeLinear's parameters for data x (the range widened to include 0); null if x holds NaN. */
+export function dynamicParams(x: Float32Array): { scale: number; zeroPoint: number } | null {
   let min = 0;
   let max = 0;
+  let nan = false;
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
     if (v < min) min = v;
-    if (v > max) max = v;
-    if (v !== v) throw new RangeError('NaN'); // replaced by the caller's coded error
+    else if (v > max) max = v;
+    else if (v !== v) nan = true;
   }
+  if (nan) return null;
   const scale = max === min ? 1 : f(f(max - min) / 255);
   const zp = roundHalfEven(Math.max(0, Math.min(255, f(0 - f(min / scale)))));
   return { scale, zeroPoint: zp };
@@ -141,12 +143,8 @@ const dynamicQuantizeLinear: OpDef = {
         const x = need(node, inputs, 0);
         needType(node, x, ['float32'], 'input 0');
         const s = x.data as Float32Array;
-        let p: { scale: number; zeroPoint: number };
-        try {
-          p = dynamicParams(s);
-        } catch {
-          throw badInput(node, 'input holds NaN');
-        }
+        const p = dynamicParams(s);
+        if (p === null) throw badInput(node, 'input holds NaN');
         const y = ctx.output(0, 'uint8', x.dims);
         quantizeInto(s, y.data as Uint8Array, p.scale, p.zeroPoint);
         return [y, { type: 'float32', dims: [], data: Float32Array.of(p.scale) }, { type: 'uint8', dims: [], data: Uint8Array.of(p.zeroPoint) }];
