@@ -64,16 +64,13 @@ function qParams(node: GraphNode, inputs: readonly (Tensor | null)[], x: Tensor)
 
 /** y = saturate(roundHalfEven(x / scale) + zeroPoint), into uint8 or int8. */
 export function quantizeInto(x: Float32Array, out: Uint8Array | Int8Array, scale: number, zp: number, from = 0, to = x.length): void {
-  const lo = out instanceof Int8Array ? -128 : 0;
+  // clamped before rounding (the same, the bounds being integers), so the rounding trick's range holds
+  const lo = (out instanceof Int8Array ? -128 : 0) - zp;
   const hi = lo + 255;
   for (let i = from; i < to; i++) {
-    const q = roundFast(f(x[i] / scale)) + zp;
-    // NaN: the zero point (the quantized 0), rather than what a NaN store into a byte gives
-    if (q !== q) {
-      out[i] = zp < lo ? lo : zp > hi ? hi : zp;
-      continue;
-    }
-    out[i] = q < lo ? lo : q > hi ? hi : q;
+    let v = f(x[i] / scale);
+    v = v < lo ? lo : v > hi ? hi : v;
+    out[i] = f(v + MAGIC) - MAGIC + zp; // NaN stays NaN: stored as 0
   }
 }
 
