@@ -69,8 +69,8 @@ export function quantizeInto(x: Float32Array, out: Uint8Array | Int8Array, scale
   const hi = lo + 255;
   for (let i = from; i < to; i++) {
     let v = f(x[i] / scale);
-    v = v < lo ? lo : v > hi ? hi : v;
-    out[i] = f(v + MAGIC) - MAGIC + zp; // NaN stays NaN: stored as 0
+    v = v < lo ? lo : v > hi ? hi : v === v ? v : 0; // NaN -> the zero point, as lowbit's quantize
+    out[i] = f(v + MAGIC) - MAGIC + zp;
   }
 }
 
