@@ -94,6 +94,18 @@ describe('session API', () => {
     expect(a.y.data).toEqual(keep);
   });
 
+  test('a sync run while a runAsync is in flight does not share its buffers', async () => {
+    const s = loadOnnx(path.join(FIXTURES, 'resnet.onnx'));
+    const io = fixtureIo('resnet');
+    const want = Array.from(s.run(io.inputs).y.data as Float32Array);
+    const pending = s.runAsync(io.inputs);
+    await new Promise((resolve) => setImmediate(resolve)); // the async run is now inside a layer call
+    const zeros = { x: { ...io.inputs.x, data: new Float32Array(io.inputs.x.data.length) } };
+    const other = s.run(zeros);
+    expect(Array.from((await pending).y.data as Float32Array)).toEqual(want);
+    expect(Array.from(other.y.data as Float32Array)).not.toEqual(want);
+  });
+
   test('batch size can change between runs', () => {
     const s = loadOnnx(path.join(FIXTURES, 'mlp.onnx'));
     const io = fixtureIo('mlp');

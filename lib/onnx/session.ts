@@ -7,7 +7,7 @@ import type { ConvMode } from '../conv';
 import { rangeError, typeError } from '../errors';
 import { checkEnum, checkOptions, checkThreads, describe, optionKeys } from '../validate';
 import { removeDead, sortNodes } from './graph';
-import type { CompileContext, RunContext, Step } from './op';
+import { freshContext, type CompileContext, type RunContext, type Step } from './op';
 import { fuseActivations, fuseDynamicMatMul, fuseEmbeddingBags, fusePairwiseDot, groupEmbeddingBags, fuseQdq, foldBatchNorm, foldConstants, type PassContext } from './passes';
 import { parseModel, type GraphNode, type ValueInfo } from './proto';
 import { lookupOp, registry } from './registry';
@@ -57,6 +57,7 @@ export class OnnxSession {
   readonly #outputSlots: number[];
   readonly #pooled = new Set<ArrayBufferLike>();
   #queue: Promise<unknown> = Promise.resolve();
+  #asyncRunning = false;
 
   /** @internal use {@link loadOnnx}. */
   constructor(source: string | Uint8Array, options: LoadOnnxOptions = {}) {
@@ -177,8 +178,10 @@ export class OnnxSession {
   /** Runs the model on the feeds; returns every output. Throws a coded error for bad feeds. */
   run(feeds: OnnxFeeds): OnnxResults {
     const values = this.#feeds(feeds);
+    // while a runAsync is between its steps, the planned buffers are its own: fresh ones here
+    const fresh = this.#asyncRunning;
     for (const s of this.#steps) {
-      const outs = s.step.run(s.inputs.map((i) => (i < 0 ? null : values[i])), s.ctx);
+      const outs = s.step.run(s.inputs.map((i) => (i < 0 ? null : values[i])), fresh ? freshContext : s.ctx);
       s.outputs.forEach((o, j) => {
         if (o >= 0) values[o] = outs[j] ?? null;
       });
@@ -189,9 +192,10 @@ export class OnnxSession {
   /** Runs once, timing each step: [node name, op type, milliseconds], in run order (where the time goes). */
   profile(feeds: OnnxFeeds): { node: string; opType: string; ms: number }[] {
     const values = this.#feeds(feeds);
+    const fresh = this.#asyncRunning;
     return this.#steps.map((s) => {
       const t0 = process.hrtime.bigint();
-      const outs = s.step.run(s.inputs.map((i) => (i < 0 ? null : values[i])), s.ctx);
+      const outs = s.step.run(s.inputs.map((i) => (i < 0 ? null : values[i])), fresh ? freshContext : s.ctx);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       s.outputs.forEach((o, j) => {
         if (o >= 0) values[o] = outs[j] ?? null;
@@ -204,14 +208,19 @@ export class OnnxSession {
   runAsync(feeds: OnnxFeeds): Promise<OnnxResults> {
     const go = async () => {
       const values = this.#feeds(feeds);
-      for (const s of this.#steps) {
-        const ins = s.inputs.map((i) => (i < 0 ? null : values[i]));
-        const outs = s.step.runAsync ? await s.step.runAsync(ins, s.ctx) : s.step.run(ins, s.ctx);
-        s.outputs.forEach((o, j) => {
-          if (o >= 0) values[o] = outs[j] ?? null;
-        });
+      this.#asyncRunning = true;
+      try {
+        for (const s of this.#steps) {
+          const ins = s.inputs.map((i) => (i < 0 ? null : values[i]));
+          const outs = s.step.runAsync ? await s.step.runAsync(ins, s.ctx) : s.step.run(ins, s.ctx);
+          s.outputs.forEach((o, j) => {
+            if (o >= 0) values[o] = outs[j] ?? null;
+          });
+        }
+        return this.#results(values);
+      } finally {
+        this.#asyncRunning = false;
       }
-      return this.#results(values);
     };
     const result = this.#queue.then(go, go);
     this.#queue = result.catch(() => undefined);
