@@ -20,6 +20,10 @@ const MODELS = [
   ['mlp.onnx', [1, 64]], ['mlp.dynamic.onnx', [1, 64]],
   ['resnet.onnx', [1]], ['resnet.qop.onnx', [1]], ['resnet.qdq.onnx', [1]],
   ['mobilenet.onnx', [1]], ['mobilenet.qop.onnx', [1]], ['mobilenet.qdq.onnx', [1]],
+  // the same models with 80% of the 1x4 weight blocks pruned (scripts/models/make_onnx_fixtures.py
+  // --prune 0.8): lowbit's 'auto' mode runs the layers where its sparse kernels win on them
+  ['dlrm.p80.onnx', [1, 64]], ['dlrm.p80.dynamic.onnx', [1, 64]], ['mlp.p80.onnx', [1, 64]], ['mlp.p80.dynamic.onnx', [1, 64]],
+  ['resnet.p80.onnx', [1]], ['resnet.p80.qop.onnx', [1]], ['mobilenet.p80.onnx', [1]], ['mobilenet.p80.qop.onnx', [1]],
 ];
 
 function lcg(seed) {
@@ -53,8 +57,10 @@ function ensureModels(quick) {
   } catch {
     return `bench/models/ lacks ${need.join(', ')} and python3 with torch, onnx, onnxruntime is not available to make them (${script})`;
   }
-  process.stderr.write(`  generating the bench models into bench/models/ (python3 ${path.relative(process.cwd(), script)} --size bench; a few minutes)\n`);
-  execFileSync('python3', [script, '--out', DIR, '--size', 'bench', ...(quick ? ['--only', 'mlp,dlrm'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  process.stderr.write(`  generating the bench models into bench/models/ (python3 ${path.relative(process.cwd(), script)} --size bench [--prune 0.8]; a few minutes)\n`);
+  const only = quick ? ['--only', 'mlp,dlrm'] : [];
+  if (need.some((f) => !f.includes('.p80'))) execFileSync('python3', [script, '--out', DIR, '--size', 'bench', ...only], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (need.some((f) => f.includes('.p80'))) execFileSync('python3', [script, '--out', DIR, '--size', 'bench', '--prune', '0.8', ...only], { stdio: ['ignore', 'ignore', 'inherit'] });
   return null;
 }
 

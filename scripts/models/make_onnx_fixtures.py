@@ -14,6 +14,7 @@ over the bag axis, which exports as Gather + ReduceSum and lowbit maps to embedd
 
   python3 scripts/models/make_onnx_fixtures.py --out test/fixtures/onnx          # small test fixtures
   python3 scripts/models/make_onnx_fixtures.py --out bench/models --size bench   # the bench's models
+  python3 scripts/models/make_onnx_fixtures.py --out bench/models --size bench --prune 0.8   # pruned: X.p80.onnx
 
 For each model file X.onnx it writes X.io.json: the fixed inputs and onnxruntime's outputs on them
 ({name: {type, dims, data: base64 of little-endian bytes}}), so tests need neither Python nor ORT.
@@ -166,6 +167,26 @@ def randomize_bn(model, gen):
                 m.running_var.uniform_(0.5, 2.0, generator=gen)
 
 
+def prune_blocks(model, sparsity):
+    """Magnitude pruning in 1x4 blocks (4 consecutive inputs of one output: for a 1x1 convolution,
+    4 input channels), the blocks lowbit's int8 sparse kernels skip; per layer, the `sparsity`
+    fraction of blocks with the smallest sum |w| are zeroed. Symmetric int8 quantization keeps the
+    zeros, so the quantized files are as sparse."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.shape[1] * (m.weight[0].numel() // m.weight.shape[1]) >= 4:
+            w = m.weight.data
+            rows = w.reshape(w.shape[0], -1)
+            cols = rows.shape[1] // 4 * 4
+            blocks = rows[:, :cols].reshape(rows.shape[0], -1, 4)
+            score = blocks.abs().sum(dim=2)
+            k = int(score.numel() * sparsity)
+            if k == 0:
+                continue
+            cut = score.flatten().kthvalue(k).values
+            blocks[score <= cut] = 0
+            rows[:, :cols] = blocks.reshape(rows.shape[0], cols)
+
+
 # ---------------------------------------------------------------- sizes
 def specs(size):
     g = torch.Generator().manual_seed(1234)
@@ -267,20 +288,28 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--size', choices=['test', 'bench'], default='test')
     ap.add_argument('--only', default='', help='comma-separated model names')
+    ap.add_argument('--prune', type=float, default=0, help='also write X.p<percent> models with this fraction of 1x4 weight blocks zeroed')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)
     models, shapes = specs(args.size)
-    for name, model in models.items():
+    variants = [(name, model, name) for name, model in models.items()]
+    if args.prune > 0:
+        tag = f'p{round(args.prune * 100)}'
+        pruned, _ = specs(args.size)
+        for m in pruned.values():
+            prune_blocks(m, args.prune)
+        variants = [(name, model, f'{name}.{tag}') for name, model in pruned.items()]
+    for name, model, stem in variants:
         if args.only and name not in args.only.split(','):
             continue
         feeds = inputs_of(name, model, shapes['batch'], shapes['image'], 7)
-        fp32 = os.path.join(args.out, f'{name}.onnx')
+        fp32 = os.path.join(args.out, f'{stem}.onnx')
         with torch.no_grad():
             export(model, feeds, fp32)
             ref = model(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
         record(fp32, feeds)
-        if args.size == 'test' and name in ('resnet', 'mobilenet'):
+        if args.size == 'test' and name in ('resnet', 'mobilenet') and stem == name:
             bn = os.path.join(args.out, f'{name}.bn.onnx')
             with torch.no_grad():
                 export(model, feeds, bn, fold=False)

@@ -324,10 +324,26 @@ function pool(s: Float32Array, d: Float32Array, planes: number, g: PoolWindow, m
       const ky0 = ry[2 * y];
       const ky1 = ry[2 * y + 1];
       const iy0 = base + (y * sh - ph) * w;
+      // 3x3 max windows wholly inside the input (most of them): the nine taps unrolled
+      const full3 = max && kh === 3 && kw === 3 && dh === 1 && dw === 1 && ky0 === 0 && ky1 === 3;
       for (let x = 0; x < ow; x++, o++) {
         const kx0 = rx[2 * x];
         const kx1 = rx[2 * x + 1];
         const ix0 = iy0 + x * sw - pw;
+        if (full3 && kx0 === 0 && kx1 === 3) {
+          const a = ix0;
+          const b = a + w;
+          const c = b + w;
+          let m = s[a] > s[a + 1] ? s[a] : s[a + 1];
+          m = m > s[a + 2] ? m : s[a + 2];
+          m = m > s[b] ? m : s[b];
+          m = m > s[b + 1] ? m : s[b + 1];
+          m = m > s[b + 2] ? m : s[b + 2];
+          m = m > s[c] ? m : s[c];
+          m = m > s[c + 1] ? m : s[c + 1];
+          d[o] = m > s[c + 2] ? m : s[c + 2];
+          continue;
+        }
         let m = max ? -Infinity : 0;
         for (let i = ky0; i < ky1; i++) {
           const row = ix0 + i * dh * w;

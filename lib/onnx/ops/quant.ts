@@ -380,19 +380,21 @@ const qlinearAdd: OpDef = {
   attrs: [],
   compile(node, c) {
     const [pa, pb, pc] = scalePairs(node, c, [1, 4, 6]);
-    // onnxruntime's formula: c = a·(sa/sc) + b·(sb/sc) + (zc − za·sa/sc − zb·sb/sc), rounded
+    // onnxruntime's formula (its AVX2 kernel): fixed = zc − (za·sa/sc + zb·sb/sc) in fp32, then
+    // c = round(a·(sa/sc) + round(b·(sb/sc) + fixed)), each step one fp32 rounding (fused
+    // multiply-adds: the products of a byte and an fp32 ratio are exact in a double, so is the sum)
     const ra = f(pa.scale / pc.scale);
     const rb = f(pb.scale / pc.scale);
-    const bias = f(f(pc.zp - f(ra * pa.zp)) - f(rb * pb.zp));
+    const fixed = f(pc.zp - f(f(ra * pa.zp) + f(rb * pb.zp)));
     const lo = pc.signed ? -128 : 0;
     const hi = lo + 255;
-    // a·(sa/sc) and b·(sb/sc) for each of the 256 codes (indexed by the unsigned byte)
-    const ta = new Float32Array(256);
+    // a·(sa/sc) exact (double) and round(b·(sb/sc) + fixed) for each of the 256 codes (by unsigned byte)
+    const ta = new Float64Array(256);
     const tb = new Float32Array(256);
     for (let v = 0; v < 256; v++) {
       const code = (signed: boolean) => (signed && v > 127 ? v - 256 : v);
-      ta[v] = f(ra * code(pa.signed));
-      tb[v] = f(rb * code(pb.signed));
+      ta[v] = ra * code(pa.signed);
+      tb[v] = f(rb * code(pb.signed) + fixed);
     }
     return {
       run(inputs, ctx) {
@@ -405,7 +407,7 @@ const qlinearAdd: OpDef = {
         const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.length);
         const d = out.data as Uint8Array;
         for (let i = 0; i < d.length; i++) {
-          const q = roundFast(f(f(ta[x[i]] + tb[y[i]]) + bias));
+          const q = roundFast(f(ta[x[i]] + tb[y[i]]));
           d[i] = q < lo ? lo : q > hi ? hi : q;
         }
         return [out];
