@@ -39,6 +39,10 @@ describe('fp32 models match onnxruntime within 1e-4 relative', () => {
     const s = loadOnnx(path.join(FIXTURES, 'dlrm.onnx'));
     // the four tables' lookups, side by side in the Concat, as one embeddingBags call
     expect(s.plan.filter((op) => op === 'lowbit.EmbeddingBagSum')).toHaveLength(1);
+    // and reads each table's ids[:, k, :] itself: the Gathers left are the shape arithmetic's
+    // (x.shape[0] and x.shape[1] of the view before the interaction)
+    const unoptimized = loadOnnx(path.join(FIXTURES, 'dlrm.onnx'), { optimize: false }).plan.filter((op) => op === 'Gather').length;
+    expect(s.plan.filter((op) => op === 'Gather')).toHaveLength(unoptimized - 4 - 4 - 1); // 4 id slices, 4 row gathers (the bags), the pair gather
     expect(s.plan).not.toContain('ReduceSum');
     // the interaction: MatMul(T, Tᵀ) → Flatten → Gather of the lower triangle, as one pairwise-dot step
     expect(s.plan).toContain('lowbit.PairwiseDot');

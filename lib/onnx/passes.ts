@@ -315,3 +315,27 @@ export function groupEmbeddingBags(nodes: GraphNode[], p: PassContext): GraphNod
   }
   return nodes.filter((n) => !removed.has(n));
 }
+
+/** The ids of each bag taken as ids[:, k, :] (Gather on axis 1 with a constant scalar k): read by the bag step itself. */
+export function fuseIdsSlices(nodes: GraphNode[], p: PassContext): GraphNode[] {
+  const counts = readerCounts(nodes, p.graphOutputs);
+  const made = producers(nodes);
+  const removed = new Set<GraphNode>();
+  for (const bag of nodes) {
+    if (bag.opType !== 'EmbeddingBagSum' || bag.domain !== 'lowbit' || bag.attrs.has('slices')) continue;
+    const gathers: { g: GraphNode; col: number }[] = [];
+    for (let i = 1; i < bag.inputs.length; i += 2) {
+      const g = made.get(bag.inputs[i]);
+      const k = g ? p.constants.get(g.inputs[1]) : undefined;
+      if (!g || g.opType !== 'Gather' || g.domain !== '' || g.attrs.get('axis') !== 1 || !k || k.dims.length !== 0 || counts.get(bag.inputs[i]) !== 1) break;
+      const col = Number(k.data[0]);
+      if (!(col >= 0) || (gathers.length > 0 && g.inputs[0] !== gathers[0].g.inputs[0])) break;
+      gathers.push({ g, col });
+    }
+    if (gathers.length !== bag.inputs.length / 2) continue;
+    bag.inputs = bag.inputs.map((v, i) => (i % 2 === 1 ? gathers[0].g.inputs[0] : v));
+    bag.attrs.set('slices', gathers.map((x) => x.col));
+    for (const x of gathers) removed.add(x.g);
+  }
+  return nodes.filter((n) => !removed.has(n));
+}

@@ -8,7 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { checkEnum, checkOptions, checkThreads, describe, optionKeys } from '../validate';
 import { removeDead, sortNodes } from './graph';
 import { freshContext, type CompileContext, type RunContext, type Step } from './op';
-import { fuseActivations, fuseDynamicMatMul, fuseEmbeddingBags, fusePairwiseDot, groupEmbeddingBags, fuseQdq, foldBatchNorm, foldConstants, type PassContext } from './passes';
+import { fuseActivations, fuseDynamicMatMul, fuseEmbeddingBags, fuseIdsSlices, fusePairwiseDot, groupEmbeddingBags, fuseQdq, foldBatchNorm, foldConstants, type PassContext } from './passes';
 import { parseModel, type GraphNode, type ValueInfo } from './proto';
 import { lookupOp, registry } from './registry';
 import { constantValue } from './ops/shape';
@@ -96,6 +96,7 @@ export class OnnxSession {
       nodes = fuseActivations(nodes, p);
       nodes = fuseEmbeddingBags(nodes, p);
       nodes = groupEmbeddingBags(nodes, p);
+      nodes = fuseIdsSlices(nodes, p);
       nodes = fusePairwiseDot(nodes, p);
       nodes = fuseDynamicMatMul(nodes, p);
     }

@@ -15,7 +15,9 @@ import { constantInput } from './nn';
  * Concat puts side by side) run as one embeddingBags call writing [batch, Σ dim] directly.
  */
 export const embeddingBagSum: OpDef = {
-  attrs: ['keepdims'],
+  // slices: when given, each pair's ids input is a [batch, tables, bag] tensor and the pair reads
+  // its column slices[k] (what torch's ids[:, k, :] exports as: a Gather on axis 1, fused here)
+  attrs: ['keepdims', 'slices'],
   foldable: false,
   compile(node, c) {
     if (node.inputs.length % 2 !== 0 || node.inputs.length === 0) throw badInput(node, 'inputs must be (table, ids) pairs');
@@ -31,12 +33,25 @@ export const embeddingBagSum: OpDef = {
     const width = tables.reduce((p, t) => p + t.dim, 0);
     const keep = node.attrs.get('keepdims') === 1 && tables.length === 1;
     let lengths = new Int32Array(0);
+    const slices = node.attrs.get('slices') as number[] | undefined;
+    const sliced: (BigInt64Array | Int32Array)[] = tables.map(() => new Int32Array(0));
+    // column `col` of ids [batch, tables, bag] as a [batch, bag] tensor, in a buffer kept per table
+    const sliceOf = (ids: Tensor, col: number, k: number): Tensor => {
+      if (ids.dims.length !== 3 || col >= ids.dims[1]) throw badInput(node, `the ids must be [batch, tables > ${col}, bag], got dims [${ids.dims}]`);
+      const [b, t, l] = ids.dims;
+      const src = ids.data as BigInt64Array | Int32Array;
+      let dst = sliced[k];
+      if (dst.length !== b * l || dst.constructor !== src.constructor) dst = sliced[k] = new (src.constructor as new (n: number) => BigInt64Array | Int32Array)(b * l);
+      for (let r = 0; r < b; r++) (dst as Int32Array).set((src as Int32Array).subarray((r * t + col) * l, (r * t + col + 1) * l), r * l);
+      return { type: ids.type, dims: [b, l], data: dst };
+    };
     const prepare = (inputs: readonly (Tensor | null)[], ctx: RunContext) => {
       let batch = -1;
       let bag = -1;
       const lookups = tables.map((table, i) => {
-        const ids = need(node, inputs, 2 * i + 1);
-        needType(node, ids, ['int64', 'int32'], 'the ids');
+        const given = need(node, inputs, 2 * i + 1);
+        needType(node, given, ['int64', 'int32'], 'the ids');
+        const ids = slices ? sliceOf(given, slices[i], i) : given;
         if (ids.dims.length !== 2) throw badInput(node, `the ids must be [batch, bag], got dims [${ids.dims}]`);
         if (batch >= 0 && (ids.dims[0] !== batch || ids.dims[1] !== bag)) throw badInput(node, `the ids of every table must have the same [batch, bag], got [${ids.dims}] and [${batch}, ${bag}]`);
         [batch, bag] = ids.dims;
