@@ -266,7 +266,7 @@ def quantize_all(name, model, fp32, out, batch, image):
 
 def tensor_json(a):
     a = np.ascontiguousarray(a)
-    kind = {np.float32: 'float32', np.int64: 'int64', np.uint8: 'uint8', np.int8: 'int8', np.int32: 'int32'}[a.dtype.type]
+    kind = {'float32': 'float32', 'int64': 'int64', 'uint8': 'uint8', 'int8': 'int8', 'int32': 'int32'}[a.dtype.name]
     return {'type': kind, 'dims': list(a.shape), 'data': base64.b64encode(a.astype(a.dtype.newbyteorder('<')).tobytes()).decode()}
 
 
