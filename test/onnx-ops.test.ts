@@ -191,6 +191,21 @@ describe('quantized ops', () => {
     const want = Array.from(acc, (v) => Math.min(255, Math.max(0, roundEven(Math.fround(v * mult)) + yz)));
     const got = Array.from(q.data as Uint8Array);
     expect(got.filter((v, i) => v !== want[i]).length).toBe(0);
+    // depthwise (groups = channels) with per-channel scales and a weight zero point: small planes
+    // take the fp32 depthwise kernel (exact on integer operands), larger ones the int8 grouped path
+    for (const hw of [5, 20]) {
+      const xd = u8([1, 3, hw, hw], 3 * hw * hw);
+      const wd = s8(27).map((v) => v >> 1);
+      const ws = [0.01, 0.02, 0.015];
+      const dwq = run1('QLinearConv', [{ name: 'x', t: xd }], [
+        init('xs', 'float32', [], [xs]), init('xz', 'uint8', [], [xz]), init('w', 'int8', [3, 1, 3, 3], wd), init('ws', 'float32', [3], ws), init('wz', 'int8', [], [3]),
+        init('ys', 'float32', [], [ys]), init('yz', 'uint8', [], [yz]), init('b', 'int32', [3], [50, -70, 9]),
+      ], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 3 }, 'uint8');
+      const accD = refConv(Float32Array.from(xd.data as Uint8Array, (v) => v - xz), [1, 3, hw, hw], Float32Array.from(wd, (v) => v - 3), [3, 1, 3, 3], Float32Array.of(50, -70, 9), 1, 1, 3).out;
+      const plane = hw * hw;
+      const wantD = Array.from(accD, (v, i) => Math.min(255, Math.max(0, roundEven(Math.fround(v * Math.fround(Math.fround(xs * Math.fround(ws[Math.floor(i / plane)])) / ys))) + yz)));
+      expect(Array.from(dwq.data as Uint8Array)).toEqual(wantD);
+    }
     // QLinearMatMul
     const [m, k, n] = [2, 8, 3];
     const a = u8([m, k], m * k);

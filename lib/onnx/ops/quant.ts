@@ -12,6 +12,7 @@ import type { GraphNode } from '../proto';
 import { attrFloat, attrInt, axisOf, badInput, need, needType, unsupported, type CompileContext, type OpDef, type RunContext, type Step } from '../op';
 import type { Tensor } from '../tensor';
 import { constantInput, convGeometry, transposed } from './nn';
+import { depthwiseStep } from './qdepthwise';
 
 const f = Math.fround;
 
@@ -316,6 +317,9 @@ function qlinearMatMul(kind: 'QLinearMatMul' | 'QGemm', mode: () => ConvMode): O
   };
 }
 
+/** Input planes (h · w) up to which depthwise QLinearConv runs on the fp32 depthwise kernel. */
+const DEPTHWISE_MAX_PLANE = 14 * 14;
+
 /** QLinearConv (requantized output) and ConvInteger (exact int32 output). */
 function qconv(kind: 'QLinearConv' | 'ConvInteger', mode: () => ConvMode): OpDef {
   return {
@@ -330,15 +334,24 @@ function qconv(kind: 'QLinearConv' | 'ConvInteger', mode: () => ConvMode): OpDef
       const zeroPoint = weightZeroPoints(node, c, kind === 'QLinearConv' ? 5 : 3, co);
       const scale = kind === 'QLinearConv' ? weightScales(node, c, 4, co) : 1;
       const bias = kind === 'QLinearConv' ? int32Bias(node, c, 8, co) : undefined;
-      const layer = QuantizedConv2d.fromInt8(w.data as Int8Array, {
-        inChannels: ciPerGroup * groups, outChannels: co, kernelSize: [kh, kw], stride: g.strides, padding: g.pads, dilation: g.dilations, groups,
-        scale, zeroPoint, bias, mode: zeroPoint === 0 && groups === 1 ? mode() : 'dense',
-      });
       const xScale = kind === 'QLinearConv' ? needScale(node, scalarInput(node, c, 1, 'the x scale'), 'the x scale') : 1;
       const yScale = kind === 'QLinearConv' ? needScale(node, scalarInput(node, c, 6, 'the y scale'), 'the y scale') : 1;
       const yZpT = kind === 'QLinearConv' && node.inputs[7] ? constantInput(node, c, 7, 'the y zero point') : null;
       const signed = yZpT?.type === 'int8';
       const yZero = yZpT ? Number(yZpT.data[0]) : 0;
+      // depthwise layers with small planes: lowbit's fp32 depthwise kernel, exactly (qdepthwise.ts)
+      const dw = kind === 'QLinearConv' && ciPerGroup === 1 && groups === co && groups > 1
+        ? depthwiseStep(node, {
+          weights: w.data as Int8Array, channels: co, kernel: [kh, kw], strides: g.strides, pads: g.pads, dilations: g.dilations,
+          weightZeroPoint: zeroPoint, weightScale: scale, bias, xScale, yScale, yZero, signed, threads: c.threads,
+        })
+        : null;
+      // measured (96-960 channels, 3x3): the fp32 route wins from about 14x14 down, the int8 grouped path above
+      const useDw = (inputs: readonly (Tensor | null)[]) => dw !== null && (inputs[0]?.dims.length ?? 0) === 4 && inputs[0]!.dims[2] * inputs[0]!.dims[3] <= DEPTHWISE_MAX_PLANE;
+      const layer = QuantizedConv2d.fromInt8(w.data as Int8Array, {
+        inChannels: ciPerGroup * groups, outChannels: co, kernelSize: [kh, kw], stride: g.strides, padding: g.pads, dilation: g.dilations, groups,
+        scale, zeroPoint, bias, mode: zeroPoint === 0 && groups === 1 ? mode() : 'dense',
+      });
       const prepare = (inputs: readonly (Tensor | null)[], ctx: RunContext) => {
         const x = need(node, inputs, 0);
         needType(node, x, ['uint8'], 'x');
@@ -351,12 +364,14 @@ function qconv(kind: 'QLinearConv' | 'ConvInteger', mode: () => ConvMode): OpDef
       };
       return {
         run(inputs, ctx) {
+          if (useDw(inputs)) return dw!.run(inputs, ctx);
           const p = prepare(inputs, ctx);
           if (kind === 'ConvInteger') layer.forwardInt32(p.x, { ...p.shape, out: p.out.data as Int32Array });
           else layer.forward(p.x, { ...p.shape, scale: xScale, outScale: yScale, outZeroPoint: yZero, out: p.out.data as Uint8Array });
           return [p.out];
         },
         async runAsync(inputs, ctx) {
+          if (useDw(inputs)) return dw!.runAsync!(inputs, ctx);
           const p = prepare(inputs, ctx);
           if (kind === 'ConvInteger') await layer.forwardInt32Async(p.x, { ...p.shape, out: p.out.data as Int32Array });
           else await layer.forwardAsync(p.x, { ...p.shape, scale: xScale, outScale: yScale, outZeroPoint: yZero, out: p.out.data as Uint8Array });
