@@ -7,6 +7,7 @@
  * fp32 formula as the int8 layers (multiplier fp32(fp32(xScale · wScale) / yScale), round half to even).
  */
 import { Conv2d } from '../../conv';
+import type { Geometry } from '../../conv-geometry';
 import type { GraphNode } from '../proto';
 import { badInput, need, needType, type RunContext, type Step } from '../op';
 import type { Tensor } from '../tensor';
@@ -17,11 +18,8 @@ const MAGIC = 12582912; // 1.5 · 2^23: fp32 addition rounds to an integer, half
 /** What the depthwise step needs from the QLinearConv node. */
 export interface DepthwiseSpec {
   weights: Int8Array;
-  channels: number;
-  kernel: [number, number];
-  strides: [number, number];
-  pads: [number, number];
-  dilations: [number, number];
+  /** The layer's geometry (groups = inChannels = outChannels). */
+  geometry: Geometry;
   weightZeroPoint: number | Int32Array;
   weightScale: number | Float32Array;
   bias: Int32Array | undefined;
@@ -34,7 +32,8 @@ export interface DepthwiseSpec {
 
 /** The fp32-kernel step for a depthwise QLinearConv, or null when its sums could exceed 2^24. */
 export function depthwiseStep(node: GraphNode, s: DepthwiseSpec): Step | null {
-  const { channels: ch, kernel: [kh, kw] } = s;
+  const ch = s.geometry.outChannels;
+  const [kh, kw] = s.geometry.kernelSize;
   const taps = kh * kw;
   const w = new Float32Array(ch * taps);
   let bound = 0;
@@ -49,10 +48,7 @@ export function depthwiseStep(node: GraphNode, s: DepthwiseSpec): Step | null {
     bound = Math.max(bound, sum * 255 + (s.bias ? Math.abs(s.bias[c]) : 0));
   }
   if (bound >= 2 ** 24) return null;
-  const conv = new Conv2d(w, {
-    inChannels: ch, outChannels: ch, kernelSize: s.kernel, stride: s.strides, padding: s.pads, dilation: s.dilations, groups: ch,
-    bias: s.bias ? Float32Array.from(s.bias) : undefined,
-  });
+  const conv = new Conv2d(w, { ...s.geometry, bias: s.bias ? Float32Array.from(s.bias) : undefined });
   const mult = Float32Array.from({ length: ch }, (_, c) => f(f(s.xScale * (typeof s.weightScale === 'number' ? s.weightScale : s.weightScale[c])) / s.yScale));
   const lo = (s.signed ? -128 : 0) - s.yZero;
   const hi = lo + 255;

@@ -342,7 +342,8 @@ function qconv(kind: 'QLinearConv' | 'ConvInteger', mode: () => ConvMode): OpDef
       // depthwise layers with small planes: lowbit's fp32 depthwise kernel, exactly (qdepthwise.ts)
       const dw = kind === 'QLinearConv' && ciPerGroup === 1 && groups === co && groups > 1
         ? depthwiseStep(node, {
-          weights: w.data as Int8Array, channels: co, kernel: [kh, kw], strides: g.strides, pads: g.pads, dilations: g.dilations,
+          weights: w.data as Int8Array,
+          geometry: { inChannels: co, outChannels: co, kernelSize: [kh, kw], stride: g.strides, padding: g.pads, dilation: g.dilations, groups: co },
           weightZeroPoint: zeroPoint, weightScale: scale, bias, xScale, yScale, yZero, signed, threads: c.threads,
         })
         : null;
