@@ -18,7 +18,10 @@ const { table, wrap, WIDTH } = harness;
 
 // Suites in the order they run; a suite file may be absent (added by another change) or fail to
 // load: the others still run.
-const SUITE_FILES = ['quantize', 'gemm', 'embedding', 'embedding-options', 'embedding-torch', 'sparse-conv', 'sparse-fc', 'qconv', 'models'];
+const SUITE_FILES = [
+  'quantize', 'gemm', 'gemm-residual', 'gemm-q4', 'embedding', 'embedding-options', 'embedding-torch',
+  'sparse-conv', 'sparse-fc', 'qconv', 'conv-dense', 'conv-depthwise', 'sparse-winograd', 'models',
+];
 
 const USAGE = `usage: npm run bench -- [options]        (or: node bench/index.js [options])
 

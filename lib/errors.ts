@@ -25,7 +25,9 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_INTERNAL'
   | 'ERR_LOWBIT_UNKNOWN_OPTION'
   | 'ERR_LOWBIT_INVALID_SERIALIZATION'
-  | 'ERR_LOWBIT_INVALID_FILE';
+  | 'ERR_LOWBIT_INVALID_FILE'
+  | 'ERR_LOWBIT_INVALID_MODEL'
+  | 'ERR_LOWBIT_UNSUPPORTED_OP';
 
 /**
  * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError`. File errors

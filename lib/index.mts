@@ -33,6 +33,8 @@ export const {
   writeNpy,
   toFloat32,
   TENSOR_DTYPES,
+  loadOnnx,
+  OnnxSession,
 } = lowbit;
 export type * from './index.js';
 export default lowbit;

@@ -68,3 +68,5 @@ export { readNpy, readSafetensors, SafetensorsFile, TENSOR_DTYPES, toFloat32, wr
 export type { ReadSafetensorsOptions, SafetensorsEntry, SafetensorsTableOptions, Tensor, TensorData, TensorDtype, WeightSource } from './weights';
 export { isLowbitError } from './errors';
 export type { LowbitError, LowbitErrorCode } from './errors';
+export { loadOnnx, OnnxSession } from './onnx';
+export type { LoadOnnxOptions, OnnxFeeds, OnnxResults, OnnxTensor, OnnxTensorType } from './onnx';
