@@ -498,7 +498,8 @@ Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, "unsupported");
 }
 
-// quantizeTable(values: Float32Array, rows, dim, format, out: Uint8Array)
+// quantizeTable(values: Float32Array, rows, dim, format, out: Uint8Array[, nbins, ratio]): with
+// nbins and ratio, q4/q2 rows get PyTorch's optimized_qparams range search
 Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ArrayArg v = array_arg(env, info[0], {napi_float32_array}, "values");
@@ -511,10 +512,19 @@ Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   if ((unsigned __int128)out.length != (unsigned __int128)rows * (uint64_t)emb::row_bytes(f, dim)) {
     throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "out.length must be rows * rowBytes = " + std::to_string((double)rows * emb::row_bytes(f, dim)));
   }
+  emb::QuantizeOptions qo;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    qo.optimized = true;
+    qo.nbins = integer(info, 5, "optimizedQParams.nbins", 1, 1 << 20);
+    qo.ratio = number(info, 6, "optimizedQParams.ratio");
+    if (!(qo.ratio >= 0.0 && qo.ratio <= 1.0)) {
+      throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "optimizedQParams.ratio must be in [0, 1], got " + std::to_string(qo.ratio));
+    }
+  }
   auto call = std::make_unique<Call>(env, false);
   const float* vp = call->input<float>(v);
   uint8_t* op = call->single_output<uint8_t>(out, true);
-  return Call::run(std::move(call), [=] { emb::quantize_table(f, vp, rows, dim, op); }, info[4]);
+  return Call::run(std::move(call), [=] { emb::quantize_table(f, vp, rows, dim, op, qo); }, info[4]);
 }
 
 // dequantizeTable(table: Uint8Array | MappedFile, offset, rows, dim, rowStride, format) -> Float32Array

@@ -633,6 +633,86 @@ LOWBIT_TEST(embedding_quantize_matches_fbgemm_bytes) {
   LOWBIT_CHECK(exact, "fp16 -> fp32 -> fp16 round trip");
 }
 
+// FBGEMM's AVX2 quantizers (PyTorch on x86) take the minimum in 8 lanes (vminps: on a tie the newer
+// element wins), then over the lanes and the tail (std::min: the earlier stays): the sign of a zero
+// minimum follows that order, not std::min_element's first element.
+LOWBIT_TEST(embedding_quantize_zero_sign_follows_fbgemm_lanes) {
+  auto bias_bits_q8 = [](const std::vector<float>& x) {
+    std::vector<uint8_t> out((size_t)row_bytes(Format::q8, (int64_t)x.size()));
+    quantize_table(Format::q8, x.data(), 1, (int64_t)x.size(), out.data());
+    uint32_t b;
+    std::memcpy(&b, out.data() + x.size() + 4, 4);
+    return b;
+  };
+  auto bias_bits_q4 = [](const std::vector<float>& x) {
+    std::vector<uint8_t> out((size_t)row_bytes(Format::q4, (int64_t)x.size()));
+    quantize_table(Format::q4, x.data(), 1, (int64_t)x.size(), out.data());
+    uint16_t b;
+    std::memcpy(&b, out.data() + (x.size() + 1) / 2 + 2, 2);
+    return b;
+  };
+  std::vector<float> x(16, 1.0f);
+  x[0] = 0.0f;
+  x[8] = -0.0f;  // same lane, later: lane 0 holds -0
+  LOWBIT_CHECK(bias_bits_q8(x) == 0x80000000u && bias_bits_q4(x) == 0x8000u, "lane 0: the later -0 wins");
+  x[0] = -0.0f;
+  x[8] = 0.0f;
+  LOWBIT_CHECK(bias_bits_q8(x) == 0u && bias_bits_q4(x) == 0u, "lane 0: the later +0 wins");
+  std::vector<float> y(16, 1.0f);
+  y[1] = 0.0f;
+  y[2] = -0.0f;  // different lanes: the earlier lane stays
+  LOWBIT_CHECK(bias_bits_q8(y) == 0u, "lanes: the first stays");
+  std::vector<float> z(9, 1.0f);
+  z[3] = -0.0f;
+  z[8] = 0.0f;  // the tail (column 8 of 9) does not replace an equal lane minimum
+  LOWBIT_CHECK(bias_bits_q8(z) == 0x80000000u, "tail: the vector part stays");
+  std::vector<float> w(5, 1.0f);
+  w[1] = -0.0f;
+  w[3] = 0.0f;  // no whole vector: the first minimum, as std::min_element
+  LOWBIT_CHECK(bias_bits_q8(w) == 0x80000000u, "short row: first minimum");
+  std::vector<float> zeros(16, 0.0f);
+  zeros[8] = -0.0f;  // min -0, max -0 (lane 0), range +0: scale +0
+  std::vector<uint8_t> out((size_t)row_bytes(Format::q8, 16));
+  quantize_table(Format::q8, zeros.data(), 1, 16, out.data());
+  uint32_t sc, bi;
+  std::memcpy(&sc, out.data() + 16, 4);
+  std::memcpy(&bi, out.data() + 20, 4);
+  LOWBIT_CHECK(sc == 0u && bi == 0x80000000u, "signed zeros only");
+}
+
+// PyTorch's optimized_qparams search never widens the range and lowers (or keeps) the L2 error.
+LOWBIT_TEST(embedding_quantize_optimized_qparams_lowers_error) {
+  for (Format f : {Format::q4, Format::q2}) {
+    const int64_t rows = 40, dim = 24;
+    std::vector<float> x((size_t)(rows * dim)), y0(x.size()), y1(x.size());
+    uint64_t s = 99;
+    for (float& v : x) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      const float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
+      v = (u - 0.5f) * (u - 0.5f) * (u - 0.5f) * 40.0f;  // heavy tails: clipping pays off
+    }
+    const int64_t rb = row_bytes(f, dim);
+    std::vector<uint8_t> q0((size_t)(rows * rb)), q1(q0.size());
+    quantize_table(f, x.data(), rows, dim, q0.data());
+    QuantizeOptions o;
+    o.optimized = true;
+    quantize_table(f, x.data(), rows, dim, q1.data(), o);
+    dequantize_table(f, q0.data(), rows, dim, rb, y0.data());
+    dequantize_table(f, q1.data(), rows, dim, rb, y1.data());
+    double e0 = 0, e1 = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+      e0 += (double)(y0[i] - x[i]) * (y0[i] - x[i]);
+      e1 += (double)(y1[i] - x[i]) * (y1[i] - x[i]);
+    }
+    LOWBIT_CHECK(e1 < e0, "optimized error below min/max error");
+    // a constant row and a tiny-step row end (no endless search)
+    std::vector<float> c(8, 1e8f);
+    c[7] = 1e8f + 8.0f;
+    std::vector<uint8_t> qc((size_t)row_bytes(f, 8));
+    quantize_table(f, c.data(), 1, 8, qc.data(), o);
+  }
+}
+
 LOWBIT_TEST(embedding_quantize_round_trip) {
   for (Format f : kFormats) {
     for (int64_t dim : kDims) {

@@ -119,7 +119,15 @@ LOWBIT_EMBEDDING_DECLARE(neon)
 // ---- table conversion (scalar; FBGEMM's reference formulas, see README.md)
 // fp32 rows [rows, dim] -> rows of `format` with stride row_bytes(format, dim). f32 copies, f16 rounds
 // to nearest even, q8/q4/q2 quantize rowwise.
-void quantize_table(Format format, const float* src, int64_t rows, int64_t dim, uint8_t* dst);
+struct QuantizeOptions {
+  // q4/q2: choose each row's range by PyTorch's greedy L2 search (embedding_bag_4bit_prepack(...,
+  // optimized_qparams=True, nbins, ratio)) instead of [min, max]; q8/f32/f16 ignore it
+  bool optimized = false;
+  int64_t nbins = 200;   // >= 1
+  double ratio = 0.16;   // in [0, 1]
+};
+void quantize_table(Format format, const float* src, int64_t rows, int64_t dim, uint8_t* dst,
+                    const QuantizeOptions& options = QuantizeOptions());
 // Rows of `format` (stride row_stride) -> fp32 [rows, dim].
 void dequantize_table(Format format, const uint8_t* src, int64_t rows, int64_t dim, int64_t row_stride,
                       float* dst);
