@@ -60,6 +60,8 @@ struct Scenario {
   bool weights, mean, remap;
   int64_t out_pad;  // out_stride = dim + out_pad
   int64_t num_bags, max_len;
+  bool mixed = false;  // q4/q2: some rows hot, in hot_format (Table::hot_data)
+  Format hot_format = Format::f32;
 };
 
 std::string describe(const Scenario& s) {
@@ -67,13 +69,13 @@ std::string describe(const Scenario& s) {
   os << fmt_name(s.format) << " D=" << s.dim << " rows=" << s.rows << " pad=" << s.stride_pad
      << " idx=" << (s.index_type == IntType::i32 ? 32 : 64) << " off=" << (s.offset_type == IntType::i32 ? 32 : 64)
      << " form=" << (int)s.form << " w=" << s.weights << " mean=" << s.mean << " remap=" << s.remap
-     << " bags=" << s.num_bags;
+     << " bags=" << s.num_bags << (s.mixed && !s.remap ? (s.hot_format == Format::f16 ? " mixed(f16)" : " mixed(f32)") : "");
   return os.str();
 }
 
 // Everything one request needs, owned.
 struct Built {
-  std::unique_ptr<FencedBytes> table;
+  std::unique_ptr<FencedBytes> table, hot;
   std::vector<int32_t> idx32, remap;
   std::vector<int64_t> idx64;
   std::vector<int32_t> off32;
@@ -89,6 +91,29 @@ void build(const Scenario& s, Built* b) {
   for (float& v : x) v = rand_float(-2.0f, 2.0f) * (rand_int(0, 3) == 0 ? 100.0f : 1.0f);
   std::vector<uint8_t> packed((size_t)(s.rows * rb));
   quantize_table(s.format, x.data(), s.rows, s.dim, packed.data());
+  int64_t hot_rows = 0;
+  const bool mixed = s.mixed && !s.remap;  // scenarios varied after random_scenario may add a remap
+  if (mixed) {  // a random subset of rows hot: their values in hot_format, a marker in the q row
+    std::vector<int64_t> ids;
+    for (int64_t r = 0; r < s.rows; r++)
+      if (rand_int(0, 2) == 0) ids.push_back(r);
+    if (ids.empty()) ids.push_back(0);
+    hot_rows = (int64_t)ids.size();
+    const int64_t hb = row_bytes(s.hot_format, s.dim);
+    std::vector<float> hx((size_t)(hot_rows * s.dim));
+    for (int64_t k = 0; k < hot_rows; k++) std::memcpy(&hx[(size_t)(k * s.dim)], &x[(size_t)(ids[k] * s.dim)], (size_t)s.dim * 4);
+    b->hot.reset(new FencedBytes((size_t)(hot_rows * hb)));
+    quantize_table(s.hot_format, hx.data(), hot_rows, s.dim, b->hot->data());
+    const int64_t trailer = rb - 4;
+    for (int64_t k = 0; k < hot_rows; k++) {
+      uint8_t* row = packed.data() + ids[k] * rb;
+      row[trailer] = 0xFF;
+      row[trailer + 1] = 0x7F;
+      row[trailer + 2] = (uint8_t)(k & 0xFF);
+      row[trailer + 3] = (uint8_t)(k >> 8);
+      row[0] = (uint8_t)(k >> 16);
+    }
+  }
   const size_t bytes = (size_t)(s.rows ? (s.rows - 1) * stride + rb : 0);
   b->table.reset(new FencedBytes(bytes ? bytes : 1));
   uint8_t* t = b->table->data();
@@ -144,6 +169,12 @@ void build(const Scenario& s, Built* b) {
     q.table.remap = b->remap.data();
     q.table.remap_size = id_limit;
   }
+  if (mixed) {
+    q.table.hot_data = b->hot->data();
+    q.table.hot_rows = hot_rows;
+    q.table.hot_stride = row_bytes(s.hot_format, s.dim);
+    q.table.hot_format = s.hot_format;
+  }
   q.bags.indices = s.index_type == IntType::i32 ? (const void*)b->idx32.data() : (const void*)b->idx64.data();
   q.bags.index_type = s.index_type;
   q.bags.num_indices = n;
@@ -171,6 +202,11 @@ Scenario random_scenario(Format f, int64_t dim) {
   s.out_pad = rand_int(0, 1) ? 0 : rand_int(1, 5);
   s.num_bags = rand_int(1, 7);
   s.max_len = dim > 128 ? 6 : 12;
+  if ((f == Format::q4 || f == Format::q2) && rand_int(0, 2) == 0) {
+    s.mixed = true;
+    s.remap = false;
+    s.hot_format = rand_int(0, 1) ? Format::f16 : Format::f32;
+  }
   return s;
 }
 
@@ -790,6 +826,97 @@ LOWBIT_TEST(embedding_single_row_bag_is_dequantized_row) {
       const float want = y[2 * dim + d];
       LOWBIT_CHECK(std::fabs(out[d] - want) <= bound,
                    fmt_name(f) << " d=" << d << " " << out[d] << " vs " << want);
+    }
+  }
+}
+
+// Mixed precision: a hot row gives exactly what the same row of an f32 (f16) table gives, a cold
+// row what the q4/q2 table gives; both in one bag, in index order. The reference against itself
+// over single-format tables (every ISA is checked against the reference by the scenarios above).
+LOWBIT_TEST(embedding_mixed_rows_look_up_in_their_own_format) {
+  for (Format cold : {Format::q4, Format::q2}) {
+    for (Format hotf : {Format::f32, Format::f16}) {
+      const int64_t rows = 6, dim = 19;
+      std::vector<float> x((size_t)(rows * dim));
+      for (float& v : x) v = rand_float(-3.0f, 3.0f);
+      const int64_t rb = row_bytes(cold, dim), hb = row_bytes(hotf, dim);
+      std::vector<uint8_t> q((size_t)(rows * rb)), full((size_t)(rows * hb)), hot((size_t)(2 * hb));
+      quantize_table(cold, x.data(), rows, dim, q.data());
+      quantize_table(hotf, x.data(), rows, dim, full.data());
+      // rows 1 and 4 hot, in slots 0 and 1
+      std::memcpy(hot.data(), full.data() + 1 * hb, (size_t)hb);
+      std::memcpy(hot.data() + hb, full.data() + 4 * hb, (size_t)hb);
+      std::vector<uint8_t> mixed = q;
+      for (int64_t k = 0; k < 2; k++) {
+        uint8_t* row = mixed.data() + (k == 0 ? 1 : 4) * rb;
+        row[rb - 4] = 0xFF, row[rb - 3] = 0x7F, row[rb - 2] = (uint8_t)k, row[rb - 1] = 0, row[0] = 0;
+      }
+      const int64_t idx[] = {1, 4, 4, 0, 2, 1, 5};
+      const float w[] = {0.5f, -1.25f, 2.0f, 1.5f, -0.75f, 1.0f, 0.3f};
+      // expected, element by element: the reference's order with each row's own operations
+      std::vector<float> want((size_t)dim, 0.0f);
+      for (int p = 0; p < 7; p++) {
+        const int64_t r = idx[p];
+        Request one{};
+        const bool is_hot = r == 1 || r == 4;
+        one.table.data = is_hot ? full.data() : q.data();
+        one.table.rows = rows;
+        one.table.dim = dim;
+        one.table.row_stride = is_hot ? hb : rb;
+        one.table.format = is_hot ? hotf : cold;
+        // one-row bag of weight w[p] starting from the running sum: reproduce via dequantized math
+        const uint8_t* base = one.table.data + r * one.table.row_stride;
+        for (int64_t d = 0; d < dim; d++) {
+          if (is_hot) {
+            float v;
+            if (hotf == Format::f32) std::memcpy(&v, base + 4 * d, 4);
+            else {
+              uint16_t h;
+              std::memcpy(&h, base + 2 * d, 2);
+              v = fp16_to_float(h);
+            }
+            want[d] = std::fma(w[p], v, want[d]);
+          } else {
+            const int bits = cold == Format::q4 ? 4 : 2, per = 8 / bits;
+            const int64_t codes = (dim + per - 1) / per;
+            uint16_t sh, bh;
+            std::memcpy(&sh, base + codes, 2);
+            std::memcpy(&bh, base + codes + 2, 2);
+            const float s = w[p] * fp16_to_float(sh), c = w[p] * fp16_to_float(bh);
+            const float code = (float)((base[d / per] >> ((d % per) * bits)) & ((1 << bits) - 1));
+            want[d] = std::fma(s, code, want[d] + c);
+          }
+        }
+      }
+      const int64_t off[] = {0};
+      for_each_isa([&](Isa isa) {
+        Request r{};
+        r.table.data = mixed.data();
+        r.table.rows = rows;
+        r.table.dim = dim;
+        r.table.row_stride = rb;
+        r.table.format = cold;
+        r.table.hot_data = hot.data();
+        r.table.hot_rows = 2;
+        r.table.hot_stride = hb;
+        r.table.hot_format = hotf;
+        r.bags.indices = idx;
+        r.bags.num_indices = 7;
+        r.bags.offsets = off;
+        r.bags.num_bags = 1;
+        r.bags.weights = w;
+        std::vector<float> got((size_t)dim);
+        r.out = got.data();
+        r.out_stride = dim;
+        LOWBIT_CHECK(validate(r).ok(), "mixed request validates");
+        kernel_for(isa)(r, 0, 1);
+        for (int64_t d = 0; d < dim; d++) LOWBIT_CHECK(same_bits(got[(size_t)d], want[(size_t)d]), "isa " << (int)isa << " d=" << d);
+        // a marker naming a slot past the hot rows reads the last hot row, never out of bounds
+        r.table.hot_rows = 1;
+        kernel_for(isa)(r, 0, 1);
+        r.table.format = Format::q8;
+        LOWBIT_CHECK(validate(r).error == Error::bad_table, "hot rows need a q4/q2 table");
+      });
     }
   }
 }

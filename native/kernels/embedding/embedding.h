@@ -51,7 +51,26 @@ struct Table {
   Format format = Format::f32;
   const int32_t* remap = nullptr;  // optional (pruned table): id -> stored row, or -1 = skip
   int64_t remap_size = 0;          // ids are < remap_size when remap is given, < rows otherwise
+  // Mixed precision (q4 / q2 tables only, no remap): hot rows kept in f32 or f16. A stored row
+  // whose scale field holds kHotMarker is not quantized: its bias field (low 16 bits) and first
+  // code byte (bits 16..23) give its slot s, and the row is hot row min(s, hot_rows - 1) of
+  // hot_data (stride hot_stride, format hot_format): looked up as an f32/f16 row (README.md).
+  const uint8_t* hot_data = nullptr;
+  int64_t hot_rows = 0;     // >= 1 when hot_data is set
+  int64_t hot_stride = 0;   // >= row_bytes(hot_format, dim)
+  Format hot_format = Format::f32;
 };
+
+// The fp16 scale bits that mark a hot row of a mixed-precision table (a NaN our quantizers never
+// write for finite input), and the most hot rows a table can have (a 24-bit slot).
+constexpr uint16_t kHotMarker = 0x7FFF;
+constexpr int64_t kMaxHotRows = int64_t(1) << 24;
+// The hot slot a marked row names, bounded by hot_rows (a row rewritten by the caller cannot
+// send a lookup out of the hot rows).
+inline int64_t hot_slot(const uint8_t* row, int64_t trailer, int64_t hot_rows) {
+  const int64_t s = (int64_t)row[trailer + 2] | ((int64_t)row[trailer + 3] << 8) | ((int64_t)row[0] << 16);
+  return s < hot_rows ? s : hot_rows - 1;
+}
 
 struct Bags {
   const void* indices = nullptr;  // int32 or int64, num_indices entries

@@ -93,6 +93,10 @@ Status validate(const Request& r) {
   if (rb == 0 || t.rows < 0 || t.row_stride < rb || (t.rows > 0 && !t.data) ||
       (t.remap && t.remap_size < 0))
     return fail(Error::bad_table, -1, -1, 0);
+  if (t.hot_data && (t.remap || (t.format != Format::q4 && t.format != Format::q2) ||
+                     (t.hot_format != Format::f32 && t.hot_format != Format::f16) || t.hot_rows < 1 ||
+                     t.hot_rows > kMaxHotRows || t.hot_stride < row_bytes(t.hot_format, t.dim)))
+    return fail(Error::bad_table, -1, -1, 0);
   if (b.num_indices < 0 || b.num_bags < 0 || (b.num_indices > 0 && !b.indices) ||
       (!b.offsets && (b.num_bags > 0 || b.form == BagForm::offsets_include_last)) ||
       (b.num_bags > 0 && (!r.out || r.out_stride < t.dim)) ||
