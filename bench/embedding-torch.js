@@ -12,7 +12,7 @@
 // stops. Never a dependency.
 //
 //   node bench/embedding-torch.js [formats=q8,q4,q2] [dims=32,64,128,256,512] [rows=cache,1M,4M]
-//        [bags=512,20000] [weights=no,yes] [rounds=3] [json=FILE] [dlrm=1] [threads2=1]
+//        [bags=512,20000] [weights=no,yes] [rounds=3] [json=FILE] [dlrm=1] [threads2=1] [own=1]
 // e.g. flock /tmp/lowbit-bench.lock node bench/embedding-torch.js formats=q8 rows=1M
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
@@ -73,11 +73,11 @@ for line in sys.stdin:
             idx, offs, psw = ss[0]
             out = f(w, idx, offs, False, 0, False, psw if weighted else None, None, False)
             out.numpy().tofile(m['check'])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             idx, offs, psw = ss[i % k]
             f(w, idx, offs, False, 0, False, psw if weighted else None, None, False)
-        reply({'s': time.perf_counter() - t0})
+        reply({'s': time.perf_counter() - t0, 'cpu': time.process_time() - c0})
     elif op == 'runmany':
         # the DLRM-like call: one op per table, same batch
         f_ts = [tables[t] for t in m['tables']]
@@ -157,6 +157,18 @@ function writeTable(file, format, rows, dim) {
   fs.closeSync(fd);
 }
 
+// own=1: lowbit's table in memory lowbit allocates (EmbeddingTable.allocate: 2 MiB pages requested,
+// what fromFloat32 tables get), a copy of the file PyTorch maps (4 KiB pages, as a tensor in
+// PyTorch's default allocator): the two libraries as deployed, not on the same pages.
+function ownCopy(file, rows, dim, format) {
+  const t = lowbit.EmbeddingTable.allocate(rows, { dim, format });
+  const fd = fs.openSync(file, 'r');
+  const b = t.bytes;
+  for (let off = 0; off < b.length; ) off += fs.readSync(fd, b, off, Math.min(1 << 30, b.length - off), off);
+  fs.closeSync(fd);
+  return t;
+}
+
 // K streams of `bags` bags of POOL random rows in [0, rows): files for PyTorch, arrays for lowbit.
 function makeStreams(rows, bags, k, seed) {
   const r = lcg(seed);
@@ -189,14 +201,26 @@ function linesPerRow(rb) {
   return sum / 64;
 }
 
-function lowbitBlock(t, streams, weighted, calls, threads = 1) {
+// Seconds of a block of calls: wall-clock, or (cpu = true) CPU time of this process, which does
+// not count the time the OS gave other processes (the machine is shared: see CPU_TIME).
+function lowbitBlock(t, streams, weighted, calls, threads = 1, cpu = false) {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) {
     const s = streams[i % streams.length];
     lowbit.embeddingBag(t, weighted ? { indices: s.indices, offsets: s.offsets, perSampleWeights: s.weights, threads } : { indices: s.indices, offsets: s.offsets, threads });
   }
+  if (cpu) {
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1e6;
+  }
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
+
+// One-thread figures from CPU time (default) or wall time (time=wall). CPU time (user + system,
+// page faults included) is what a call costs its core; on a machine shared with other jobs the
+// wall time of a block also holds the time the scheduler gave them, which no interleaving removes.
+const CPU_TIME = args.time !== 'wall';
 
 async function main() {
   if (!torchAvailable()) {
@@ -206,7 +230,7 @@ async function main() {
   const torch = new Torch();
   const hello = await torch.ready;
   const cpu = lowbit.cpu();
-  console.log(`embedding bag, lowbit ${cpu.isa} vs PyTorch ${hello.torch} quantized ops, 1 thread each, bags of ${POOL}, default calls (new output), best of ${ROUNDS} interleaved blocks`);
+  console.log(`embedding bag, lowbit ${cpu.isa} vs PyTorch ${hello.torch} quantized ops, 1 thread each, bags of ${POOL}, default calls (new output), best of ${ROUNDS} interleaved blocks, ${CPU_TIME ? 'CPU time' : 'wall time'}`);
   const results = [];
   const header = 'format   D  rows        bags  weights | lowbit Mrows/s  torch Mrows/s  ratio | lowbit GB/s(lines) | bits';
   console.log(header);
@@ -219,7 +243,7 @@ async function main() {
         const rows = rowsOf(rc, rb);
         const file = shmFile(`t-${format}-${dim}-${rc}`);
         writeTable(file, format, rows, dim);
-        const t = lowbit.EmbeddingTable.open(file, { dim, format });
+        const t = args.own === '1' ? ownCopy(file, rows, dim, format) : lowbit.EmbeddingTable.open(file, { dim, format });
         const id = `t${tid++}`;
         await torch.ask({ op: 'table', id, path: file, rows, rowBytes: rb, format });
         for (const bags of BAGS) {
@@ -246,9 +270,9 @@ async function main() {
             }
             let lb = Infinity, tb = Infinity;
             for (let round = 0; round < ROUNDS; round++) {
-              lb = Math.min(lb, lowbitBlock(t, ss, weighted, calls) / calls);
+              lb = Math.min(lb, lowbitBlock(t, ss, weighted, calls, 1, CPU_TIME) / calls);
               const r = await torch.ask({ op: 'run', table: id, streams: ss.map((s) => s.id), weighted, calls });
-              tb = Math.min(tb, r.s / calls);
+              tb = Math.min(tb, (CPU_TIME ? r.cpu : r.s) / calls);
             }
             const lookups = bags * POOL;
             const row = {
