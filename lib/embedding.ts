@@ -41,7 +41,7 @@ interface NativeMapped {
 interface EmbeddingBinding {
   MappedFile: new (path: string) => NativeMapped;
   embeddingBags(lookups: unknown[][], threads: number, async: boolean): unknown;
-  quantizeTable(values: Float32Array, rows: number, dim: number, format: number, out: Uint8Array): Uint8Array;
+  quantizeTable(values: Float32Array, rows: number, dim: number, format: number, out: Uint8Array, nbins?: number, ratio?: number): Uint8Array;
   allocateTable(bytes: number): ArrayBuffer;
   adviseHugePages(bytes: Uint8Array): HugePages;
   dequantizeTable(table: Uint8Array | NativeMapped, offset: number, rows: number, dim: number, rowStride: number, format: number): Float32Array;
@@ -89,10 +89,50 @@ export interface OpenOptions extends TableOptions {
   offset?: number;
 }
 
+/**
+ * The range search of {@link FromFloat32TableOptions.optimizedQParams}: PyTorch's
+ * `embedding_bag_4bit_prepack(w, optimized_qparams=True, nbins, ratio)`.
+ */
+export interface OptimizedQParams {
+  /** Steps the row's [min, max] is cut into; default 200 (PyTorch's). An integer in [1, 2^20]. */
+  nbins?: number;
+  /** Fraction of the range the search may cut off; default 0.16 (PyTorch's). In [0, 1]. */
+  ratio?: number;
+}
+
 /** Options of {@link EmbeddingTable.fromFloat32}. */
 export interface FromFloat32TableOptions extends Pick<TableOptions, 'dim' | 'format' | 'remap'> {
   /** Put the rows in a SharedArrayBuffer (to hand to worker_threads); default false. */
   shared?: boolean;
+  /**
+   * q4 / q2 only: choose each row's range to minimize its L2 quantization error (PyTorch's and
+   * FBGEMM's greedy search, byte for byte what `embedding_bag_4bit_prepack(w, True)` /
+   * `embedding_bag_2bit_prepack(w, True)` write) instead of the row's [min, max]. `true` uses
+   * PyTorch's defaults (nbins 200, ratio 0.16). Costs ~2 x 30 passes over each row when the table
+   * is built; lookups are unchanged. Default false.
+   */
+  optimizedQParams?: boolean | OptimizedQParams;
+  /**
+   * Mixed precision (q4 / q2 tables): keep the most looked-up rows in fp32 or fp16. See
+   * {@link HotRowsOptions}. The result is one table, looked up by one call as any other.
+   */
+  hot?: HotRowsOptions;
+}
+
+/**
+ * The hot rows of a mixed-precision table ({@link FromFloat32TableOptions.hot}): the `rows` ids
+ * with the highest `counts` (ties: the lower id) are kept as `format` rows, the others quantized.
+ * A lookup reads each row in its own format, in index order, exactly as a lookup in an f32/f16 or
+ * q4/q2 table of that row would (native/kernels/embedding/README.md, "Mixed precision").
+ * Memory: the q4/q2 rows of every id plus `rows` × 4·dim (f32) or 2·dim (f16) bytes.
+ */
+export interface HotRowsOptions {
+  /** Access count (or any frequency) per id: rows entries, finite numbers >= 0. */
+  counts: ArrayLike<number>;
+  /** How many ids to keep hot, in [0, min(ids, 2^24)]; 0 gives a plain table. */
+  rows: number;
+  /** Format of the hot rows; default `'f32'`. */
+  format?: 'f32' | 'f16';
 }
 
 /** Options of {@link EmbeddingTable.allocate}. */
@@ -100,7 +140,9 @@ export type AllocateOptions = Pick<TableOptions, 'dim' | 'format' | 'remap'>;
 
 const TABLE_KEYS = optionKeys<TableOptions>()('dim', 'format', 'rows', 'rowStride', 'remap');
 const FROM_BUFFER_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<FromBufferOptions, keyof TableOptions>>()('hugePages')];
-const FROM_FLOAT32_KEYS = optionKeys<FromFloat32TableOptions>()('dim', 'format', 'remap', 'shared');
+const FROM_FLOAT32_KEYS = optionKeys<FromFloat32TableOptions>()('dim', 'format', 'remap', 'shared', 'optimizedQParams', 'hot');
+const OPTIMIZED_KEYS = optionKeys<OptimizedQParams>()('nbins', 'ratio');
+const HOT_KEYS = optionKeys<HotRowsOptions>()('counts', 'rows', 'format');
 /** The options {@link EmbeddingTable.open} takes (for its checkOptions call). */
 export const OPEN_KEYS = [...TABLE_KEYS, ...optionKeys<Omit<OpenOptions, keyof TableOptions>>()('offset')];
 /** The options {@link EmbeddingTable.allocate} takes (for its checkOptions call). */
@@ -121,6 +163,10 @@ export class EmbeddingTable {
   readonly #offset: number;
   #closed = false;
   #hugePages: HugePages | null = null;
+  // mixed precision: the hot rows (private: never handed out), their format and their ids
+  #hot: Uint8Array | null = null;
+  #hotFormat: 'f32' | 'f16' = 'f32';
+  #hotIds: Int32Array | null = null;
 
   private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions) {
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
@@ -147,6 +193,16 @@ export class EmbeddingTable {
     this.#remap = o.remap === undefined ? null : new Int32Array(checkArray<Int32Array>(o.remap, 'options.remap', [Int32Array]));
     this.#source = source;
     this.#offset = offset;
+  }
+
+  /** For a mixed-precision table, the ids kept hot (a copy, by hot slot), or null. */
+  get hotIds(): Int32Array | null {
+    return this.#hotIds === null ? null : this.#hotIds.slice();
+  }
+
+  /** For a mixed-precision table, the format of its hot rows, or null. */
+  get hotFormat(): 'f32' | 'f16' | null {
+    return this.#hot === null ? null : this.#hotFormat;
   }
 
   /** The remap of a pruned table (a copy: writing it changes nothing), or null. */
@@ -197,9 +253,38 @@ export class EmbeddingTable {
     const rowCount = v.length / dim;
     const bytes = rowCount * rowBytesOf(format, dim);
     const shared = checkBool(o.shared, 'options.shared', false);
+    const search = optimizedSearch(o.optimizedQParams, format);
+    const hot = o.hot === undefined ? null : hotIdsOf(o.hot, format, rowCount, o.remap !== undefined);
     const rows = new Uint8Array(shared ? new SharedArrayBuffer(bytes) : native.allocateTable(bytes));
-    native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(format), rows);
-    return new EmbeddingTable(rows, 0, rows.byteLength, { dim, format, remap: o.remap });
+    if (search === null) native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(format), rows);
+    else native.quantizeTable(v, rowCount, dim, FORMATS.indexOf(format), rows, search.nbins, search.ratio);
+    const table = new EmbeddingTable(rows, 0, rows.byteLength, { dim, format, remap: o.remap });
+    if (hot !== null && hot.ids.length > 0) table.#makeHot(v, hot.ids, hot.format, shared);
+    return table;
+  }
+
+  // Turns the rows of `ids` into hot rows: their values in `format` in a private buffer, and in
+  // the quantized row the marker and the slot (native/kernels/embedding/embedding.h, kHotMarker).
+  #makeHot(values: Float32Array, ids: Int32Array, format: 'f32' | 'f16', shared: boolean): void {
+    const dim = this.dim;
+    const gathered = new Float32Array(ids.length * dim);
+    ids.forEach((id, slot) => gathered.set(values.subarray(id * dim, (id + 1) * dim), slot * dim));
+    const hotBytes = ids.length * rowBytesOf(format, dim);
+    const hot = new Uint8Array(shared ? new SharedArrayBuffer(hotBytes) : native.allocateTable(hotBytes));
+    native.quantizeTable(gathered, ids.length, dim, FORMATS.indexOf(format), hot);
+    const rows = this.#source as Uint8Array;
+    const trailer = rowBytesOf(this.format, dim) - 4;
+    ids.forEach((id, slot) => {
+      const o = id * this.rowStride;
+      rows[o + trailer] = 0xff; // scale bits 0x7fff, little-endian
+      rows[o + trailer + 1] = 0x7f;
+      rows[o + trailer + 2] = slot & 0xff;
+      rows[o + trailer + 3] = (slot >> 8) & 0xff;
+      rows[o] = (slot >> 16) & 0xff;
+    });
+    this.#hot = hot;
+    this.#hotFormat = format;
+    this.#hotIds = ids;
   }
 
   /**
@@ -259,14 +344,63 @@ export class EmbeddingTable {
 
   /** Dequantizes every row to fp32 [rows, dim]. */
   toFloat32(): Float32Array {
-    return native.dequantizeTable(this.#source, this.#offset, this.rows, this.dim, this.rowStride, FORMATS.indexOf(this.format));
+    const y = native.dequantizeTable(this.#source, this.#offset, this.rows, this.dim, this.rowStride, FORMATS.indexOf(this.format));
+    if (this.#hot !== null && this.#hotIds !== null) {
+      const dim = this.dim;
+      const hot = native.dequantizeTable(this.#hot, 0, this.#hotIds.length, dim, rowBytesOf(this.#hotFormat, dim), FORMATS.indexOf(this.#hotFormat));
+      this.#hotIds.forEach((id, slot) => y.set(hot.subarray(slot * dim, (slot + 1) * dim), id * dim));
+    }
+    return y;
   }
 
   /** @internal The fields of a native lookup request for this table. */
-  _request(): { table: Uint8Array | NativeMapped; tableOffset: number; rows: number; dim: number; rowStride: number; format: number; remap: Int32Array | null } {
+  _request(): {
+    table: Uint8Array | NativeMapped; tableOffset: number; rows: number; dim: number; rowStride: number; format: number; remap: Int32Array | null;
+    hot: Uint8Array | null; hotRows: number; hotFormat: number;
+  } {
     if (this.#closed) throw rangeError('ERR_LOWBIT_CLOSED', 'the table was closed');
-    return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.#remap };
+    return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.#remap,
+      hot: this.#hot, hotRows: this.#hotIds?.length ?? 0, hotFormat: this.#hotFormat === 'f16' ? 1 : 0,
+    };
   }
+}
+
+// options.hot of fromFloat32: the ids to keep hot (by slot) and their format.
+function hotIdsOf(value: unknown, format: TableFormat, ids: number, pruned: boolean): { ids: Int32Array; format: 'f32' | 'f16' } {
+  const o = checkOptions<HotRowsOptions>(value, 'options.hot', 'EmbeddingTable.fromFloat32', HOT_KEYS, 'counts and rows') as HotRowsOptions;
+  if (format !== 'q4' && format !== 'q2') throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.hot applies to formats 'q4' and 'q2', got format '${format}'`);
+  if (pruned) throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', 'options.hot and options.remap cannot be combined');
+  const hotFormat = checkEnum(o.format, 'options.hot.format', ['f32', 'f16'] as const, 'f32');
+  const n = checkInt(o.rows, 'options.hot.rows', 0, Math.min(ids, 2 ** 24));
+  const counts = o.counts;
+  if (counts === null || typeof counts !== 'object' || typeof (counts as ArrayLike<number>).length !== 'number') {
+    throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.hot.counts must be an array or typed array of numbers, got ${describe(counts)}`);
+  }
+  if (counts.length !== ids) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.hot.counts.length must be the number of rows (${ids}), got ${counts.length}`);
+  const c = Float64Array.from(counts);
+  for (let i = 0; i < c.length; i++) {
+    if (!(c[i] >= 0 && Number.isFinite(c[i]))) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.hot.counts[${i}] must be a finite number >= 0, got ${counts[i]}`);
+  }
+  const order = Int32Array.from({ length: ids }, (_, i) => i).sort((a, b) => c[b] - c[a] || a - b);
+  return { ids: order.slice(0, n), format: hotFormat };
+}
+
+// options.optimizedQParams of fromFloat32: null (plain [min, max]) or the search's parameters.
+function optimizedSearch(value: unknown, format: TableFormat): { nbins: number; ratio: number } | null {
+  if (value === undefined || value === false) return null;
+  if (value !== true) checkOptions<OptimizedQParams>(value, 'options.optimizedQParams', 'EmbeddingTable.fromFloat32', OPTIMIZED_KEYS);
+  if (format !== 'q4' && format !== 'q2') {
+    throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.optimizedQParams applies to formats 'q4' and 'q2', got format '${format}'`);
+  }
+  const o = value === true ? {} : (value as OptimizedQParams);
+  const nbins = o.nbins === undefined ? 200 : checkInt(o.nbins, 'options.optimizedQParams.nbins', 1, 2 ** 20);
+  let ratio = 0.16;
+  if (o.ratio !== undefined) {
+    if (typeof o.ratio !== 'number') throw typeError('ERR_LOWBIT_INVALID_TYPE', `options.optimizedQParams.ratio must be a number, got ${describe(o.ratio)}`);
+    if (!(o.ratio >= 0 && o.ratio <= 1)) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.optimizedQParams.ratio must be in [0, 1], got ${o.ratio}`);
+    ratio = o.ratio;
+  }
+  return { nbins, ratio };
 }
 
 // The options of open and allocate, each with its own key list.
@@ -356,10 +490,25 @@ const BAG_KEYS = [...LOOKUP_KEYS, ...BAGS_KEYS];
 function outputArray(o: { out?: Output; outputType?: EmbeddingOutputType }, length: number, what: string, async: boolean): Output {
   const type = checkEnum(o.outputType, 'options.outputType', OUTPUT_TYPES, 'float32');
   const ctor = type === 'float16' ? Uint16Array : Float32Array;
-  if (o.out === undefined) return resultArray<Output>(ctor, length, async);
+  if (o.out === undefined) return async ? resultArray<Output>(ctor, length, true) : freshOutput(ctor, length);
   const out = checkArray<Output>(o.out, `options.out (outputType '${type}')`, [ctor]);
   if (out.length !== length) throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `options.out.length must be ${what} = ${length}, got ${out.length}`);
   return out;
+}
+
+// Results below this size: `new Float32Array` (V8 may place them on its heap; zeroing is free).
+const UNINITIALIZED_MIN_BYTES = 1024;
+
+// The result of a sync call without `out`. The kernel writes every element (each bag's row, zeros
+// for an empty bag), so it need not be zeroed first: Buffer.allocUnsafeSlow gives an ArrayBuffer of
+// its own (never a slice of Node's shared pool), uninitialized. Measured (2-core Zen 3, 128 KiB,
+// pages touched as the kernel does): 12-58 us against 40-85 us for a zeroed Float32Array; what is
+// left is the page faults of memory V8 frees only at its next GC (PyTorch reuses its previous
+// output's memory at once: refcounting), which no allocator can avoid without knowing the previous
+// result is dead; pass `out` to reuse an array. If the call throws, the array is never returned.
+function freshOutput(ctor: typeof Float32Array | typeof Uint16Array, length: number): Output {
+  const bytes = length * ctor.BYTES_PER_ELEMENT;
+  return bytes >= UNINITIALIZED_MIN_BYTES ? new ctor(Buffer.allocUnsafeSlow(bytes).buffer, 0, length) : new ctor(length);
 }
 
 // Builds the native request of one lookup. Names for messages are built only when an error is
@@ -382,7 +531,7 @@ function lookupRequest(l: EmbeddingBagLookup, where: string, out: Output, outOff
   return [
     t.table, t.tableOffset, t.rows, t.dim, t.rowStride, t.format, t.remap,
     indices, offsets, l.lengths !== undefined ? 2 : includeLast ? 1 : 0, weights, l.mode === 'mean' ? 1 : 0,
-    out, outOffset, outStride,
+    out, outOffset, outStride, t.hot, t.hotRows, t.hotFormat,
   ];
 }
 

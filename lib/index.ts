@@ -39,8 +39,10 @@ export type {
   EmbeddingOutputType,
   FromBufferOptions,
   FromFloat32TableOptions,
+  HotRowsOptions,
   HugePages,
   OpenOptions,
+  OptimizedQParams,
   TableFormat,
   TableOptions,
 } from './embedding';

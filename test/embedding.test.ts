@@ -194,3 +194,31 @@ describe('embedding bag: bad input leaves the output untouched', () => {
     expect(big.every((v) => v === 42)).toBe(true);
   });
 });
+
+describe('embedding bag: the default result (uninitialized memory the kernel fills)', () => {
+  test('every element is written: equal to a result into a NaN-filled out, empty bags are zeros, own buffer', () => {
+    const dims = [3, 64, 100];
+    for (const dim of dims) {
+      const t = EmbeddingTable.fromFloat32(table(50, dim, dim), { dim, format: 'q4' });
+      const r = rng(dim);
+      for (let call = 0; call < 40; call++) {
+        // dirty the allocator: results of other sizes, dropped
+        embeddingBag(t, { indices: Int32Array.of(1, 2, 3), offsets: Int32Array.of(0, 1, 2, 3, 3) });
+        const bags = 8 + (call % 5) * 20;
+        const lengths = Int32Array.from({ length: bags }, () => (r() < 0.3 ? 0 : Math.floor(r() * 5)));
+        const n = lengths.reduce((a, b) => a + b, 0);
+        const indices = Int32Array.from({ length: n }, () => Math.floor(r() * 50));
+        const got = embeddingBag(t, { indices, lengths });
+        const want = new Float32Array(bags * dim).fill(NaN);
+        embeddingBag(t, { indices, lengths, out: want });
+        expect(got.length).toBe(bags * dim);
+        expect(got.byteOffset).toBe(0);
+        expect(got.buffer.byteLength).toBe(bags * dim * 4);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        const half = embeddingBags([{ table: t, indices, lengths }, { table: t, indices, lengths }], { outputType: 'float16' });
+        expect(half.buffer.byteLength).toBe(bags * dim * 4);
+        for (let b = 0; b < bags; b++) if (lengths[b] === 0) for (let d = 0; d < 2 * dim; d++) expect(half[b * 2 * dim + d]).toBe(0);
+      }
+    }
+  });
+});

@@ -232,7 +232,7 @@ std::string describe_status(const emb::Status& s, const std::string& where) {
   return msg;
 }
 
-constexpr uint32_t kFields = 15;
+constexpr uint32_t kFields = 18;
 using Fields = std::array<napi_value, kFields>;
 
 // requests: array of lookups, each an array of 15 values, positional so that no property name is
@@ -240,7 +240,8 @@ using Fields = std::array<napi_value, kFields>;
 //   [0] table: Uint8Array | MappedFile, [1] tableOffset, [2] rows, [3] dim, [4] rowStride, [5] format,
 //   [6] remap: Int32Array|null, [7] indices, [8] offsets (or lengths), [9] form,
 //   [10] weights: Float32Array|null, [11] pooling, [12] out: Float32Array | Uint16Array (fp16 bits),
-//   [13] outOffset, [14] outStride (elements)
+//   [13] outOffset, [14] outStride (elements),
+//   [15] hot rows of a mixed-precision table: Uint8Array | null, [16] hotRows, [17] hotFormat
 //
 // Phase 1 reads every field (a getter or a Proxy may run JavaScript here, even detach a buffer);
 // phase 2 takes the arrays' memory, with no JavaScript running any more until the call is queued
@@ -309,6 +310,16 @@ Parsed parse(Napi::Env env, const Fields& f, const std::string& where, Call& cal
   const ArrayArg remap = optional_array_arg(env, f[6], {napi_int32_array}, field_name(where, "remap"));
   r.table.remap = call.checked<int32_t>(remap);
   r.table.remap_size = (int64_t)remap.length;
+  const ArrayArg hot = optional_array_arg(env, f[15], {napi_uint8_array}, field_name(where, "hotRows"));
+  if (hot.present()) {
+    r.table.hot_rows = int_field(env, f[16], where, "hotRowCount", 1, emb::kMaxHotRows);
+    r.table.hot_format = (emb::Format)int_field(env, f[17], where, "hotFormat", 0, 1);
+    r.table.hot_stride = emb::row_bytes(r.table.hot_format, r.table.dim);
+    if ((unsigned __int128)hot.bytes < (unsigned __int128)r.table.hot_rows * (uint64_t)r.table.hot_stride) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".hotRows holds " + std::to_string(hot.bytes) + " bytes, fewer than its rows need");
+    }
+    r.table.hot_data = call.table<uint8_t>(hot);
+  }
   const ArrayArg idx = array_arg(env, f[7], {napi_int32_array, napi_bigint64_array}, field_name(where, "indices"));
   r.bags.indices = call.checked<uint8_t>(idx);
   r.bags.index_type = idx.type == napi_int32_array ? emb::IntType::i32 : emb::IntType::i64;
@@ -498,7 +509,8 @@ Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, "unsupported");
 }
 
-// quantizeTable(values: Float32Array, rows, dim, format, out: Uint8Array)
+// quantizeTable(values: Float32Array, rows, dim, format, out: Uint8Array[, nbins, ratio]): with
+// nbins and ratio, q4/q2 rows get PyTorch's optimized_qparams range search
 Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ArrayArg v = array_arg(env, info[0], {napi_float32_array}, "values");
@@ -511,10 +523,19 @@ Napi::Value QuantizeTable(const Napi::CallbackInfo& info) {
   if ((unsigned __int128)out.length != (unsigned __int128)rows * (uint64_t)emb::row_bytes(f, dim)) {
     throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", "out.length must be rows * rowBytes = " + std::to_string((double)rows * emb::row_bytes(f, dim)));
   }
+  emb::QuantizeOptions qo;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    qo.optimized = true;
+    qo.nbins = integer(info, 5, "optimizedQParams.nbins", 1, 1 << 20);
+    qo.ratio = number(info, 6, "optimizedQParams.ratio");
+    if (!(qo.ratio >= 0.0 && qo.ratio <= 1.0)) {
+      throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "optimizedQParams.ratio must be in [0, 1], got " + std::to_string(qo.ratio));
+    }
+  }
   auto call = std::make_unique<Call>(env, false);
   const float* vp = call->input<float>(v);
   uint8_t* op = call->single_output<uint8_t>(out, true);
-  return Call::run(std::move(call), [=] { emb::quantize_table(f, vp, rows, dim, op); }, info[4]);
+  return Call::run(std::move(call), [=] { emb::quantize_table(f, vp, rows, dim, op, qo); }, info[4]);
 }
 
 // dequantizeTable(table: Uint8Array | MappedFile, offset, rows, dim, rowStride, format) -> Float32Array
@@ -528,7 +549,8 @@ Napi::Value DequantizeTable(const Napi::CallbackInfo& info) {
   // the table as a lookup with no bags, so that it is checked and guarded as lookups are
   Fields f = {info[0], info[1], info[2], info[3], info[4], info[5], env.Null(),
               Napi::Int32Array::New(env, 0), Napi::Int32Array::New(env, 0), Napi::Number::New(env, 0),
-              env.Null(), Napi::Number::New(env, 0), out, Napi::Number::New(env, 0), info[3]};
+              env.Null(), Napi::Number::New(env, 0), out, Napi::Number::New(env, 0), info[3],
+              env.Null(), Napi::Number::New(env, 0), Napi::Number::New(env, 0)};
   auto call = std::make_unique<Call>(env, false);
   Parsed p = parse(env, f, "table", *call);
   const emb::Table t = p.r.table;

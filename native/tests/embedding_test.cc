@@ -60,6 +60,8 @@ struct Scenario {
   bool weights, mean, remap;
   int64_t out_pad;  // out_stride = dim + out_pad
   int64_t num_bags, max_len;
+  bool mixed = false;  // q4/q2: some rows hot, in hot_format (Table::hot_data)
+  Format hot_format = Format::f32;
 };
 
 std::string describe(const Scenario& s) {
@@ -67,13 +69,13 @@ std::string describe(const Scenario& s) {
   os << fmt_name(s.format) << " D=" << s.dim << " rows=" << s.rows << " pad=" << s.stride_pad
      << " idx=" << (s.index_type == IntType::i32 ? 32 : 64) << " off=" << (s.offset_type == IntType::i32 ? 32 : 64)
      << " form=" << (int)s.form << " w=" << s.weights << " mean=" << s.mean << " remap=" << s.remap
-     << " bags=" << s.num_bags;
+     << " bags=" << s.num_bags << (s.mixed && !s.remap ? (s.hot_format == Format::f16 ? " mixed(f16)" : " mixed(f32)") : "");
   return os.str();
 }
 
 // Everything one request needs, owned.
 struct Built {
-  std::unique_ptr<FencedBytes> table;
+  std::unique_ptr<FencedBytes> table, hot;
   std::vector<int32_t> idx32, remap;
   std::vector<int64_t> idx64;
   std::vector<int32_t> off32;
@@ -89,6 +91,29 @@ void build(const Scenario& s, Built* b) {
   for (float& v : x) v = rand_float(-2.0f, 2.0f) * (rand_int(0, 3) == 0 ? 100.0f : 1.0f);
   std::vector<uint8_t> packed((size_t)(s.rows * rb));
   quantize_table(s.format, x.data(), s.rows, s.dim, packed.data());
+  int64_t hot_rows = 0;
+  const bool mixed = s.mixed && !s.remap;  // scenarios varied after random_scenario may add a remap
+  if (mixed) {  // a random subset of rows hot: their values in hot_format, a marker in the q row
+    std::vector<int64_t> ids;
+    for (int64_t r = 0; r < s.rows; r++)
+      if (rand_int(0, 2) == 0) ids.push_back(r);
+    if (ids.empty()) ids.push_back(0);
+    hot_rows = (int64_t)ids.size();
+    const int64_t hb = row_bytes(s.hot_format, s.dim);
+    std::vector<float> hx((size_t)(hot_rows * s.dim));
+    for (int64_t k = 0; k < hot_rows; k++) std::memcpy(&hx[(size_t)(k * s.dim)], &x[(size_t)(ids[k] * s.dim)], (size_t)s.dim * 4);
+    b->hot.reset(new FencedBytes((size_t)(hot_rows * hb)));
+    quantize_table(s.hot_format, hx.data(), hot_rows, s.dim, b->hot->data());
+    const int64_t trailer = rb - 4;
+    for (int64_t k = 0; k < hot_rows; k++) {
+      uint8_t* row = packed.data() + ids[k] * rb;
+      row[trailer] = 0xFF;
+      row[trailer + 1] = 0x7F;
+      row[trailer + 2] = (uint8_t)(k & 0xFF);
+      row[trailer + 3] = (uint8_t)(k >> 8);
+      row[0] = (uint8_t)(k >> 16);
+    }
+  }
   const size_t bytes = (size_t)(s.rows ? (s.rows - 1) * stride + rb : 0);
   b->table.reset(new FencedBytes(bytes ? bytes : 1));
   uint8_t* t = b->table->data();
@@ -144,6 +169,12 @@ void build(const Scenario& s, Built* b) {
     q.table.remap = b->remap.data();
     q.table.remap_size = id_limit;
   }
+  if (mixed) {
+    q.table.hot_data = b->hot->data();
+    q.table.hot_rows = hot_rows;
+    q.table.hot_stride = row_bytes(s.hot_format, s.dim);
+    q.table.hot_format = s.hot_format;
+  }
   q.bags.indices = s.index_type == IntType::i32 ? (const void*)b->idx32.data() : (const void*)b->idx64.data();
   q.bags.index_type = s.index_type;
   q.bags.num_indices = n;
@@ -171,6 +202,11 @@ Scenario random_scenario(Format f, int64_t dim) {
   s.out_pad = rand_int(0, 1) ? 0 : rand_int(1, 5);
   s.num_bags = rand_int(1, 7);
   s.max_len = dim > 128 ? 6 : 12;
+  if ((f == Format::q4 || f == Format::q2) && rand_int(0, 2) == 0) {
+    s.mixed = true;
+    s.remap = false;
+    s.hot_format = rand_int(0, 1) ? Format::f16 : Format::f32;
+  }
   return s;
 }
 
@@ -633,6 +669,86 @@ LOWBIT_TEST(embedding_quantize_matches_fbgemm_bytes) {
   LOWBIT_CHECK(exact, "fp16 -> fp32 -> fp16 round trip");
 }
 
+// FBGEMM's AVX2 quantizers (PyTorch on x86) take the minimum in 8 lanes (vminps: on a tie the newer
+// element wins), then over the lanes and the tail (std::min: the earlier stays): the sign of a zero
+// minimum follows that order, not std::min_element's first element.
+LOWBIT_TEST(embedding_quantize_zero_sign_follows_fbgemm_lanes) {
+  auto bias_bits_q8 = [](const std::vector<float>& x) {
+    std::vector<uint8_t> out((size_t)row_bytes(Format::q8, (int64_t)x.size()));
+    quantize_table(Format::q8, x.data(), 1, (int64_t)x.size(), out.data());
+    uint32_t b;
+    std::memcpy(&b, out.data() + x.size() + 4, 4);
+    return b;
+  };
+  auto bias_bits_q4 = [](const std::vector<float>& x) {
+    std::vector<uint8_t> out((size_t)row_bytes(Format::q4, (int64_t)x.size()));
+    quantize_table(Format::q4, x.data(), 1, (int64_t)x.size(), out.data());
+    uint16_t b;
+    std::memcpy(&b, out.data() + (x.size() + 1) / 2 + 2, 2);
+    return b;
+  };
+  std::vector<float> x(16, 1.0f);
+  x[0] = 0.0f;
+  x[8] = -0.0f;  // same lane, later: lane 0 holds -0
+  LOWBIT_CHECK(bias_bits_q8(x) == 0x80000000u && bias_bits_q4(x) == 0x8000u, "lane 0: the later -0 wins");
+  x[0] = -0.0f;
+  x[8] = 0.0f;
+  LOWBIT_CHECK(bias_bits_q8(x) == 0u && bias_bits_q4(x) == 0u, "lane 0: the later +0 wins");
+  std::vector<float> y(16, 1.0f);
+  y[1] = 0.0f;
+  y[2] = -0.0f;  // different lanes: the earlier lane stays
+  LOWBIT_CHECK(bias_bits_q8(y) == 0u, "lanes: the first stays");
+  std::vector<float> z(9, 1.0f);
+  z[3] = -0.0f;
+  z[8] = 0.0f;  // the tail (column 8 of 9) does not replace an equal lane minimum
+  LOWBIT_CHECK(bias_bits_q8(z) == 0x80000000u, "tail: the vector part stays");
+  std::vector<float> w(5, 1.0f);
+  w[1] = -0.0f;
+  w[3] = 0.0f;  // no whole vector: the first minimum, as std::min_element
+  LOWBIT_CHECK(bias_bits_q8(w) == 0x80000000u, "short row: first minimum");
+  std::vector<float> zeros(16, 0.0f);
+  zeros[8] = -0.0f;  // min -0, max -0 (lane 0), range +0: scale +0
+  std::vector<uint8_t> out((size_t)row_bytes(Format::q8, 16));
+  quantize_table(Format::q8, zeros.data(), 1, 16, out.data());
+  uint32_t sc, bi;
+  std::memcpy(&sc, out.data() + 16, 4);
+  std::memcpy(&bi, out.data() + 20, 4);
+  LOWBIT_CHECK(sc == 0u && bi == 0x80000000u, "signed zeros only");
+}
+
+// PyTorch's optimized_qparams search never widens the range and lowers (or keeps) the L2 error.
+LOWBIT_TEST(embedding_quantize_optimized_qparams_lowers_error) {
+  for (Format f : {Format::q4, Format::q2}) {
+    const int64_t rows = 40, dim = 24;
+    std::vector<float> x((size_t)(rows * dim)), y0(x.size()), y1(x.size());
+    uint64_t s = 99;
+    for (float& v : x) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      const float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
+      v = (u - 0.5f) * (u - 0.5f) * (u - 0.5f) * 40.0f;  // heavy tails: clipping pays off
+    }
+    const int64_t rb = row_bytes(f, dim);
+    std::vector<uint8_t> q0((size_t)(rows * rb)), q1(q0.size());
+    quantize_table(f, x.data(), rows, dim, q0.data());
+    QuantizeOptions o;
+    o.optimized = true;
+    quantize_table(f, x.data(), rows, dim, q1.data(), o);
+    dequantize_table(f, q0.data(), rows, dim, rb, y0.data());
+    dequantize_table(f, q1.data(), rows, dim, rb, y1.data());
+    double e0 = 0, e1 = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+      e0 += (double)(y0[i] - x[i]) * (y0[i] - x[i]);
+      e1 += (double)(y1[i] - x[i]) * (y1[i] - x[i]);
+    }
+    LOWBIT_CHECK(e1 < e0, "optimized error below min/max error");
+    // a constant row and a tiny-step row end (no endless search)
+    std::vector<float> c(8, 1e8f);
+    c[7] = 1e8f + 8.0f;
+    std::vector<uint8_t> qc((size_t)row_bytes(f, 8));
+    quantize_table(f, c.data(), 1, 8, qc.data(), o);
+  }
+}
+
 LOWBIT_TEST(embedding_quantize_round_trip) {
   for (Format f : kFormats) {
     for (int64_t dim : kDims) {
@@ -710,6 +826,97 @@ LOWBIT_TEST(embedding_single_row_bag_is_dequantized_row) {
       const float want = y[2 * dim + d];
       LOWBIT_CHECK(std::fabs(out[d] - want) <= bound,
                    fmt_name(f) << " d=" << d << " " << out[d] << " vs " << want);
+    }
+  }
+}
+
+// Mixed precision: a hot row gives exactly what the same row of an f32 (f16) table gives, a cold
+// row what the q4/q2 table gives; both in one bag, in index order. The reference against itself
+// over single-format tables (every ISA is checked against the reference by the scenarios above).
+LOWBIT_TEST(embedding_mixed_rows_look_up_in_their_own_format) {
+  for (Format cold : {Format::q4, Format::q2}) {
+    for (Format hotf : {Format::f32, Format::f16}) {
+      const int64_t rows = 6, dim = 19;
+      std::vector<float> x((size_t)(rows * dim));
+      for (float& v : x) v = rand_float(-3.0f, 3.0f);
+      const int64_t rb = row_bytes(cold, dim), hb = row_bytes(hotf, dim);
+      std::vector<uint8_t> q((size_t)(rows * rb)), full((size_t)(rows * hb)), hot((size_t)(2 * hb));
+      quantize_table(cold, x.data(), rows, dim, q.data());
+      quantize_table(hotf, x.data(), rows, dim, full.data());
+      // rows 1 and 4 hot, in slots 0 and 1
+      std::memcpy(hot.data(), full.data() + 1 * hb, (size_t)hb);
+      std::memcpy(hot.data() + hb, full.data() + 4 * hb, (size_t)hb);
+      std::vector<uint8_t> mixed = q;
+      for (int64_t k = 0; k < 2; k++) {
+        uint8_t* row = mixed.data() + (k == 0 ? 1 : 4) * rb;
+        row[rb - 4] = 0xFF, row[rb - 3] = 0x7F, row[rb - 2] = (uint8_t)k, row[rb - 1] = 0, row[0] = 0;
+      }
+      const int64_t idx[] = {1, 4, 4, 0, 2, 1, 5};
+      const float w[] = {0.5f, -1.25f, 2.0f, 1.5f, -0.75f, 1.0f, 0.3f};
+      // expected, element by element: the reference's order with each row's own operations
+      std::vector<float> want((size_t)dim, 0.0f);
+      for (int p = 0; p < 7; p++) {
+        const int64_t r = idx[p];
+        Request one{};
+        const bool is_hot = r == 1 || r == 4;
+        one.table.data = is_hot ? full.data() : q.data();
+        one.table.rows = rows;
+        one.table.dim = dim;
+        one.table.row_stride = is_hot ? hb : rb;
+        one.table.format = is_hot ? hotf : cold;
+        // one-row bag of weight w[p] starting from the running sum: reproduce via dequantized math
+        const uint8_t* base = one.table.data + r * one.table.row_stride;
+        for (int64_t d = 0; d < dim; d++) {
+          if (is_hot) {
+            float v;
+            if (hotf == Format::f32) std::memcpy(&v, base + 4 * d, 4);
+            else {
+              uint16_t h;
+              std::memcpy(&h, base + 2 * d, 2);
+              v = fp16_to_float(h);
+            }
+            want[d] = std::fma(w[p], v, want[d]);
+          } else {
+            const int bits = cold == Format::q4 ? 4 : 2, per = 8 / bits;
+            const int64_t codes = (dim + per - 1) / per;
+            uint16_t sh, bh;
+            std::memcpy(&sh, base + codes, 2);
+            std::memcpy(&bh, base + codes + 2, 2);
+            const float s = w[p] * fp16_to_float(sh), c = w[p] * fp16_to_float(bh);
+            const float code = (float)((base[d / per] >> ((d % per) * bits)) & ((1 << bits) - 1));
+            want[d] = std::fma(s, code, want[d] + c);
+          }
+        }
+      }
+      const int64_t off[] = {0};
+      for_each_isa([&](Isa isa) {
+        Request r{};
+        r.table.data = mixed.data();
+        r.table.rows = rows;
+        r.table.dim = dim;
+        r.table.row_stride = rb;
+        r.table.format = cold;
+        r.table.hot_data = hot.data();
+        r.table.hot_rows = 2;
+        r.table.hot_stride = hb;
+        r.table.hot_format = hotf;
+        r.bags.indices = idx;
+        r.bags.num_indices = 7;
+        r.bags.offsets = off;
+        r.bags.num_bags = 1;
+        r.bags.weights = w;
+        std::vector<float> got((size_t)dim);
+        r.out = got.data();
+        r.out_stride = dim;
+        LOWBIT_CHECK(validate(r).ok(), "mixed request validates");
+        kernel_for(isa)(r, 0, 1);
+        for (int64_t d = 0; d < dim; d++) LOWBIT_CHECK(same_bits(got[(size_t)d], want[(size_t)d]), "isa " << (int)isa << " d=" << d);
+        // a marker naming a slot past the hot rows reads the last hot row, never out of bounds
+        r.table.hot_rows = 1;
+        kernel_for(isa)(r, 0, 1);
+        r.table.format = Format::q8;
+        LOWBIT_CHECK(validate(r).error == Error::bad_table, "hot rows need a q4/q2 table");
+      });
     }
   }
 }

@@ -65,6 +65,10 @@ struct Ctx {
   bool mean;
   bool f16;         // output as binary16 (OutType::f16)
   typename K::Tail tail;
+  // mixed precision (Table::hot_data): the hot rows
+  const uint8_t* hot;
+  int64_t hot_rows, hot_stride;
+  bool hot_f16;
 };
 
 // One looked-up row, ready for the vector loop: its bytes and the per-row factors (q8/q4/q2:
@@ -72,6 +76,7 @@ struct Ctx {
 struct RowRef {
   const uint8_t* base;
   float s, c;
+  bool hot;  // a hot row of a mixed table: base is its f32/f16 row, s = w
 };
 
 // How a column block finds its rows (see block()).
@@ -85,7 +90,7 @@ enum class Walk {
 // The scalar work for index position p: prefetch `dist` lookups ahead, remap, weight, scale and
 // bias. Returns false for a pruned row. kPlain: the call has no weights and no remap (measured:
 // dropping their tests and the w·scale, w·bias products is worth 1.1-1.25x warm for rows <= 72 B).
-template <class K, Format F, typename Idx, bool kPlain>
+template <class K, Format F, typename Idx, bool kPlain, bool kMixed>
 __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t p, RowRef* rr) {
   constexpr bool kQuant = F == Format::q8 || F == Format::q4 || F == Format::q2;
   // The prefetch is written out here, not in a helper: GCC marks a function whose only effect is a
@@ -116,6 +121,15 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
     } else {
       uint16_t h[2];
       std::memcpy(h, base + c.trailer, 4);
+      if constexpr (kMixed) {
+        rr->hot = h[0] == kHotMarker;
+        if (rr->hot) {  // looked up as an f32/f16 row, in its own format
+          rr->base = c.hot + hot_slot(base, c.trailer, c.hot_rows) * c.hot_stride;
+          rr->s = w;
+          rr->c = 0.0f;
+          return true;
+        }
+      }
       scale = K::half_to_float(h[0]);
       bias = K::half_to_float(h[1]);
     }
@@ -137,7 +151,7 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
 // loop, where it overlaps the loads of cold rows; when more blocks follow it records the rows
 // (refs, returning their count n), and the later blocks read them back, so that for wide rows the
 // scalar work is done once per row, not once per block (measured: q8 D = 512 warm +10-35%).
-template <class K, Format F, typename Idx, int NV, bool kPartial, Walk kWalk>
+template <class K, Format F, typename Idx, int NV, bool kPartial, Walk kWalk, bool kMixed>
 int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_t n, bool first, bool last,
               float inv, int64_t col, float* buf, void* out) {
   using V = typename K::V;
@@ -154,12 +168,26 @@ int64_t block(const Ctx<K, Idx>& c, int64_t q0, int64_t q1, RowRef* refs, int64_
       rr = &refs[i];
     } else {
       RowRef* dst = kWalk == Walk::inline_record ? &refs[recorded] : &one;
-      if (!look_up<K, F, Idx, kWalk == Walk::inline_plain>(c, q0 + i, dst)) continue;
+      if (!look_up<K, F, Idx, kWalk == Walk::inline_plain, kMixed>(c, q0 + i, dst)) continue;
       recorded++;
       rr = dst;
     }
     const uint8_t* base = rr->base;
     const V vs = K::set1(rr->s);
+    if constexpr (kMixed) {
+      if (rr->hot) {  // the f32 / f16 order: acc = fma(w, x, acc)
+        if (c.hot_f16) {
+#pragma GCC unroll 8
+          for (int j = 0; j < NV; j++)
+            acc[j] = K::fma(vs, K::template load<Format::f16>(base, col + K::kLanes * j, c.tail, kPartial && j == NV - 1), acc[j]);
+        } else {
+#pragma GCC unroll 8
+          for (int j = 0; j < NV; j++)
+            acc[j] = K::fma(vs, K::template load<Format::f32>(base, col + K::kLanes * j, c.tail, kPartial && j == NV - 1), acc[j]);
+        }
+        continue;
+      }
+    }
     if constexpr (kQuant) {
       const V vc = K::set1(rr->c);
 #pragma GCC unroll 8
@@ -212,29 +240,29 @@ using BlockFn = int64_t (*)(const Ctx<K, Idx>&, int64_t, int64_t, RowRef*, int64
                             float*, void*);
 
 // The block functions for NV = 1..8 vectors (index 0 unused).
-template <class K, Format F, typename Idx, bool kPartial, Walk kWalk>
+template <class K, Format F, typename Idx, bool kPartial, Walk kWalk, bool kMixed>
 struct BlockTable {
   static constexpr BlockFn<K, Idx> fn[9] = {
       nullptr,
-      block<K, F, Idx, 1, kPartial, kWalk>, block<K, F, Idx, 2, kPartial, kWalk>,
-      block<K, F, Idx, 3, kPartial, kWalk>, block<K, F, Idx, 4, kPartial, kWalk>,
-      block<K, F, Idx, 5, kPartial, kWalk>, block<K, F, Idx, 6, kPartial, kWalk>,
-      block<K, F, Idx, 7, kPartial, kWalk>, block<K, F, Idx, 8, kPartial, kWalk>};
+      block<K, F, Idx, 1, kPartial, kWalk, kMixed>, block<K, F, Idx, 2, kPartial, kWalk, kMixed>,
+      block<K, F, Idx, 3, kPartial, kWalk, kMixed>, block<K, F, Idx, 4, kPartial, kWalk, kMixed>,
+      block<K, F, Idx, 5, kPartial, kWalk, kMixed>, block<K, F, Idx, 6, kPartial, kWalk, kMixed>,
+      block<K, F, Idx, 7, kPartial, kWalk, kMixed>, block<K, F, Idx, 8, kPartial, kWalk, kMixed>};
 };
 
 // The function for a block of nv vectors (the last one partial or not) walked as w.
-template <class K, Format F, typename Idx>
+template <class K, Format F, typename Idx, bool kMixed>
 BlockFn<K, Idx> block_fn(int64_t nv, bool partial, Walk w) {
   if (partial) {
-    if (w == Walk::inline_only) return BlockTable<K, F, Idx, true, Walk::inline_only>::fn[nv];
-    if (w == Walk::inline_plain) return BlockTable<K, F, Idx, true, Walk::inline_plain>::fn[nv];
-    if (w == Walk::inline_record) return BlockTable<K, F, Idx, true, Walk::inline_record>::fn[nv];
-    return BlockTable<K, F, Idx, true, Walk::from_refs>::fn[nv];
+    if (w == Walk::inline_only) return BlockTable<K, F, Idx, true, Walk::inline_only, kMixed>::fn[nv];
+    if (w == Walk::inline_plain) return BlockTable<K, F, Idx, true, Walk::inline_plain, kMixed>::fn[nv];
+    if (w == Walk::inline_record) return BlockTable<K, F, Idx, true, Walk::inline_record, kMixed>::fn[nv];
+    return BlockTable<K, F, Idx, true, Walk::from_refs, kMixed>::fn[nv];
   }
-  if (w == Walk::inline_only) return BlockTable<K, F, Idx, false, Walk::inline_only>::fn[nv];
-  if (w == Walk::inline_plain) return BlockTable<K, F, Idx, false, Walk::inline_plain>::fn[nv];
-  if (w == Walk::inline_record) return BlockTable<K, F, Idx, false, Walk::inline_record>::fn[nv];
-  return BlockTable<K, F, Idx, false, Walk::from_refs>::fn[nv];
+  if (w == Walk::inline_only) return BlockTable<K, F, Idx, false, Walk::inline_only, kMixed>::fn[nv];
+  if (w == Walk::inline_plain) return BlockTable<K, F, Idx, false, Walk::inline_plain, kMixed>::fn[nv];
+  if (w == Walk::inline_record) return BlockTable<K, F, Idx, false, Walk::inline_record, kMixed>::fn[nv];
+  return BlockTable<K, F, Idx, false, Walk::from_refs, kMixed>::fn[nv];
 }
 
 // Rows per chunk of a bag with several column blocks: as many as stay in L1 (kChunkBytes) while the
@@ -247,7 +275,7 @@ inline int64_t chunk_rows(int64_t row_bytes) {
   return n < kMinChunk ? kMinChunk : n > kMaxChunk ? kMaxChunk : n;
 }
 
-template <class K, Format F, typename Idx>
+template <class K, Format F, typename Idx, bool kMixed = false>
 void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   constexpr int64_t kBlock = (int64_t)K::kLanes * kBlockVecs;  // columns per full block
   const Table& t = r.table;
@@ -267,6 +295,10 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   c.mean = b.pooling == Pooling::mean;
   c.f16 = r.out_type == OutType::f16;
   c.tail = K::make_tail(D);
+  c.hot = t.hot_data;
+  c.hot_rows = t.hot_rows;
+  c.hot_stride = t.hot_stride;
+  c.hot_f16 = t.hot_format == Format::f16;
   // Column blocks: full ones of kBlockVecs vectors, then one of rem_vecs (the last partial if D is
   // not a multiple of kLanes).
   const int64_t nvec = (D + K::kLanes - 1) / K::kLanes;
@@ -274,12 +306,12 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   const int64_t rem_vecs = nvec - (blocks - 1) * kBlockVecs;
   const bool partial = D % K::kLanes != 0;
   const bool several = blocks > 1;
-  const BlockFn<K, Idx> first_fn = block_fn<K, F, Idx>(several ? kBlockVecs : rem_vecs, !several && partial,
+  const BlockFn<K, Idx> first_fn = block_fn<K, F, Idx, kMixed>(several ? kBlockVecs : rem_vecs, !several && partial,
                                                        several ? Walk::inline_record
                                                        : !t.remap && !b.weights ? Walk::inline_plain
                                                                                 : Walk::inline_only);
-  const BlockFn<K, Idx> mid_fn = block_fn<K, F, Idx>(kBlockVecs, false, Walk::from_refs);
-  const BlockFn<K, Idx> last_fn = block_fn<K, F, Idx>(rem_vecs, partial, Walk::from_refs);
+  const BlockFn<K, Idx> mid_fn = block_fn<K, F, Idx, kMixed>(kBlockVecs, false, Walk::from_refs);
+  const BlockFn<K, Idx> last_fn = block_fn<K, F, Idx, kMixed>(rem_vecs, partial, Walk::from_refs);
   // Partial sums of one bag between chunks: D rounded up to whole vectors.
   const int64_t padded = nvec * K::kLanes;
   alignas(64) float stack_buf[2048];
@@ -315,8 +347,11 @@ void run_format(const Request& r, int64_t bag_begin, int64_t bag_end) {
     case Format::f32: return run<K, Format::f32, Idx>(r, bag_begin, bag_end);
     case Format::f16: return run<K, Format::f16, Idx>(r, bag_begin, bag_end);
     case Format::q8: return run<K, Format::q8, Idx>(r, bag_begin, bag_end);
-    case Format::q4: return run<K, Format::q4, Idx>(r, bag_begin, bag_end);
-    case Format::q2: return run<K, Format::q2, Idx>(r, bag_begin, bag_end);
+    // mixed precision: its own instantiation, so plain q4/q2 tables pay nothing for it
+    case Format::q4:
+      return r.table.hot_data ? run<K, Format::q4, Idx, true>(r, bag_begin, bag_end) : run<K, Format::q4, Idx>(r, bag_begin, bag_end);
+    case Format::q2:
+      return r.table.hot_data ? run<K, Format::q2, Idx, true>(r, bag_begin, bag_end) : run<K, Format::q2, Idx>(r, bag_begin, bag_end);
   }
 }
 

@@ -51,7 +51,26 @@ struct Table {
   Format format = Format::f32;
   const int32_t* remap = nullptr;  // optional (pruned table): id -> stored row, or -1 = skip
   int64_t remap_size = 0;          // ids are < remap_size when remap is given, < rows otherwise
+  // Mixed precision (q4 / q2 tables only, no remap): hot rows kept in f32 or f16. A stored row
+  // whose scale field holds kHotMarker is not quantized: its bias field (low 16 bits) and first
+  // code byte (bits 16..23) give its slot s, and the row is hot row min(s, hot_rows - 1) of
+  // hot_data (stride hot_stride, format hot_format): looked up as an f32/f16 row (README.md).
+  const uint8_t* hot_data = nullptr;
+  int64_t hot_rows = 0;     // >= 1 when hot_data is set
+  int64_t hot_stride = 0;   // >= row_bytes(hot_format, dim)
+  Format hot_format = Format::f32;
 };
+
+// The fp16 scale bits that mark a hot row of a mixed-precision table (a NaN our quantizers never
+// write for finite input), and the most hot rows a table can have (a 24-bit slot).
+constexpr uint16_t kHotMarker = 0x7FFF;
+constexpr int64_t kMaxHotRows = int64_t(1) << 24;
+// The hot slot a marked row names, bounded by hot_rows (a row rewritten by the caller cannot
+// send a lookup out of the hot rows).
+inline int64_t hot_slot(const uint8_t* row, int64_t trailer, int64_t hot_rows) {
+  const int64_t s = (int64_t)row[trailer + 2] | ((int64_t)row[trailer + 3] << 8) | ((int64_t)row[0] << 16);
+  return s < hot_rows ? s : hot_rows - 1;
+}
 
 struct Bags {
   const void* indices = nullptr;  // int32 or int64, num_indices entries
@@ -119,7 +138,15 @@ LOWBIT_EMBEDDING_DECLARE(neon)
 // ---- table conversion (scalar; FBGEMM's reference formulas, see README.md)
 // fp32 rows [rows, dim] -> rows of `format` with stride row_bytes(format, dim). f32 copies, f16 rounds
 // to nearest even, q8/q4/q2 quantize rowwise.
-void quantize_table(Format format, const float* src, int64_t rows, int64_t dim, uint8_t* dst);
+struct QuantizeOptions {
+  // q4/q2: choose each row's range by PyTorch's greedy L2 search (embedding_bag_4bit_prepack(...,
+  // optimized_qparams=True, nbins, ratio)) instead of [min, max]; q8/f32/f16 ignore it
+  bool optimized = false;
+  int64_t nbins = 200;   // >= 1
+  double ratio = 0.16;   // in [0, 1]
+};
+void quantize_table(Format format, const float* src, int64_t rows, int64_t dim, uint8_t* dst,
+                    const QuantizeOptions& options = QuantizeOptions());
 // Rows of `format` (stride row_stride) -> fp32 [rows, dim].
 void dequantize_table(Format format, const uint8_t* src, int64_t rows, int64_t dim, int64_t row_stride,
                       float* dst);

@@ -63,6 +63,27 @@ Status check_structure(const Bags& b) {
   return Status{};
 }
 
+// The common case first: are all indices (and the remap entries they select) valid? One tight loop,
+// no bag walk (the walk alongside cost ~9% of a 512-bag q4 D = 64 call); only a request that fails
+// here is walked again by position to name the bag. A negative index is a huge unsigned value.
+template <typename Idx>
+bool indices_ok(const Idx* idx, int64_t n, uint64_t limit, const int32_t* remap, int64_t rows) {
+  uint64_t top = 0;
+  for (int64_t p = 0; p < n; p++) {
+    const uint64_t i = (uint64_t)(int64_t)idx[p];
+    top = i > top ? i : top;
+  }
+  if (top >= limit) return false;
+  if (!remap) return true;
+  // remap entries in [-1, rows): +1 puts them in [0, rows]
+  uint64_t rtop = 0;
+  for (int64_t p = 0; p < n; p++) {
+    const uint64_t r = (uint64_t)((int64_t)remap[idx[p]] + 1);
+    rtop = r > rtop ? r : rtop;
+  }
+  return rtop <= (uint64_t)rows;
+}
+
 }  // namespace
 
 Status validate(const Request& r) {
@@ -71,6 +92,10 @@ Status validate(const Request& r) {
   const int64_t rb = row_bytes(t.format, t.dim);
   if (rb == 0 || t.rows < 0 || t.row_stride < rb || (t.rows > 0 && !t.data) ||
       (t.remap && t.remap_size < 0))
+    return fail(Error::bad_table, -1, -1, 0);
+  if (t.hot_data && (t.remap || (t.format != Format::q4 && t.format != Format::q2) ||
+                     (t.hot_format != Format::f32 && t.hot_format != Format::f16) || t.hot_rows < 1 ||
+                     t.hot_rows > kMaxHotRows || t.hot_stride < row_bytes(t.hot_format, t.dim)))
     return fail(Error::bad_table, -1, -1, 0);
   if (b.num_indices < 0 || b.num_bags < 0 || (b.num_indices > 0 && !b.indices) ||
       (!b.offsets && (b.num_bags > 0 || b.form == BagForm::offsets_include_last)) ||
@@ -89,6 +114,10 @@ Status validate(const Request& r) {
   if (!s.ok()) return s;
   // indices, by position; the bag of a bad position is found by walking the bags alongside
   const int64_t limit = t.remap ? t.remap_size : t.rows;
+  const bool ok = b.index_type == IntType::i32
+                      ? indices_ok(static_cast<const int32_t*>(b.indices), b.num_indices, (uint64_t)limit, t.remap, t.rows)
+                      : indices_ok(static_cast<const int64_t*>(b.indices), b.num_indices, (uint64_t)limit, t.remap, t.rows);
+  if (ok) return Status{};
   BagCursor cur(b, 0);
   int64_t bag = 0;
   for (int64_t p = 0; p < b.num_indices; p++) {
