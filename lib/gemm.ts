@@ -23,6 +23,7 @@ interface NativePackedLinear {
   readonly n: number;
   readonly byteLength: number;
   readonly fastPath: boolean;
+  readonly residualDensity: number;
   readonly zeroPoints: Int32Array;
   readonly sparseKept: boolean;
   readonly blockSparsity: number;
@@ -61,6 +62,19 @@ export type WeightLayout = 'kn' | 'nk';
 export type LinearMode = 'auto' | 'sparse' | 'dense';
 
 const MODES: readonly LinearMode[] = ['auto', 'sparse', 'dense'];
+
+/**
+ * The residual split of full-range int8 weights (native/kernels/gemm/README.md, "Residual split"):
+ * the weights are packed as a dense part whose pairs cannot saturate AVX2's fast vpmaddubsw kernel
+ * plus a sparse residual of the few weights that could, added exactly in the same call, so that
+ * full-range activations run on the fast kernel with results bit-identical to the exact one.
+ * `'auto'` (default): split where the performance model says it pays (on AVX2, residual density at
+ * most 4%; ~1% for Gaussian per-channel weights). `'always'`: split whenever a pair could saturate
+ * (on every ISA; only AVX2 gains). `'never'`: keep the weights as given.
+ */
+export type ResidualSplit = 'auto' | 'always' | 'never';
+
+const RESIDUAL_SPLITS: readonly ResidualSplit[] = ['auto', 'always', 'never'];
 
 /** What {@link QuantizedLinear.explain} returns. */
 export interface LinearExplanation {
@@ -117,6 +131,8 @@ export interface FromInt8Options {
   bias?: Float32Array | Int32Array;
   /** Kernel choice; default `'auto'`. `'sparse'` needs every zero point to be 0. See {@link LinearMode}. */
   mode?: LinearMode;
+  /** Dense part + sparse residual for the fast kernel; default `'auto'`. See {@link ResidualSplit}. */
+  residual?: ResidualSplit;
 }
 
 /** Options of {@link QuantizedLinear.fromFloat32}. */
@@ -133,6 +149,8 @@ export interface FromFloat32Options {
   perChannel?: boolean;
   /** Kernel choice; default `'auto'`. See {@link LinearMode}. Prune first (e.g. `pruneWeights` with `block: [1, 4]`). */
   mode?: LinearMode;
+  /** Dense part + sparse residual for the fast kernel; default `'auto'`. See {@link ResidualSplit}. */
+  residual?: ResidualSplit;
 }
 
 /** Options every product takes (and `threads`, `kernel`: {@link KernelOptions}). */
@@ -199,8 +217,8 @@ const VERSION = 1;
 const PACKED_MAGIC = 0x3147424c; // 'LBG1': native/kernels/gemm/pack.cc
 const LAYOUTS: readonly WeightLayout[] = ['nk', 'kn'];
 
-const FROM_INT8_KEYS = optionKeys<FromInt8Options>()('k', 'n', 'layout', 'scale', 'zeroPoint', 'bias', 'mode');
-const FROM_FLOAT32_KEYS = optionKeys<FromFloat32Options>()('k', 'n', 'layout', 'bias', 'perChannel', 'mode');
+const FROM_INT8_KEYS = optionKeys<FromInt8Options>()('k', 'n', 'layout', 'scale', 'zeroPoint', 'bias', 'mode', 'residual');
+const FROM_FLOAT32_KEYS = optionKeys<FromFloat32Options>()('k', 'n', 'layout', 'bias', 'perChannel', 'mode', 'residual');
 const EXPLAIN_KEYS = optionKeys<ExplainOptions>()('m', 'narrow', 'threads');
 const COMMON_KEYS = [...optionKeys<Omit<MatmulCommonOptions, keyof KernelOptions>>()('m', 'lda'), ...KERNEL_KEYS];
 const INT32_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<MatmulInt32Options, keyof MatmulCommonOptions>>()('zeroPoint', 'out')];
@@ -247,8 +265,9 @@ export class QuantizedLinear {
   readonly #scales: Float32Array;
   readonly #zeroPoints: Int32Array;
   readonly #bias: Float32Array | Int32Array | null;
+  readonly #split: number; // index in RESIDUAL_SPLITS, kept for serialize
 
-  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode) {
+  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode, split = 0) {
     this.#packed = packed;
     this.mode = mode;
     this.k = packed.k;
@@ -256,6 +275,7 @@ export class QuantizedLinear {
     this.#scales = scales;
     this.#zeroPoints = zeroPoints;
     this.#bias = bias;
+    this.#split = split;
     Object.freeze(this);
   }
 
@@ -289,8 +309,9 @@ export class QuantizedLinear {
     const bias = weightBiasOf(o.bias, n, 'n');
     const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
     if (mode === 'sparse') checkSparseZeroPoints(zps, 'index');
-    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode));
-    return new QuantizedLinear(packed, scales, zps, bias, mode);
+    const split = RESIDUAL_SPLITS.indexOf(checkEnum(o.residual, 'options.residual', RESIDUAL_SPLITS, 'auto'));
+    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode), split);
+    return new QuantizedLinear(packed, scales, zps, bias, mode, split);
   }
 
   /**
@@ -304,9 +325,10 @@ export class QuantizedLinear {
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, n, 'n');
     const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
+    const split = RESIDUAL_SPLITS.indexOf(checkEnum(o.residual, 'options.residual', RESIDUAL_SPLITS, 'auto'));
     const q = native.quantizeWeights(w, k, n, transposed, perChannel);
-    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode));
-    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode);
+    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode), split);
+    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode, split);
   }
 
   /**
@@ -322,10 +344,12 @@ export class QuantizedLinear {
     const version = r.u32('version');
     if (version !== VERSION) throw invalidSerialization(`version: unsupported version ${version}`);
     const flags = r.u32('flags');
-    // bits 0-1: bias kind (0 none, 1 float32, 3 int32); bits 2-3: the mode; no other bits
+    // bits 0-1: bias kind (0 none, 1 float32, 3 int32); bits 2-3: the mode; bits 4-5: the residual
+    // split (0 auto, written by every version); no other bits
     const biasKind = flags & 3;
     const modeIndex = (flags >> 2) & 3;
-    if (flags >>> 4 !== 0 || biasKind === 2 || modeIndex >= MODES.length) throw invalidSerialization(`flags: unknown value 0x${flags.toString(16)}`);
+    const split = (flags >> 4) & 3;
+    if (flags >>> 6 !== 0 || biasKind === 2 || modeIndex >= MODES.length || split >= RESIDUAL_SPLITS.length) throw invalidSerialization(`flags: unknown value 0x${flags.toString(16)}`);
     const mode = MODES[modeIndex];
     const nScales = r.u32('weightScales count');
     const scales = r.array(nScales, 'weightScales', (off) => r.view.getFloat32(off, true), Float32Array);
@@ -354,8 +378,8 @@ export class QuantizedLinear {
       weightBiasOf(bias, n, 'n', 'bias');
       if (mode === 'sparse') checkSparseZeroPoints(zps, 'index', 'weightZeroPoints');
     });
-    const packed = recoded(() => new native.PackedLinear('bytes', r.bytes.subarray(start), modeIndex));
-    return new QuantizedLinear(packed, scales, zps, bias, mode);
+    const packed = recoded(() => new native.PackedLinear('bytes', r.bytes.subarray(start), modeIndex, split));
+    return new QuantizedLinear(packed, scales, zps, bias, mode, split);
   }
 
   /** Portable bytes (the same on every ISA) holding the packed weights, scales and bias. */
@@ -368,7 +392,7 @@ export class QuantizedLinear {
     const view = new DataView(out.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, VERSION, true);
-    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2), true);
+    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2) | (this.#split << 4), true);
     view.setUint32(12, scales.length, true);
     let off = 16;
     scales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
@@ -410,9 +434,17 @@ export class QuantizedLinear {
     return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false), checkThreads(o.threads));
   }
 
-  /** True when every weight pair is small enough for the fast AVX2 kernel to be exact for any uint8 input. */
+  /**
+   * True when the fast AVX2 kernel is exact for any uint8 input: every weight pair is small enough,
+   * or the weights were split into a safe dense part and a sparse residual ({@link ResidualSplit}).
+   */
   get fastPathForAnyInput(): boolean {
     return this.#packed.fastPath;
+  }
+
+  /** Fraction of the weights held in the residual of the split ({@link ResidualSplit}); 0 when not split. */
+  get residualDensity(): number {
+    return this.#packed.residualDensity;
   }
 
   /** C = (A − zeroPoint) · (W − wZeroPoint) in exact int32 (no scales, no bias). */

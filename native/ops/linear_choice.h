@@ -26,6 +26,24 @@ constexpr double kLinearMinAutoSparsity = 0.25;
 // calibration), where the choice then cost up to that much. Outside the band the model decides.
 constexpr double kLinearTrialBand = 1.3;
 
+// Residual split (kernels/gemm/residual.h): weights whose vpmaddubsw pairs could saturate are
+// packed as a safe dense part + a sparse residual, so that the AVX2 fast kernel runs for any
+// activations. Only AVX2 has a saturating fast kernel (VNNI and sdot are exact for any input).
+// It pays where the calibrated model's fast (narrow) dense rate, plus the residual, beats its
+// exact rate: fast * (1 + kResidualEntryCost * density) < exact, at M = 64 (the model's largest
+// calibrated batch; both grow about linearly beyond). kResidualEntryCost: one residual entry for
+// one row costs this many fast dense weight-rows (bench/gemm-residual.js measured 14% over the
+// fast kernel at 0.8% density, AVX2 EPYC: 17.5). Where the fast kernel is no faster than the exact
+// one (that EPYC: vpmaddubsw at half the vpmaddwd rate) it never pays; on Zen 3's defaults it
+// pays below ~1.9% density (the residual density of Gaussian per-channel int8 weights: ~0.8%).
+constexpr double kResidualEntryCost = 17.5;
+inline bool residual_split_pays(Isa isa, bool maddubs_safe, double density, size_t N, size_t K) {
+  if (isa != Isa::avx2 || maddubs_safe || !(density > 0)) return false;
+  const sparse_fc::PerfModel& m = sparse_fc::model_for(isa);
+  const double fast = m.dense_seconds(N, K, 64, true), exact = m.dense_seconds(N, K, 64, false);
+  return fast * (1.0 + kResidualEntryCost * density) < exact;
+}
+
 // The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
 // steps with tiles of 8 rows and the one-row kernel for M mod 8 = 1), above that one bucket per
 // power of two and M mod 8 = 1 or not (both kernels' times grow about linearly there, so the ratio
