@@ -473,8 +473,11 @@ Napi::Value QuantizeWeights(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void register_gemm_q4(Napi::Env env, Napi::Object exports);  // gemm_q4.cc
+
 void register_gemm(Napi::Env env, Napi::Object exports) {
   exports.Set("PackedLinear", PackedLinear::Define(env));
+  register_gemm_q4(env, exports);
   exports.Set("quantizeWeights", Napi::Function::New(env, QuantizeWeights, "quantizeWeights"));
 }
 
