@@ -7,7 +7,12 @@ namespace gemm {
 namespace {
 
 struct DotVnni {
-  static inline __m256i step(__m256i acc, __m256i a0, __m256i a1, __m256i lo, __m256i hi) {
+  static inline __m256i two(__m256i acc, __m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i lo0, __m256i hi0,
+                            __m256i lo1, __m256i hi1) {
+    acc = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, a0, lo0), a1, hi0);
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, a2, lo1), a3, hi1);
+  }
+  static inline __m256i one(__m256i acc, __m256i a0, __m256i a1, __m256i lo, __m256i hi) {
     return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, a0, lo), a1, hi);
   }
 };

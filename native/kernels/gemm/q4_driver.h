@@ -10,11 +10,13 @@
 //
 // Traits T provide:
 //   static constexpr int kAShift;   // 0: A packed as is (u8 x s8 instructions); 128: A - 128 (s8 x s8)
-//   template <int MR> static void panel(const uint8_t* ap, size_t Kp, const uint8_t* bp,
-//       const float* scales, const int32_t* qsum, size_t groups, size_t group_chunks, int32_t zp_eff,
-//       float* f /* MR x 8 */);
+//   template <int MR> static void panel(const uint8_t* ap, size_t Kp, const int32_t* asum,
+//       const uint8_t* bp, const float* scales, const int32_t* qsum, size_t groups, size_t group_chunks,
+//       int32_t zp_eff, float* f /* MR x 8 */);
 //     f[r * 8 + c] = sum_g float(sum_{k in g} p[r][k] * q[k][c] - zp_eff * qsum[g][c]) * scales[g][c],
-//     accumulated in that order from 0 (p = packed A, zp_eff = a_zp - kAShift).
+//     accumulated in that order from 0 (p = packed A, zp_eff = a_zp - kAShift). asum[r * groups + g]
+//     = sum_{k in g} p[r][k], for kernels that multiply the unsigned nibbles q + 8 and subtract
+//     8 * asum (one instruction less per 8 k than shifting every nibble).
 #pragma once
 
 #include <cstring>
@@ -32,13 +34,17 @@ inline Scratch& q4_scratch() {
 }
 
 template <class T>
-void q4_call_panel(int mr, const uint8_t* ap, size_t Kp, const uint8_t* bp, const float* sc, const int32_t* qs,
-                   size_t groups, size_t gch, int32_t zp, float* f) {
+void q4_call_panel(int mr, int np, const uint8_t* ap, size_t Kp, const int32_t* as, const uint8_t* bp, size_t ps,
+                   const float* sc, const int32_t* qs, size_t groups, size_t gch, int32_t zp, float* f) {
+  if (np == 4) {
+    T::template panel<1, 4>(ap, Kp, as, bp, ps, sc, qs, groups, gch, zp, f);
+    return;
+  }
   switch (mr) {
-    case 1: T::template panel<1>(ap, Kp, bp, sc, qs, groups, gch, zp, f); break;
-    case 2: T::template panel<2>(ap, Kp, bp, sc, qs, groups, gch, zp, f); break;
-    case 3: T::template panel<3>(ap, Kp, bp, sc, qs, groups, gch, zp, f); break;
-    default: T::template panel<4>(ap, Kp, bp, sc, qs, groups, gch, zp, f); break;
+    case 1: T::template panel<1, 1>(ap, Kp, as, bp, ps, sc, qs, groups, gch, zp, f); break;
+    case 2: T::template panel<2, 1>(ap, Kp, as, bp, ps, sc, qs, groups, gch, zp, f); break;
+    case 3: T::template panel<3, 1>(ap, Kp, as, bp, ps, sc, qs, groups, gch, zp, f); break;
+    default: T::template panel<4, 1>(ap, Kp, as, bp, ps, sc, qs, groups, gch, zp, f); break;
   }
 }
 
@@ -48,33 +54,44 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   const size_t m0 = r.m_begin, m1 = r.m_end;
   if (n0 >= n1 || m0 >= m1) return;
   const size_t rows = m1 - m0, Kp = w.Kp, K = w.K, chunks = w.chunks();
-  uint8_t* ap = q4_scratch().get(rows * Kp + 64);
+  const size_t abytes = (rows * Kp + 63) / 64 * 64;
+  uint8_t* ap = q4_scratch().get(abytes + rows * w.groups * 4 + 64);
+  int32_t* asum = reinterpret_cast<int32_t*>(ap + abytes);
   for (size_t i = 0; i < rows; i++) {
     uint8_t* d = ap + i * Kp;
     std::memcpy(d, c.a + (m0 + i) * c.lda, K);
     std::memset(d + K, 0, Kp - K);
     if (T::kAShift)
       for (size_t k = 0; k < Kp; k++) d[k] = (uint8_t)(d[k] ^ 0x80);  // a - 128 as int8 (0 padding -> -128: see below)
+    for (size_t g = 0; g < w.groups; g++) {
+      int32_t s = 0;
+      for (size_t k = g * w.group; k < (g + 1) * w.group; k++) s += T::kAShift ? (int32_t)(int8_t)d[k] : (int32_t)d[k];
+      asum[i * w.groups + g] = s;
+    }
   }
   // (with kAShift the padding holds -128, multiplied by the padding weights, which are 0)
   const int32_t zp_eff = c.a_zp - T::kAShift;
   const size_t p0 = n0 / kPanelN, p1 = (n1 + kPanelN - 1) / kPanelN;
-  alignas(64) float f[4 * kPanelN];
-  for (size_t p = p0; p < p1; p++) {
-    const uint8_t* bp = w.data.data() + p * chunks * kQ4ChunkBytes;
-    const float* sc = w.scales.data() + p * w.groups * kPanelN;
-    const int32_t* qs = w.qsum.data() + p * w.groups * kPanelN;
-    const size_t c0 = p * kPanelN;
-    const size_t from = c0 < n0 ? n0 - c0 : 0, to = (n1 - c0) < kPanelN ? n1 - c0 : kPanelN;
+  alignas(64) float f[4 * kPanelN];  // MR x 8 or 1 x 32
+  const size_t pstride = chunks * kQ4ChunkBytes, gstride = w.groups * kPanelN;
+  // one row (GEMV): 4 panels per call, 4 weight streams in flight; else one panel, tiles of 4 rows
+  for (size_t p = p0; p < p1;) {
+    const int np = rows == 1 && p + 4 <= p1 ? 4 : 1;
+    const uint8_t* bp = w.data.data() + p * pstride;
+    const float* sc = w.scales.data() + p * gstride;
+    const int32_t* qs = w.qsum.data() + p * gstride;
+    const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN;
+    const size_t from = c0 < n0 ? n0 - c0 : 0, to = (n1 - c0) < cw ? n1 - c0 : cw;
     for (size_t t = 0; t < rows; t += 4) {
       const int mr = (int)(rows - t < 4 ? rows - t : 4);
-      q4_call_panel<T>(mr, ap + t * Kp, Kp, bp, sc, qs, w.groups, w.group / kQ4ChunkK, zp_eff, f);
+      q4_call_panel<T>(mr, np, ap + t * Kp, Kp, asum + t * w.groups, bp, pstride, sc, qs, w.groups, w.group / kQ4ChunkK,
+                       zp_eff, f);
       for (int i = 0; i < mr; i++) {
         const size_t m = m0 + t + i;
         const uint8_t* a = c.a + m * c.lda;
         for (size_t j = from; j < to; j++) {
           const size_t n = c0 + j;
-          float v = f[i * kPanelN + j];
+          float v = f[i * cw + j];
           const uint32_t e0 = w.out_start[n], e1 = w.out_start[n + 1];
           if (e0 != e1) {  // (a column without outliers adds +0: no change, f is never -0)
             int32_t o = 0;
@@ -88,6 +105,7 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
         }
       }
     }
+    p += (size_t)np;
   }
 }
 
