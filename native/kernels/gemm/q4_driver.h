@@ -55,8 +55,28 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   if (n0 >= n1 || m0 >= m1) return;
   const size_t rows = m1 - m0, Kp = w.Kp, K = w.K, chunks = w.chunks();
   const size_t abytes = (rows * Kp + 63) / 64 * 64;
-  uint8_t* ap = q4_scratch().get(abytes + rows * w.groups * 4 + 64);
+  // the outliers, vectorized over rows when there are 8 or more (as the int8 residual, driver.h):
+  // at[k * rs + i] = A[i][k] - a_zp as int16, then per panel and column, osum[j * rs + i] =
+  // sum over the column's outliers of at[k] * v (each ISA's compiler flags vectorize the loops)
+  const bool vec_out = rows >= 8 && !w.out_v.empty();
+  const size_t rs = (rows + 15) / 16 * 16;
+  const size_t sbytes = (rows * w.groups * 4 + 63) / 64 * 64;
+  const size_t tbytes = vec_out ? (K * rs * 2 + 63) / 64 * 64 : 0;
+  uint8_t* ap = q4_scratch().get(abytes + sbytes + tbytes + (vec_out ? kPanelN * rs * 4 : 0) + 64);
   int32_t* asum = reinterpret_cast<int32_t*>(ap + abytes);
+  int16_t* at = reinterpret_cast<int16_t*>(ap + abytes + sbytes);
+  int32_t* osum = reinterpret_cast<int32_t*>(ap + abytes + sbytes + tbytes);
+  if (vec_out) {
+    for (size_t kb = 0; kb < K; kb += 64) {  // blocks of 64 k: the destination lines stay in L1
+      const size_t ke = kb + 64 < K ? kb + 64 : K;
+      for (size_t i = 0; i < rows; i++) {
+        const uint8_t* src = c.a + (m0 + i) * c.lda;
+        for (size_t k = kb; k < ke; k++) at[k * rs + i] = (int16_t)((int32_t)src[k] - c.a_zp);
+      }
+      for (size_t k = kb; k < ke; k++)
+        for (size_t i = rows; i < rs; i++) at[k * rs + i] = 0;
+    }
+  }
   for (size_t i = 0; i < rows; i++) {
     uint8_t* d = ap + i * Kp;
     std::memcpy(d, c.a + (m0 + i) * c.lda, K);
@@ -82,6 +102,18 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
     const int32_t* qs = w.qsum.data() + p * gstride;
     const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN;
     const size_t from = c0 < n0 ? n0 - c0 : 0, to = (n1 - c0) < cw ? n1 - c0 : cw;
+    if (vec_out) {  // (np == 1 here: rows > 1)
+      for (size_t j = from; j < to; j++) {
+        const size_t n = c0 + j;
+        uint32_t* o = reinterpret_cast<uint32_t*>(osum + j * rs);
+        for (size_t i = 0; i < rs; i++) o[i] = 0;
+        for (uint32_t e = w.out_start[n]; e < w.out_start[n + 1]; e++) {
+          const int16_t* x = at + (size_t)w.out_k[e] * rs;
+          const int32_t v = w.out_v[e];
+          for (size_t i = 0; i < rs; i++) o[i] += (uint32_t)((int32_t)x[i] * v);
+        }
+      }
+    }
     for (size_t t = 0; t < rows; t += 4) {
       const int mr = (int)(rows - t < 4 ? rows - t : 4);
       q4_call_panel<T>(mr, np, ap + t * Kp, Kp, asum + t * w.groups, bp, pstride, sc, qs, w.groups, w.group / kQ4ChunkK,
@@ -95,7 +127,11 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
           const uint32_t e0 = w.out_start[n], e1 = w.out_start[n + 1];
           if (e0 != e1) {  // (a column without outliers adds +0: no change, f is never -0)
             int32_t o = 0;
-            for (uint32_t e = e0; e < e1; e++) o += ((int32_t)a[w.out_k[e]] - c.a_zp) * w.out_v[e];
+            if (vec_out) {
+              o = osum[j * rs + t + i];
+            } else {
+              for (uint32_t e = e0; e < e1; e++) o += ((int32_t)a[w.out_k[e]] - c.a_zp) * w.out_v[e];
+            }
             v = v + (float)o * w.out_scale[n];
           }
           float y = v * c.a_scale;
