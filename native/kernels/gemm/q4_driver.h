@@ -61,8 +61,16 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   const bool vec_out = rows >= 8 && !w.out_v.empty();
   const size_t rs = (rows + 15) / 16 * 16;
   const size_t sbytes = (rows * w.groups * 4 + 63) / 64 * 64;
-  const size_t tbytes = vec_out ? (K * rs * 2 + 63) / 64 * 64 : 0;
+  // below 8 rows: each row's A - a_zp as int32 (the outlier sums then gather 32-bit values)
+  const bool row_out = !vec_out && !w.out_v.empty();
+  const size_t tbytes = vec_out ? (K * rs * 2 + 63) / 64 * 64 : row_out ? (rows * K * 4 + 63) / 64 * 64 : 0;
   uint8_t* ap = q4_scratch().get(abytes + sbytes + tbytes + (vec_out ? kPanelN * rs * 4 : 0) + 64);
+  int32_t* a32 = reinterpret_cast<int32_t*>(ap + abytes + sbytes);
+  if (row_out)
+    for (size_t i = 0; i < rows; i++) {
+      const uint8_t* src = c.a + (m0 + i) * c.lda;
+      for (size_t k = 0; k < K; k++) a32[i * K + k] = (int32_t)src[k] - c.a_zp;
+    }
   int32_t* asum = reinterpret_cast<int32_t*>(ap + abytes);
   int16_t* at = reinterpret_cast<int16_t*>(ap + abytes + sbytes);
   int32_t* osum = reinterpret_cast<int32_t*>(ap + abytes + sbytes + tbytes);
@@ -120,7 +128,6 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
                        zp_eff, f);
       for (int i = 0; i < mr; i++) {
         const size_t m = m0 + t + i;
-        const uint8_t* a = c.a + m * c.lda;
         for (size_t j = from; j < to; j++) {
           const size_t n = c0 + j;
           float v = f[i * cw + j];
@@ -130,7 +137,12 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
             if (vec_out) {
               o = osum[j * rs + t + i];
             } else {
-              for (uint32_t e = e0; e < e1; e++) o += ((int32_t)a[w.out_k[e]] - c.a_zp) * w.out_v[e];
+              const int32_t* ar = a32 + (t + i) * K;
+              const uint32_t* ks = w.out_k.data();
+              const int8_t* vs = w.out_v.data();
+              uint32_t u = 0;  // (modulo 2^32: the sum is small, but the loop vectorizes unsigned)
+              for (uint32_t e = e0; e < e1; e++) u += (uint32_t)(ar[ks[e]] * (int32_t)vs[e]);
+              o = (int32_t)u;
             }
             v = v + (float)o * w.out_scale[n];
           }
