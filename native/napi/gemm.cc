@@ -123,7 +123,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     if (mode_ != Mode::sparse && !dense.maddubs_safe) {
       // the residual split where the model says it pays (ops/linear_choice.h)
       const double density = (double)gemm::residual_count(wnk.data(), K_, N_) / ((double)K_ * (double)N_);
-      if (split_ == 1 || (split_ == 0 && ops::residual_split_pays(active_isa(), dense.maddubs_safe, density, N_, K_))) {
+      if (split_ == 1 || (split_ == 0 && ops::residual_split_pays(active_isa(), dense.maddubs_safe, density, N_, K_, &split_reason_))) {
         auto res = std::make_shared<gemm::Residual>();
         std::vector<int8_t> d(K_ * N_);
         gemm::split_for_maddubs(wnk.data(), K_, N_, d.data(), res.get());
@@ -275,6 +275,14 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       } else {
         reason += sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)";
       }
+    }
+    if (residual_) {
+      char rb[120];
+      std::snprintf(rb, sizeof rb, "; dense weights split: %.2f%% in the residual, the fast kernel for any activations", residual_->density() * 100);
+      reason += rb;
+      if (!split_reason_.empty()) reason += " (" + split_reason_ + ")";
+    } else if (!split_reason_.empty()) {
+      reason += "; " + split_reason_;
     }
     out.Set("kernel", sparse ? "sparse" : "dense");
     out.Set("reason", reason);
@@ -438,6 +446,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   size_t K_ = 0, N_ = 0;
   Mode mode_ = Mode::auto_;
   int split_ = 0;  // the residual split: 0 auto (the model), 1 always, 2 never
+  std::string split_reason_;  // auto: the model's prediction for the split (explain)
   bool symmetric_ = true;        // every weight zero point is 0 (the sparse kernel applies)
   bool zp_per_channel_ = false;  // how the zero points were given (kept for serialize)
   std::shared_ptr<gemm::PackedB> packed_;                    // dense; null in mode sparse

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "cpu/isa.h"
 #include "ops/kernel_trial.h"
@@ -37,11 +39,19 @@ constexpr double kLinearTrialBand = 1.3;
 // one (that EPYC: vpmaddubsw at half the vpmaddwd rate) it never pays; on Zen 3's defaults it
 // pays below ~1.9% density (the residual density of Gaussian per-channel int8 weights: ~0.8%).
 constexpr double kResidualEntryCost = 17.5;
-inline bool residual_split_pays(Isa isa, bool maddubs_safe, double density, size_t N, size_t K) {
+// why: where not null, one line with the prediction (explain() shows it).
+inline bool residual_split_pays(Isa isa, bool maddubs_safe, double density, size_t N, size_t K, std::string* why = nullptr) {
   if (isa != Isa::avx2 || maddubs_safe || !(density > 0)) return false;
   const sparse_fc::PerfModel& m = sparse_fc::model_for(isa);
   const double fast = m.dense_seconds(N, K, 64, true), exact = m.dense_seconds(N, K, 64, false);
-  return fast * (1.0 + kResidualEntryCost * density) < exact;
+  const double split = fast * (1.0 + kResidualEntryCost * density);
+  if (why) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "residual split at %.2f%% density: predicted %.1f us (fast kernel + residual) vs %.1f us exact at m=64 -> %s",
+                  density * 100, split * 1e6, exact * 1e6, split < exact ? "split" : "not split");
+    *why = buf;
+  }
+  return split < exact;
 }
 
 // The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
