@@ -23,6 +23,7 @@ interface NativePackedLinear {
   readonly n: number;
   readonly byteLength: number;
   readonly fastPath: boolean;
+  readonly residualDensity: number;
   readonly zeroPoints: Int32Array;
   readonly sparseKept: boolean;
   readonly blockSparsity: number;
@@ -38,8 +39,20 @@ interface NativePackedLinear {
     bias: Float32Array | null, relu: boolean, out: Float32Array, threads: number, async: boolean,
   ): unknown;
 }
+/** Native packed 4-bit weights (internal, native/napi/gemm_q4.cc): PackedLinear's gemm and dynamic. */
+interface NativePackedLinear4 {
+  readonly k: number;
+  readonly n: number;
+  readonly byteLength: number;
+  readonly groupSize: number;
+  readonly outlierCount: number;
+  serialize(): Uint8Array;
+  gemm(...args: Parameters<NativePackedLinear['gemm']>): unknown;
+  dynamic(...args: Parameters<NativePackedLinear['dynamic']>): unknown;
+}
 interface GemmBinding {
   PackedLinear: new (...args: unknown[]) => NativePackedLinear;
+  PackedLinear4: new (...args: unknown[]) => NativePackedLinear4;
   quantizeWeights(w: Float32Array, k: number, n: number, transposed: boolean, perChannel: boolean): { weights: Int8Array; scales: Float32Array };
 }
 const native = binding as unknown as GemmBinding;
@@ -61,6 +74,19 @@ export type WeightLayout = 'kn' | 'nk';
 export type LinearMode = 'auto' | 'sparse' | 'dense';
 
 const MODES: readonly LinearMode[] = ['auto', 'sparse', 'dense'];
+
+/**
+ * The residual split of full-range int8 weights (native/kernels/gemm/README.md, "Residual split"):
+ * the weights are packed as a dense part whose pairs cannot saturate AVX2's fast vpmaddubsw kernel
+ * plus a sparse residual of the few weights that could, added exactly in the same call, so that
+ * full-range activations run on the fast kernel with results bit-identical to the exact one.
+ * `'auto'` (default): split where the performance model says it pays (on AVX2, residual density at
+ * most 4%; ~1% for Gaussian per-channel weights). `'always'`: split whenever a pair could saturate
+ * (on every ISA; only AVX2 gains). `'never'`: keep the weights as given.
+ */
+export type ResidualSplit = 'auto' | 'always' | 'never';
+
+const RESIDUAL_SPLITS: readonly ResidualSplit[] = ['auto', 'always', 'never'];
 
 /** What {@link QuantizedLinear.explain} returns. */
 export interface LinearExplanation {
@@ -117,10 +143,29 @@ export interface FromInt8Options {
   bias?: Float32Array | Int32Array;
   /** Kernel choice; default `'auto'`. `'sparse'` needs every zero point to be 0. See {@link LinearMode}. */
   mode?: LinearMode;
+  /** Dense part + sparse residual for the fast kernel; default `'auto'`. See {@link ResidualSplit}. */
+  residual?: ResidualSplit;
 }
+
+/** 4-bit group sizes along K; 0: one group (one scale) per output channel. */
+export type GroupSize = 32 | 64 | 128 | 0;
 
 /** Options of {@link QuantizedLinear.fromFloat32}. */
 export interface FromFloat32Options {
+  /**
+   * Weight bits: 8 (default, symmetric int8) or 4: 4-bit weights with one scale per group of
+   * `groupSize` inputs, and the largest-magnitude weights (`outliers`) kept in int8 in a sparse
+   * side matrix added in the same call (value-aware quantization). 4-bit layers halve the weight
+   * memory and traffic (GEMV at M = 1 is bound by it); they have no int32 output (the group scales
+   * apply inside the sum), no sparse mode and no residual split.
+   */
+  bits?: 8 | 4;
+  /** 4-bit only: inputs per scale, 32, 64 or 128, or 0 for one scale per output; default 128. */
+  groupSize?: GroupSize;
+  /** 4-bit only: fraction of all weights kept as int8 outliers (largest |w| first), in [0, 0.5]; default 0.01. */
+  outliers?: number;
+  /** 4-bit only: every weight with |w| >= this is an outlier (instead of `outliers`); must be > 0. */
+  outlierThreshold?: number;
   /** Input features. */
   k: number;
   /** Output features. */
@@ -133,6 +178,8 @@ export interface FromFloat32Options {
   perChannel?: boolean;
   /** Kernel choice; default `'auto'`. See {@link LinearMode}. Prune first (e.g. `pruneWeights` with `block: [1, 4]`). */
   mode?: LinearMode;
+  /** Dense part + sparse residual for the fast kernel; default `'auto'`. See {@link ResidualSplit}. */
+  residual?: ResidualSplit;
 }
 
 /** Options every product takes (and `threads`, `kernel`: {@link KernelOptions}). */
@@ -197,10 +244,34 @@ export interface ForwardOptions {
 const MAGIC = 0x4c51424c; // 'LBQL' little-endian
 const VERSION = 1;
 const PACKED_MAGIC = 0x3147424c; // 'LBG1': native/kernels/gemm/pack.cc
+const PACKED4_MAGIC = 0x3451424c; // 'LBQ4': native/kernels/gemm/q4_pack.cc
 const LAYOUTS: readonly WeightLayout[] = ['nk', 'kn'];
 
-const FROM_INT8_KEYS = optionKeys<FromInt8Options>()('k', 'n', 'layout', 'scale', 'zeroPoint', 'bias', 'mode');
-const FROM_FLOAT32_KEYS = optionKeys<FromFloat32Options>()('k', 'n', 'layout', 'bias', 'perChannel', 'mode');
+const FROM_INT8_KEYS = optionKeys<FromInt8Options>()('k', 'n', 'layout', 'scale', 'zeroPoint', 'bias', 'mode', 'residual');
+const FROM_FLOAT32_KEYS = optionKeys<FromFloat32Options>()('k', 'n', 'layout', 'bias', 'perChannel', 'mode', 'residual', 'bits', 'groupSize', 'outliers', 'outlierThreshold');
+const GROUP_SIZES: readonly GroupSize[] = [32, 64, 128, 0];
+
+// A 4-bit layer behind PackedLinear's interface: what only int8 weights have answers as for
+// dense weights without sparsity or split.
+function q4Packed(p: NativePackedLinear4): NativePackedLinear {
+  return {
+    get k() { return p.k; },
+    get n() { return p.n; },
+    get byteLength() { return p.byteLength; },
+    fastPath: true,
+    zeroPoints: Int32Array.of(0),
+    sparseKept: false,
+    blockSparsity: 0,
+    residualDensity: 0,
+    explain: () => ({
+      kernel: 'dense', blockSparsity: 0,
+      reason: `4-bit weights (${p.groupSize ? `groups of ${p.groupSize}` : 'one scale per output'}, ${p.outlierCount} int8 outliers): the 4-bit kernel`,
+    }),
+    serialize: () => p.serialize(),
+    gemm: (...args) => p.gemm(...args),
+    dynamic: (...args) => p.dynamic(...args),
+  };
+}
 const EXPLAIN_KEYS = optionKeys<ExplainOptions>()('m', 'narrow', 'threads');
 const COMMON_KEYS = [...optionKeys<Omit<MatmulCommonOptions, keyof KernelOptions>>()('m', 'lda'), ...KERNEL_KEYS];
 const INT32_KEYS = [...COMMON_KEYS, ...optionKeys<Omit<MatmulInt32Options, keyof MatmulCommonOptions>>()('zeroPoint', 'out')];
@@ -247,8 +318,16 @@ export class QuantizedLinear {
   readonly #scales: Float32Array;
   readonly #zeroPoints: Int32Array;
   readonly #bias: Float32Array | Int32Array | null;
+  readonly #split: number; // index in RESIDUAL_SPLITS, kept for serialize
+  readonly #q4: NativePackedLinear4 | null;
+  /** Weight bits: 8, or 4 ({@link FromFloat32Options.bits}). */
+  readonly bits: 8 | 4;
 
-  private constructor(packed: NativePackedLinear, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode) {
+  private constructor(packed: NativePackedLinear | NativePackedLinear4, scales: Float32Array, zeroPoints: Int32Array, bias: Float32Array | Int32Array | null, mode: LinearMode, split = 0) {
+    const q4 = 'groupSize' in packed ? packed : null;
+    this.#q4 = q4;
+    this.bits = q4 ? 4 : 8;
+    packed = q4 ? q4Packed(q4) : (packed as NativePackedLinear);
     this.#packed = packed;
     this.mode = mode;
     this.k = packed.k;
@@ -256,6 +335,7 @@ export class QuantizedLinear {
     this.#scales = scales;
     this.#zeroPoints = zeroPoints;
     this.#bias = bias;
+    this.#split = split;
     Object.freeze(this);
   }
 
@@ -289,8 +369,9 @@ export class QuantizedLinear {
     const bias = weightBiasOf(o.bias, n, 'n');
     const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
     if (mode === 'sparse') checkSparseZeroPoints(zps, 'index');
-    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode));
-    return new QuantizedLinear(packed, scales, zps, bias, mode);
+    const split = RESIDUAL_SPLITS.indexOf(checkEnum(o.residual, 'options.residual', RESIDUAL_SPLITS, 'auto'));
+    const packed = new native.PackedLinear('int8', w, k, n, transposed, zps, zps.length > 1, MODES.indexOf(mode), split);
+    return new QuantizedLinear(packed, scales, zps, bias, mode, split);
   }
 
   /**
@@ -304,9 +385,26 @@ export class QuantizedLinear {
     const perChannel = checkBool(o.perChannel, 'options.perChannel', true);
     const bias = checkFloatBias(o.bias, n, 'n');
     const mode = checkEnum(o.mode, 'options.mode', MODES, 'auto');
+    const bits = checkNumberChoice(o.bits, 'options.bits', [8, 4] as const, 8);
+    if (bits === 4) {
+      if (mode === 'sparse') throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', "options.mode 'sparse' needs 8-bit weights (bits: 8)");
+      if (o.residual !== undefined && o.residual !== 'auto') throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', 'options.residual applies to 8-bit weights only');
+      const group = checkNumberChoice(o.groupSize, 'options.groupSize', GROUP_SIZES, 128);
+      const outliers = o.outliers === undefined ? 0.01 : checkFiniteIn(o.outliers, 'options.outliers', 0, 0.5);
+      const threshold = o.outlierThreshold === undefined ? 0 : checkFiniteIn(o.outlierThreshold, 'options.outlierThreshold', Number.MIN_VALUE, Number.MAX_VALUE);
+      if (o.outliers !== undefined && o.outlierThreshold !== undefined) {
+        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', 'options.outliers and options.outlierThreshold are exclusive: give one');
+      }
+      const packed4 = new native.PackedLinear4('float32', w, k, n, transposed, group, outliers, threshold);
+      return new QuantizedLinear(packed4, Float32Array.of(1), Int32Array.of(0), bias, mode);
+    }
+    for (const key of ['groupSize', 'outliers', 'outlierThreshold'] as const) {
+      if (o[key] !== undefined) throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.${key} applies to 4-bit weights only (bits: 4)`);
+    }
+    const split = RESIDUAL_SPLITS.indexOf(checkEnum(o.residual, 'options.residual', RESIDUAL_SPLITS, 'auto'));
     const q = native.quantizeWeights(w, k, n, transposed, perChannel);
-    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode));
-    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode);
+    const packed = new native.PackedLinear('int8', q.weights, k, n, transposed, Int32Array.of(0), false, MODES.indexOf(mode), split);
+    return new QuantizedLinear(packed, q.scales, Int32Array.of(0), bias, mode, split);
   }
 
   /**
@@ -322,10 +420,13 @@ export class QuantizedLinear {
     const version = r.u32('version');
     if (version !== VERSION) throw invalidSerialization(`version: unsupported version ${version}`);
     const flags = r.u32('flags');
-    // bits 0-1: bias kind (0 none, 1 float32, 3 int32); bits 2-3: the mode; no other bits
+    // bits 0-1: bias kind (0 none, 1 float32, 3 int32); bits 2-3: the mode; bits 4-5: the residual
+    // split (0 auto, written by every version); no other bits
     const biasKind = flags & 3;
     const modeIndex = (flags >> 2) & 3;
-    if (flags >>> 4 !== 0 || biasKind === 2 || modeIndex >= MODES.length) throw invalidSerialization(`flags: unknown value 0x${flags.toString(16)}`);
+    const split = (flags >> 4) & 3;
+    const fourBit = (flags >> 6) & 1; // bit 6: 4-bit weights ('LBQ4', native/kernels/gemm/q4_pack.cc)
+    if (flags >>> 7 !== 0 || biasKind === 2 || modeIndex >= MODES.length || split >= RESIDUAL_SPLITS.length || (fourBit && (modeIndex === 1 || split !== 0 || biasKind === 3))) throw invalidSerialization(`flags: unknown value 0x${flags.toString(16)}`);
     const mode = MODES[modeIndex];
     const nScales = r.u32('weightScales count');
     const scales = r.array(nScales, 'weightScales', (off) => r.view.getFloat32(off, true), Float32Array);
@@ -334,6 +435,15 @@ export class QuantizedLinear {
     const bias = biasKind === 0 ? null
       : biasKind === 1 ? r.array(nBias, 'bias', (off) => r.view.getFloat32(off, true), Float32Array)
       : r.array(nBias, 'bias', (off) => r.view.getInt32(off, true), Int32Array);
+    if (fourBit) {
+      if (r.u32('packed weights magic') !== PACKED4_MAGIC) throw invalidSerialization('packed weights magic: not lowbit 4-bit weights');
+      const packed4 = recoded(() => new native.PackedLinear4('bytes', r.bytes.subarray(r.off - 4)));
+      recoded(() => {
+        weightScalesOf(scales, 1, '1', 'weightScales');
+        weightBiasOf(bias, packed4.n, 'n', 'bias');
+      });
+      return new QuantizedLinear(packed4, scales, Int32Array.of(0), bias, mode);
+    }
     // the packed weights (native/kernels/gemm/pack.cc), checked here first so that errors name fields
     const start = r.off;
     if (r.u32('packed weights magic') !== PACKED_MAGIC) throw invalidSerialization('packed weights magic: not lowbit packed weights');
@@ -354,8 +464,8 @@ export class QuantizedLinear {
       weightBiasOf(bias, n, 'n', 'bias');
       if (mode === 'sparse') checkSparseZeroPoints(zps, 'index', 'weightZeroPoints');
     });
-    const packed = recoded(() => new native.PackedLinear('bytes', r.bytes.subarray(start), modeIndex));
-    return new QuantizedLinear(packed, scales, zps, bias, mode);
+    const packed = recoded(() => new native.PackedLinear('bytes', r.bytes.subarray(start), modeIndex, split));
+    return new QuantizedLinear(packed, scales, zps, bias, mode, split);
   }
 
   /** Portable bytes (the same on every ISA) holding the packed weights, scales and bias. */
@@ -368,7 +478,7 @@ export class QuantizedLinear {
     const view = new DataView(out.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, VERSION, true);
-    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2), true);
+    view.setUint32(8, (bias ? 1 : 0) | (isTyped(bias, Int32Array) ? 2 : 0) | (MODES.indexOf(this.mode) << 2) | (this.#split << 4) | (this.#q4 ? 64 : 0), true);
     view.setUint32(12, scales.length, true);
     let off = 16;
     scales.forEach((s, i) => view.setFloat32(off + 4 * i, s, true));
@@ -410,9 +520,27 @@ export class QuantizedLinear {
     return this.#packed.explain(m, checkBool(o.narrow, 'options.narrow', false), checkThreads(o.threads));
   }
 
-  /** True when every weight pair is small enough for the fast AVX2 kernel to be exact for any uint8 input. */
+  /**
+   * True when the fast AVX2 kernel is exact for any uint8 input: every weight pair is small enough,
+   * or the weights were split into a safe dense part and a sparse residual ({@link ResidualSplit}).
+   */
   get fastPathForAnyInput(): boolean {
     return this.#packed.fastPath;
+  }
+
+  /** 4-bit layers: inputs per scale (32, 64, 128, or 0: one per output); 8-bit layers: undefined. */
+  get groupSize(): GroupSize | undefined {
+    return this.#q4 ? (this.#q4.groupSize as GroupSize) : undefined;
+  }
+
+  /** 4-bit layers: the weights kept as int8 outliers; 8-bit layers: 0. */
+  get outlierCount(): number {
+    return this.#q4 ? this.#q4.outlierCount : 0;
+  }
+
+  /** Fraction of the weights held in the residual of the split ({@link ResidualSplit}); 0 when not split. */
+  get residualDensity(): number {
+    return this.#packed.residualDensity;
   }
 
   /** C = (A − zeroPoint) · (W − wZeroPoint) in exact int32 (no scales, no bias). */
@@ -475,6 +603,9 @@ export class QuantizedLinear {
   }
 
   #int32(a: unknown, options: unknown, async: boolean): unknown {
+    if (this.#q4) {
+      throw typeError('ERR_LOWBIT_INVALID_ARGUMENT', 'matmulInt32 is not defined for 4-bit weights (each group\'s scale applies inside the sum): use matmulFloat or matmulQuantized');
+    }
     const c = this.#common<MatmulInt32Options>(a, options, 'matmulInt32', INT32_KEYS);
     const out = outputArray<Int32Array>(c.o.out, [Int32Array], c.m * this.n, 'm * n', (len) => resultArray(Int32Array, len, async));
     return this.#packed.gemm(c.a, c.lda, c.m, c.zeroPoint, OUT_INT32, out, this.n, 1, this.#scales, 1, 0, 0, 0, null, false, c.threads, c.exactOnly, async);
@@ -510,6 +641,20 @@ export class QuantizedLinear {
       this.#scales, this.#bias as Float32Array | null, checkBool(o.relu, 'options.relu', false), out, threads, async,
     );
   }
+}
+
+// A number option from a fixed list (bits, groupSize).
+function checkNumberChoice<T extends number>(value: unknown, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number, got ${typeof value}`);
+  if (!(allowed as readonly number[]).includes(value)) throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `${name} must be one of ${allowed.join(', ')}, got ${value}`);
+  return value as T;
+}
+// A finite number in [lo, hi].
+function checkFiniteIn(value: unknown, name: string, lo: number, hi: number): number {
+  if (typeof value !== 'number') throw typeError('ERR_LOWBIT_INVALID_TYPE', `${name} must be a number, got ${typeof value}`);
+  if (!Number.isFinite(value) || value < lo || value > hi) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `${name} must be a finite number in [${lo}, ${hi}], got ${value}`);
+  return value;
 }
 
 function invalidSerialization(why: string) {

@@ -102,7 +102,7 @@ describe('unknown option keys are refused, naming the nearest valid key', () => 
   test('the example of the issue, word for word; a key set to undefined counts too', () => {
     expectCode(
       () => QuantizedLinear.fromFloat32(floats(K * N), { k: K, n: N, perchannel: false } as never), TypeError, 'ERR_LOWBIT_UNKNOWN_OPTION',
-      /^options\.perchannel is not an option of QuantizedLinear\.fromFloat32; did you mean perChannel\? \(options: k, n, layout, bias, perChannel, mode\)$/,
+      /^options\.perchannel is not an option of QuantizedLinear\.fromFloat32; did you mean perChannel\? \(options: k, n, layout, bias, perChannel, mode, residual, bits, groupSize, outliers, outlierThreshold\)$/,
     );
     expectCode(() => ql.forward(xf, { thread: undefined } as never), TypeError, 'ERR_LOWBIT_UNKNOWN_OPTION', /options\.thread .* did you mean threads\?/);
   });

@@ -13,6 +13,7 @@
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/residual.h"
 #include "kernels/quant/quant.h"
 #include "ops/sparse_fc_model.h"
 #include "napi/args.h"
@@ -51,6 +52,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
                        {InstanceAccessor<&PackedLinear::K>("k"), InstanceAccessor<&PackedLinear::N>("n"),
                         InstanceAccessor<&PackedLinear::Bytes>("byteLength"),
                         InstanceAccessor<&PackedLinear::FastPath>("fastPath"),
+                        InstanceAccessor<&PackedLinear::ResidualDensity>("residualDensity"),
                         InstanceAccessor<&PackedLinear::ZeroPoints>("zeroPoints"),
                         InstanceAccessor<&PackedLinear::SparseKept>("sparseKept"),
                         InstanceAccessor<&PackedLinear::BlockSparsity>("blockSparsity"),
@@ -60,8 +62,8 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
                         InstanceMethod<&PackedLinear::Dynamic>("dynamic")});
   }
 
-  // new PackedLinear('int8', weights: Int8Array, k, n, transposed, zeroPoints: Int32Array, perChannel, mode)
-  // new PackedLinear('bytes', bytes: Uint8Array, mode)
+  // new PackedLinear('int8', weights: Int8Array, k, n, transposed, zeroPoints: Int32Array, perChannel, mode, residual?)
+  // new PackedLinear('bytes', bytes: Uint8Array, mode, residual?)
   // mode: 0 auto (dense, plus sparse weights where the model says they can win), 1 sparse (sparse
   // weights only), 2 dense (dense only). Sparse needs every weight zero point to be 0.
   explicit PackedLinear(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PackedLinear>(info) {
@@ -80,6 +82,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       const OwnedCopy<int32_t> zp = copy_of<int32_t>(array_arg(env, info[5], {napi_int32_array}, "zeroPoints"));
       const bool per_channel = boolean(info, 6, "perChannel");
       mode_ = (Mode)integer(info, 7, "mode", 0, 2);
+      split_ = info[8].IsUndefined() ? 0 : (int)integer(info, 8, "residual", 0, 2);
       if (w.length != K * N) length_error(env, "weights", w.length, K * N, "k * n");
       if (zp.length != (per_channel ? N : 1)) length_error(env, "zeroPoints", zp.length, per_channel ? N : 1, "n or 1");
       for (size_t i = 0; i < zp.length; i++) {
@@ -101,6 +104,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     } else if (from == "bytes") {
       const OwnedCopy<uint8_t> bytes = copy_of<uint8_t>(array_arg(env, info[1], {napi_uint8_array}, "bytes"));
       mode_ = (Mode)integer(info, 2, "mode", 0, 2);
+      split_ = info[3].IsUndefined() ? 0 : (int)integer(info, 3, "residual", 0, 2);
       if (!gemm::deserialize(bytes.data, bytes.length, &dense)) {
         throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "bytes are not a serialized lowbit packed weight matrix (bad header, version or size)");
       }
@@ -115,8 +119,21 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       throw_range_error(env, "ERR_LOWBIT_INVALID_ZERO_POINT",
                         "mode 'sparse' needs weights without zero point (every weight zero point 0, symmetric as fromFloat32 makes them)");
     }
-    if (mode_ != Mode::sparse) packed_ = std::make_shared<gemm::PackedB>(std::move(dense));
     shape_ = sparse_fc::shape_of(wnk.data(), N_, K_);
+    if (mode_ != Mode::sparse && !dense.maddubs_safe) {
+      // the residual split where the model says it pays (ops/linear_choice.h)
+      const double density = (double)gemm::residual_count(wnk.data(), K_, N_) / ((double)K_ * (double)N_);
+      if (split_ == 1 || (split_ == 0 && ops::residual_split_pays(active_isa(), dense.maddubs_safe, density, N_, K_, &split_reason_))) {
+        auto res = std::make_shared<gemm::Residual>();
+        std::vector<int8_t> d(K_ * N_);
+        gemm::split_for_maddubs(wnk.data(), K_, N_, d.data(), res.get());
+        const std::vector<int32_t> zp(dense.b_zp.begin(), dense.b_zp.end());
+        dense = gemm::pack_b(d.data(), K_, true, K_, N_, zp.data(), true);
+        dense.b_zp_per_channel = zp_per_channel_;  // as given (serialize writes the original form)
+        residual_ = res;
+      }
+    }
+    if (mode_ != Mode::sparse) packed_ = std::make_shared<gemm::PackedB>(std::move(dense));
     bool keep_sparse = mode_ == Mode::sparse;
     if (mode_ == Mode::auto_ && symmetric_) {
       char buf[200];
@@ -136,7 +153,10 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     // forward's per-row correction term, Σ_k (w - b_zp) per output, for each kernel held
     if (packed_) {
       auto c = std::make_shared<std::vector<uint32_t>>(N_);
-      for (size_t n = 0; n < N_; n++) (*c)[n] = (uint32_t)packed_->col_sum[n] - (uint32_t)K_ * (uint32_t)packed_->b_zp[n];
+      for (size_t n = 0; n < N_; n++) {
+        (*c)[n] = (uint32_t)packed_->col_sum[n] - (uint32_t)K_ * (uint32_t)packed_->b_zp[n];
+        if (residual_) (*c)[n] += (uint32_t)residual_->col_value_sum[n];  // the split's other part
+      }
       colterm_dense_ = c;
     }
     if (sparse_) {
@@ -144,7 +164,8 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       for (size_t n = 0; n < N_; n++) (*c)[n] = (uint32_t)sparse_->row_sum[n];
       colterm_sparse_ = c;
     }
-    reported_ = (int64_t)((packed_ ? packed_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
+    reported_ = (int64_t)((packed_ ? packed_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0) +
+                          (residual_ ? residual_->memory_bytes() : 0));
     adjust_external_memory(env, reported_);
   }
 
@@ -154,7 +175,23 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)K_); }
   Napi::Value N(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)N_); }
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)reported_); }
-  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shape_.maddubs_safe); }
+  Napi::Value FastPath(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fast_any_input()); }
+  Napi::Value ResidualDensity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), residual_ ? residual_->density() : 0.0); }
+  // the dense GEMM's fast path is exact for any activations: safe weights, or the residual split
+  bool fast_any_input() const { return shape_.maddubs_safe || (bool)residual_; }
+  gemm::Options options_with_residual() const {
+    gemm::Options o;
+    if (residual_) o.residual = {residual_->col_start.data(), residual_->k_index.data(), residual_->value.data(), residual_->col_value_sum.data()};
+    return o;
+  }
+  // The packed dense weights as given (the split undone): what serialize writes.
+  gemm::PackedB original_packed() const {
+    std::vector<int8_t> w = weights_nk(*packed_);
+    for (size_t n = 0; n < N_; n++)
+      for (uint32_t e = residual_->col_start[n]; e < residual_->col_start[n + 1]; e++)
+        w[n * K_ + residual_->k_index[e]] = (int8_t)(w[n * K_ + residual_->k_index[e]] + residual_->value[e]);
+    return gemm::pack_b(w.data(), K_, true, K_, N_, packed_->b_zp.data(), packed_->b_zp_per_channel);
+  }
   Napi::Value SparseKept(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), (bool)sparse_); }
   Napi::Value BlockSparsity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), shape_.block_sparsity()); }
 
@@ -171,7 +208,9 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   Napi::Value Serialize(const Napi::CallbackInfo& info) {
     // The dense packed form is the portable one; a sparse-only layer rebuilds it for the moment.
     std::vector<uint8_t> bytes;
-    if (packed_) {
+    if (packed_ && residual_) {
+      bytes = gemm::serialize(original_packed());
+    } else if (packed_) {
       bytes = gemm::serialize(*packed_);
     } else {
       const std::vector<int8_t> w = weights_nk(*sparse_);
@@ -195,7 +234,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
   Napi::Value Explain(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const size_t M = (size_t)integer(info, 0, "m", 1, 1ll << 40);
-    const bool narrow = boolean(info, 1, "narrow") || shape_.maddubs_safe;
+    const bool narrow = boolean(info, 1, "narrow") || fast_any_input();
     const int threads = info[2].IsUndefined() ? 1 : threads_arg(info, 2);
     Napi::Object out = Napi::Object::New(env);
     out.Set("blockSparsity", shape_.block_sparsity());
@@ -237,6 +276,14 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         reason += sparse ? " -> sparse" : " -> dense (sparse only when predicted faster by 4%)";
       }
     }
+    if (residual_) {
+      char rb[120];
+      std::snprintf(rb, sizeof rb, "; dense weights split: %.2f%% in the residual, the fast kernel for any activations", residual_->density() * 100);
+      reason += rb;
+      if (!split_reason_.empty()) reason += " (" + split_reason_ + ")";
+    } else if (!split_reason_.empty()) {
+      reason += "; " + split_reason_;
+    }
     out.Set("kernel", sparse ? "sparse" : "dense");
     out.Set("reason", reason);
     return out;
@@ -274,7 +321,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     if (bias.present() && bias.length != B.N) length_error(env, "bias", bias.length, B.N, "n");
     spec.relu = boolean(info, 14, "relu");
     const int threads = threads_arg(info, 15);
-    gemm::Options opt;
+    gemm::Options opt = options_with_residual();
     opt.exact_only = boolean(info, 16, "exactOnly");
     const bool async = boolean(info, 17, "async");
     if (ldc < B.N) length_error(env, "ldc", ldc, B.N, "n");
@@ -298,12 +345,13 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     const GemmKernels& k = gemm_kernels();
     const gemm::PackedB* packed = packed_.get();
     // The sparse kernel's fast path needs no option: it runs only where the weights make it exact.
-    const Choice ch = choose(M, shape_.maddubs_safe ? 1 : -1, threads, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
+    const Choice ch = choose(M, fast_any_input() ? 1 : -1, threads, [&] { return activations_narrow(a_ptr, a_signed, lda, M, B.K); });
     const sparse_fc::SparseFcInt8Weights* sw = ch.sparse || ch.trial_needed ? sparse_.get() : nullptr;
     const SparseFcKernels& sk = sparse_fc_kernels();
     auto trials = trials_;
     call->hold(packed_);
     call->hold(sparse_);
+    call->hold(residual_);
     auto work = [k, sk, packed, sw, a_ptr, lda, a_zp, a_signed, out, M, threads, opt, ch, trials, folded] {
       auto sparse = [&] { run_sparse_fc(sk, *sw, a_ptr, a_signed, lda, M, a_zp, out, threads); };
       auto dense = [&] {
@@ -359,7 +407,9 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
     d.y = call->single_output<float>(y, y.length == M * B.N);
     std::shared_ptr<gemm::PackedB> keep = packed_;
     // 7-bit activations (reduceRange) let the dense GEMM take its fast path.
-    const Choice ch = choose(M, reduce_range || shape_.maddubs_safe ? 1 : 0, threads, [] { return false; });
+    const Choice ch = choose(M, reduce_range || fast_any_input() ? 1 : 0, threads, [] { return false; });
+    std::shared_ptr<gemm::Residual> res = residual_;
+    const gemm::Options dense_opt = options_with_residual();
     std::shared_ptr<sparse_fc::SparseFcInt8Weights> sw = ch.sparse || ch.trial_needed ? sparse_ : nullptr;
     std::shared_ptr<const std::vector<uint32_t>> colterm = sw ? colterm_sparse_ : colterm_dense_;
     d.colterm = colterm->data();
@@ -372,7 +422,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       // The exact product of the quantized rows, on the kernel chosen above.
       auto product = [&](const uint8_t* a, int32_t a_zp, const gemm::Output& out) {
         auto sparse = [&] { run_sparse_fc(sk, *sw, a, false, K, M, a_zp, out, threads); };
-        auto dense = [&] { ops::run_gemm_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, gemm::Options{}); }); };
+        auto dense = [&] { ops::run_gemm_split(M, N, threads, [&](const gemm::Range& r) { gk.gemm_u8s8(a, K, a_zp, *keep, out, r, dense_opt); }); };
         if (ch.trial_needed)
           trials->put(ch.key, ops::run_trial(dense, sparse, ch.rounds, ch.warm));  // the same bits either way
         else if (ch.sparse)
@@ -382,6 +432,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
       };
       (void)ws;
       (void)colterm;
+      (void)res;
       const int64_t bad = ops::linear_dynamic(qk, d, product);
       if (bad >= 0) {
         bool nan = false;
@@ -394,10 +445,13 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
 
   size_t K_ = 0, N_ = 0;
   Mode mode_ = Mode::auto_;
+  int split_ = 0;  // the residual split: 0 auto (the model), 1 always, 2 never
+  std::string split_reason_;  // auto: the model's prediction for the split (explain)
   bool symmetric_ = true;        // every weight zero point is 0 (the sparse kernel applies)
   bool zp_per_channel_ = false;  // how the zero points were given (kept for serialize)
   std::shared_ptr<gemm::PackedB> packed_;                    // dense; null in mode sparse
   std::shared_ptr<sparse_fc::SparseFcInt8Weights> sparse_;  // null where not kept (mode dense, auto: not_kept_)
+  std::shared_ptr<gemm::Residual> residual_;                // the split's residual (packed_ is then its dense part)
   sparse_fc::SparseShape shape_;                            // counts of the weights, in every mode
   std::string not_kept_;                                    // why auto keeps no sparse weights
   std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();  // auto: measured close calls
@@ -428,8 +482,11 @@ Napi::Value QuantizeWeights(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void register_gemm_q4(Napi::Env env, Napi::Object exports);  // gemm_q4.cc
+
 void register_gemm(Napi::Env env, Napi::Object exports) {
   exports.Set("PackedLinear", PackedLinear::Define(env));
+  register_gemm_q4(env, exports);
   exports.Set("quantizeWeights", Napi::Function::New(env, QuantizeWeights, "quantizeWeights"));
 }
 

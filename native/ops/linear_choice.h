@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "cpu/isa.h"
 #include "ops/kernel_trial.h"
@@ -25,6 +27,32 @@ constexpr double kLinearMinAutoSparsity = 0.25;
 // machine and was measured off by up to ~20% near break-even (neighbours' cache traffic during the
 // calibration), where the choice then cost up to that much. Outside the band the model decides.
 constexpr double kLinearTrialBand = 1.3;
+
+// Residual split (kernels/gemm/residual.h): weights whose vpmaddubsw pairs could saturate are
+// packed as a safe dense part + a sparse residual, so that the AVX2 fast kernel runs for any
+// activations. Only AVX2 has a saturating fast kernel (VNNI and sdot are exact for any input).
+// It pays where the calibrated model's fast (narrow) dense rate, plus the residual, beats its
+// exact rate: fast * (1 + kResidualEntryCost * density) < exact, at M = 64 (the model's largest
+// calibrated batch; both grow about linearly beyond). kResidualEntryCost: one residual entry for
+// one row costs this many fast dense weight-rows (bench/gemm-residual.js measured 14% over the
+// fast kernel at 0.8% density, AVX2 EPYC: 17.5). Where the fast kernel is no faster than the exact
+// one (that EPYC: vpmaddubsw at half the vpmaddwd rate) it never pays; on Zen 3's defaults it
+// pays below ~1.9% density (the residual density of Gaussian per-channel int8 weights: ~0.8%).
+constexpr double kResidualEntryCost = 17.5;
+// why: where not null, one line with the prediction (explain() shows it).
+inline bool residual_split_pays(Isa isa, bool maddubs_safe, double density, size_t N, size_t K, std::string* why = nullptr) {
+  if (isa != Isa::avx2 || maddubs_safe || !(density > 0)) return false;
+  const sparse_fc::PerfModel& m = sparse_fc::model_for(isa);
+  const double fast = m.dense_seconds(N, K, 64, true), exact = m.dense_seconds(N, K, 64, false);
+  const double split = fast * (1.0 + kResidualEntryCost * density);
+  if (why) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "residual split at %.2f%% density: predicted %.1f us (fast kernel + residual) vs %.1f us exact at m=64 -> %s",
+                  density * 100, split * 1e6, exact * 1e6, split < exact ? "split" : "not split");
+    *why = buf;
+  }
+  return split < exact;
+}
 
 // The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
 // steps with tiles of 8 rows and the one-row kernel for M mod 8 = 1), above that one bucket per

@@ -74,6 +74,9 @@ export const DESERIALIZE_LAYERS = [
   'auto fromFloat32 pruned',
   'k=n=1, no bias',
   'dense k=n=33, no bias',
+  'residual split, per-channel zero points',
+  '4-bit group 32, outliers, float bias',
+  '4-bit per channel k=n=33, no bias',
 ] as const;
 
 export const DEFECTS = [

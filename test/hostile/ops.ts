@@ -166,6 +166,21 @@ const qlSparseForward: LayerMaker = (lb, _alloc, size, r) => {
   return { layer, k };
 };
 
+/** Issue 14: full-range weights split into a fast-path dense part + sparse residual. */
+const qlSplit: LayerMaker = (lb, _alloc, size, r) => {
+  const k = DIMS.k[size];
+  const layer = lb.QuantizedLinear.fromInt8(Int8Array.from(i8blocks(k, k, r, 0)), {
+    k, n: k, scale: 0.01, zeroPoint: Int32Array.from({ length: k }, () => Math.floor(r() * 11) - 5), mode: 'dense', residual: 'always',
+  });
+  return { layer, k };
+};
+/** Issue 14: 4-bit weights with int8 outliers. */
+const ql4: LayerMaker = (lb, _alloc, size, r) => {
+  const k = DIMS.k[size];
+  const layer = lb.QuantizedLinear.fromFloat32(Float32Array.from(floats(k * k, r)), { k, n: k, bits: 4, groupSize: 32, outliers: 0.02, bias: Float32Array.from(floats(k, r)) });
+  return { layer, k };
+};
+
 /** The layer's exposed arrays (the caller can reach and detach them). */
 function layerArrays(layer: any): Record<string, Arr> {
   const h: Record<string, Arr> = {};
@@ -530,6 +545,21 @@ const qlFromFloat32: OpSpec = {
   badElements: [['0', 0, NaN], ['0', 1, Infinity], ['1.bias', 0, NaN], ['1.bias', 1, -Infinity]],
 };
 
+const ql4FromFloat32: OpSpec = {
+  name: '4-bit QuantizedLinear.fromFloat32', group: 'QuantizedLinear', hasAsync: false, construct: true,
+  make(lb, alloc, size, seed) {
+    const r = rng(seed);
+    const k = DIMS.k[size];
+    const w = alloc('input', 'weights', Float32Array, floats(k * k, r, 0.5));
+    return {
+      args: [w, { k, n: k, bits: 4, groupSize: 64, outliers: 0.01, bias: alloc('input', 'bias', Float32Array, floats(k, r)) }], inputs: ['0', '1.bias'], hidden: {},
+      invoke: (g) => lb.QuantizedLinear.fromFloat32(g[0], g[1]),
+    };
+  },
+  lengthPaths: ['0', '1.bias'], scalePaths: ['1.outliers'], intPaths: ['1.k', '1.n', '1.groupSize'],
+  badElements: [['0', 0, NaN], ['0', 1, Infinity], ['1.bias', 0, NaN]],
+};
+
 const qlDeserialize: OpSpec = {
   name: 'QuantizedLinear.deserialize', group: 'QuantizedLinear', hasAsync: false, construct: true,
   make(lb, alloc, size, seed) {
@@ -683,6 +713,9 @@ export const OPS: OpSpec[] = [
   matmulOp('QuantizedLinear.matmulFloat', 'QuantizedLinear', qlDenseFloatBias, 'matmulFloat', false),
   matmulOp('QuantizedLinear.matmulQuantized', 'QuantizedLinear', qlDense, 'matmulQuantized', true),
   qlForwardOp('QuantizedLinear.forward', 'QuantizedLinear', qlForward),
+  matmulOp('split QuantizedLinear.matmulInt32', 'QuantizedLinear', qlSplit, 'matmulInt32', false),
+  matmulOp('4-bit QuantizedLinear.matmulQuantized', 'QuantizedLinear', ql4, 'matmulQuantized', true),
+  qlForwardOp('4-bit QuantizedLinear.forward', 'QuantizedLinear', ql4),
   linearOp('Linear.forward', 'dense'),
   conv2dOp('Conv2d.forward', 'dense'),
   qconvOp('QuantizedConv2d.forward', 'forward', false),
@@ -702,6 +735,7 @@ export const OPS: OpSpec[] = [
   qlFromInt8Op('QuantizedLinear.fromInt8', 'dense'),
   qlFromInt8Op('sparse QuantizedLinear.fromInt8', 'sparse'),
   qlDeserialize,
+  ql4FromFloat32,
   linearNewOp('new Linear', 'auto'),
   linearNewOp('sparse new Linear', 'sparse'),
   conv2dNewOp('new Conv2d', 'auto'),

@@ -30,6 +30,12 @@ function makeLayer(lb: any, name: string): any {
       return lb.QuantizedLinear.fromInt8(Int8Array.of(-7), { k: 1, n: 1, scale: 0.5 });
     case 'dense k=n=33, no bias':
       return lb.QuantizedLinear.fromInt8(i8(33 * 33), { k: 33, n: 33, scale: Float32Array.from({ length: 33 }, () => 0.01), mode: 'dense' });
+    case 'residual split, per-channel zero points':
+      return lb.QuantizedLinear.fromInt8(i8(256), { k: 16, n: 16, scale: 0.01, zeroPoint: Int32Array.from({ length: 16 }, (_, i) => i - 8), mode: 'dense', residual: 'always' });
+    case '4-bit group 32, outliers, float bias':
+      return lb.QuantizedLinear.fromFloat32(f32(64 * 16), { k: 64, n: 16, bits: 4, groupSize: 32, outliers: 0.05, bias: f32(16) });
+    case '4-bit per channel k=n=33, no bias':
+      return lb.QuantizedLinear.fromFloat32(f32(33 * 33), { k: 33, n: 33, bits: 4, groupSize: 0 });
     default:
       throw new Error(`unknown layer ${name}`);
   }

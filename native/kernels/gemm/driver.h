@@ -210,6 +210,38 @@ inline int32_t pack_row(const TA* a, size_t K, size_t k4, int32_t shift, size_t 
 //       size_t from, size_t to, void* dst_chunk);  (columns [from, to) of the chunk, to <= 8)
 constexpr int kMRMax = 6;  // most rows per microkernel tile (T::kMRExact, T::kMRFast <= 6)
 
+// The residual (Options::residual) per row block, vectorized over rows: the block's activations
+// transposed once, at[k * rs + i] = A[row i][k] - a_zp (int16, rs = rows rounded up to 16, zeros
+// beyond), then per panel group racc[c * rs + i] = sum over column c's entries (k, v) of
+// at[k * rs + i] * v, added to each tile before its epilogue. Plain loops: each ISA's translation
+// unit vectorizes them with its own flags (16 rows per step on AVX2). Every product fits int32
+// exactly (|a - a_zp| <= 255, |v| <= 128), the sums wrap modulo 2^32 like every other term.
+template <typename TA>
+inline void residual_transpose(const TA* a, size_t lda, int32_t a_zp, size_t rows, size_t rs, size_t K, int16_t* at) {
+  // in blocks of 64 k: each row's 64 bytes read in order, the 64 destination lines stay in L1
+  for (size_t kb = 0; kb < K; kb += 64) {
+    const size_t ke = dmin(K, kb + 64);
+    for (size_t i = 0; i < rows; i++) {
+      const TA* src = a + i * lda;
+      for (size_t k = kb; k < ke; k++) at[k * rs + i] = (int16_t)((int32_t)src[k] - a_zp);
+    }
+    for (size_t k = kb; k < ke; k++)
+      for (size_t i = rows; i < rs; i++) at[k * rs + i] = 0;
+  }
+}
+inline void residual_columns(const ResidualView& res, const int16_t* at, size_t rs, size_t from, size_t to, size_t c0,
+                             int32_t* racc) {
+  for (size_t n = from; n < to; n++) {
+    uint32_t* acc = reinterpret_cast<uint32_t*>(racc + (n - c0) * rs);
+    for (size_t i = 0; i < rs; i++) acc[i] = 0;
+    for (uint32_t e = res.col_start[n]; e < res.col_start[n + 1]; e++) {
+      const int16_t* x = at + (size_t)res.k_index[e] * rs;
+      const int32_t v = res.value[e];
+      for (size_t i = 0; i < rs; i++) acc[i] += (uint32_t)((int32_t)x[i] * v);
+    }
+  }
+}
+
 template <class T>
 void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const PackedB& b,
          const Output& out, const Range& r, const Options& opt) {
@@ -242,7 +274,14 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
   const size_t off_bz = off_colterm + W * 4;
   const size_t off_scale = off_bz + W * 4;
   const size_t off_biasf = off_scale + W * 4;
-  uint8_t* base = scratch().get(off_biasf + W * 4);
+  // the residual's transposed activations and per-group sums (see residual_transpose)
+  const bool has_res = opt.residual.col_start != nullptr;
+  const size_t rs = round_up(Mc, 16);
+  const size_t off_at = round_up(off_biasf + W * 4, 64);
+  const size_t off_racc = off_at + (has_res ? round_up(K * rs * 2, 64) : 0);
+  uint8_t* base = scratch().get(off_racc + (has_res ? 4 * kPanelN * rs * 4 : 0));
+  int16_t* at = reinterpret_cast<int16_t*>(base + off_at);
+  int32_t* racc = reinterpret_cast<int32_t*>(base + off_racc);
   int32_t* rowsum = reinterpret_cast<int32_t*>(base + off_rowsum);
   int32_t* colterm = reinterpret_cast<int32_t*>(base + off_colterm);
   int32_t* bz = reinterpret_cast<int32_t*>(base + off_bz);
@@ -351,6 +390,12 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
       colterm[i] = (int32_t)c;
     }
 
+    if (has_res) {
+      if (a_signed)
+        residual_transpose(a_s8 + mb * lda, lda, a_zp, rows, rs, K, at);
+      else
+        residual_transpose(a_u8 + mb * lda, lda, a_zp, rows, rs, K, at);
+    }
     // ---- tiles
     const int G = fast   ? T::np_fast(rows >= (size_t)kMR ? kMR : (int)rows)
                   : wide ? WideOf<T>::np
@@ -359,8 +404,18 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
     const size_t tile_elems = (size_t)kMR * k4 * kGroupK;  // packed A elements per tile
     for (size_t pg = p0; pg < p1; pg += G) {
       const size_t gp = dmin((size_t)G, p1 - pg);
+      if (has_res)
+        residual_columns(opt.residual, at, rs, dmax(pg * kPanelN, n0), dmin((pg + gp) * kPanelN, n1), pg * kPanelN, racc);
       // epilogue of tile t (mr rows) of this panel group, from its int32 sums in tl
       auto epilogue_of = [&](size_t t, int mr, const int32_t* tl) {
+        if (has_res) {
+          const size_t c0 = pg * kPanelN, from = dmax(c0, n0), to = dmin(c0 + gp * kPanelN, n1);
+          for (size_t n = from; n < to; n++)
+            for (int i = 0; i < mr; i++) {
+              int32_t* x = tile + i * tld + (n - c0);
+              *x = (int32_t)((uint32_t)*x + (uint32_t)racc[(n - c0) * rs + t * kMR + i]);
+            }
+        }
         if constexpr (HasTileEpi<T>::value) {
           const size_t c0 = pg * kPanelN;
           const size_t wi = c0 - p0 * kPanelN;

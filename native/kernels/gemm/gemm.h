@@ -107,9 +107,21 @@ struct Range {
   size_t m_begin, m_end, n_begin, n_end;  // rows and columns of C to compute (any values)
 };
 
+// A sparse residual R (residual.h) whose product every kernel adds to its int32 sums before the
+// output pipeline: acc[m][n] += sum over column n's entries (k, v) of (A[m][k] - a_zp) * v.
+// Plain pointers into a Residual the caller keeps alive; col_start == nullptr: none.
+struct ResidualView {
+  const uint32_t* col_start = nullptr;  // N + 1
+  const uint32_t* k_index = nullptr;
+  const int8_t* value = nullptr;
+  const int32_t* col_value_sum = nullptr;  // N
+};
+
 struct Options {
   // Use the always-exact kernel even where a faster one is proven exact (benchmarks, tests).
   bool exact_only = false;
+  // The weights were split into PackedB (dense, maddubs_safe) + this residual (see residual.h).
+  ResidualView residual;
 };
 
 // The scalar formulas every kernel applies per element (ref.cc is written with them).

@@ -17,13 +17,16 @@ inline void store_at(void* c, size_t at, T v) {
 
 template <typename TA>
 void gemm_ref(const TA* a, size_t lda, int32_t a_zp, const PackedB& b, const Output& out,
-              const Range& r, const Options&) {
+              const Range& r, const Options& opt) {
   const size_t m1 = r.m_end, n1 = r.n_end < b.N ? r.n_end : b.N;
   for (size_t m = r.m_begin; m < m1; m++) {
     for (size_t n = r.n_begin; n < n1; n++) {
       int64_t s = 0;
       for (size_t k = 0; k < b.K; k++)
         s += ((int64_t)a[m * lda + k] - a_zp) * ((int64_t)b.weight(k, n) - b.b_zp[n]);
+      if (opt.residual.col_start)  // B = packed + residual (residual.h)
+        for (uint32_t e = opt.residual.col_start[n]; e < opt.residual.col_start[n + 1]; e++)
+          s += ((int64_t)a[m * lda + opt.residual.k_index[e]] - a_zp) * (int64_t)opt.residual.value[e];
       uint32_t u = (uint32_t)(uint64_t)s;
       if (out.bias_s32) u += (uint32_t)out.bias_s32[n];
       const int32_t acc = (int32_t)u;
