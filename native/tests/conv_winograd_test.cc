@@ -1,0 +1,116 @@
+// Winograd fp32 convolution, F(2x2,3x3) and F(4x4,3x3), every ISA the host runs and the scalar
+// reference: against the double-precision oracle within the bound of kernels/conv/README.md
+// ("Winograd"), with tile and panel splits (the threads' two ways to divide a call), groups,
+// padding 0..2, channel counts off the 8 / 16 multiples, batch > 1; plus the layout's refusals.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/conv/conv.h"
+#include "kernels/conv/winograd.h"
+#include "tests/harness.h"
+
+using namespace lowbit;
+using namespace lowbit::conv;
+using namespace lowbit::test;
+
+namespace {
+
+struct WCase {
+  int cin, cout, p, groups, n, h, w;
+};
+
+// Runs one case through `fn`, split into `tparts` tile ranges x `pparts` panel ranges.
+void run_wino_case(const char* what, WinogradFn fn, const WCase& c, int m, bool relu, bool with_bias, int tparts,
+                   int pparts) {
+  ConvGeometry g;
+  g.cin = c.cin, g.cout = c.cout, g.kh = g.kw = 3, g.pad_h = g.pad_w = c.p, g.groups = c.groups;
+  WinoLayout L;
+  const std::string err = make_wino_layout(g, m, c.n, c.h, c.w, &L);
+  LOWBIT_CHECK(err.empty(), err);
+  if (!err.empty()) return;
+  std::vector<float> w((size_t)g.cout * g.taps()), in(L.in_floats()), bias(g.cout);
+  for (auto& v : w) v = rand_float(-1.0f, 1.0f);
+  for (auto& v : in) v = rand_float(-1.0f, 1.0f);
+  for (auto& v : bias) v = rand_float(-1.0f, 1.0f);
+  const float* bp = with_bias ? bias.data() : nullptr;
+  std::vector<double> ref(L.out_floats()), scale(L.out_floats());
+  conv2d_direct_f64__ref(g, c.n, c.h, c.w, w.data(), in.data(), bp, relu, ref.data(), nullptr);
+  winograd_error_scale(g, m, c.n, c.h, c.w, w.data(), in.data(), bp, scale.data());
+  const WinogradWeights W = WinogradWeights::transform(g, m, w.data());
+  Guarded<float> nhwc(L.nhwc_floats, 4);
+  for (int t = 0; t < 3; t++) winograd_pack_input(L, in.data(), nhwc.data(), (size_t)c.n * L.hp * t / 3, (size_t)c.n * L.hp * (t + 1) / 3);
+  LOWBIT_CHECK(nhwc.guards_intact(), "pack_input wrote outside its buffer");
+  Guarded<float> out(L.out_floats(), 8);
+  for (size_t i = 0; i < out.size(); i++) out[i] = NAN;  // every output must be written
+  for (int tp = 0; tp < tparts; tp++)
+    for (int pp = 0; pp < pparts; pp++)
+      fn(W, L, nhwc.data(), bp, relu, out.data(), L.tiles * tp / tparts, L.tiles * (tp + 1) / tparts,
+         L.panels * pp / pparts, L.panels * (pp + 1) / pparts);
+  LOWBIT_CHECK(out.guards_intact(), what << ": wrote outside its output");
+  const double u = std::ldexp(1.0, -23), K = g.cin_g() + 4.0 * (m + 2) + 4;
+  size_t bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    const double tol = K * u * scale[i] + 1e-30, e = std::fabs((double)out[i] - ref[i]);
+    worst = std::max(worst, e / tol);
+    if (!(e <= tol) && bad++ < 2)
+      LOWBIT_CHECK(false, what << " F(" << m << ",3) cin=" << c.cin << " cout=" << c.cout << " p=" << c.p << " g="
+                               << c.groups << " n=" << c.n << " hw=" << c.h << "x" << c.w << " i=" << i
+                               << " got=" << out[i] << " want=" << ref[i] << " tol=" << tol);
+  }
+  LOWBIT_CHECK(worst <= 1.0, what << " worst error / bound " << worst);
+}
+
+const std::vector<WCase>& wino_cases() {
+  static const std::vector<WCase> cases = {
+      // cin cout p  g  n   h   w
+      {1, 1, 1, 1, 1, 5, 5},
+      {3, 5, 1, 1, 1, 7, 9},       // channels off both multiples, odd sizes
+      {8, 16, 0, 1, 1, 10, 12},    // no padding
+      {6, 9, 2, 1, 2, 6, 5},       // pad 2, batch 2
+      {16, 24, 1, 2, 1, 13, 13},   // groups 2, cout_g 12 (a padded panel)
+      {12, 20, 1, 4, 1, 9, 11},    // groups 4, cin_g 3
+      {32, 40, 1, 1, 1, 28, 28},   // several tile blocks
+      {20, 33, 1, 1, 3, 7, 7},     // 7 x 7 planes, batch 3
+      {64, 17, 1, 1, 1, 3, 3},     // plane smaller than one F(4,3) tile
+  };
+  return cases;
+}
+
+}  // namespace
+
+LOWBIT_TEST(winograd_matches_oracle) {
+  for_each_isa([](Isa isa) {
+    const WinogradFn fn = winograd_kernel(isa);
+    for (int m : {2, 4})
+      for (const WCase& c : wino_cases()) {
+        run_wino_case("kernel", fn, c, m, false, true, 1, 1);
+        run_wino_case("kernel split tiles", fn, c, m, true, true, 3, 1);
+        run_wino_case("kernel split panels", fn, c, m, true, false, 2, 2);
+      }
+  });
+}
+
+LOWBIT_TEST(winograd_reference_matches_oracle) {
+  for (int m : {2, 4})
+    for (const WCase& c : wino_cases()) run_wino_case("ref", winograd_conv_f32__ref, c, m, true, true, 2, 2);
+}
+
+LOWBIT_TEST(winograd_layout_refusals) {
+  ConvGeometry g;
+  g.cin = 4, g.cout = 4, g.kh = g.kw = 3, g.pad_h = g.pad_w = 1;
+  WinoLayout L;
+  LOWBIT_CHECK(make_wino_layout(g, 4, 1, 8, 8, &L).empty(), "3x3 s1 is eligible");
+  LOWBIT_CHECK(L.oh == 8 && L.ty == 2 && L.hp == 10 && L.cp == 8 && L.mcols == 16, "layout " << L.oh << " " << L.hp);
+  LOWBIT_CHECK(!make_wino_layout(g, 3, 1, 8, 8, &L).empty(), "m = 3 refused");
+  ConvGeometry s2 = g;
+  s2.stride_h = s2.stride_w = 2;
+  LOWBIT_CHECK(!winograd_eligible(s2) && !make_wino_layout(s2, 4, 1, 8, 8, &L).empty(), "stride 2 refused");
+  ConvGeometry d2 = g;
+  d2.dil_h = d2.dil_w = 2;
+  LOWBIT_CHECK(!winograd_eligible(d2), "dilation refused");
+  ConvGeometry p0 = g;
+  p0.pad_h = p0.pad_w = 0;
+  LOWBIT_CHECK(!make_wino_layout(p0, 2, 1, 2, 2, &L).empty(), "input smaller than the kernel refused");
+}
