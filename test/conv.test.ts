@@ -87,7 +87,8 @@ describe('Conv2d', () => {
   test('auto explains its choice; very sparse layers go sparse, dense ones dense', () => {
     const w = Float32Array.from({ length: 64 * 64 * 9 }, (_, i) => Math.sin(i));
     const sparse = new Conv2d(pruneWeights(w, { sparsity: 0.97, rows: 64 }), { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
-    const dense = new Conv2d(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
+    // stride 2: at stride 1, a dense 3x3 layer weighs Winograd too (conv-winograd.test.ts)
+    const dense = new Conv2d(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1, stride: 2 });
     const e = sparse.explain({ h: 28, w: 28 });
     expect(e.kernel).toBe('sparse');
     expect(e.reason).toMatch(/sparsity 97/);
@@ -97,8 +98,9 @@ describe('Conv2d', () => {
   });
 
   test('auto times both kernels on the first call of a shape the model cannot call, then keeps the faster', async () => {
+    // dilated: the same taps as the 3x3 stride-1 layer, which would weigh Winograd too (conv-winograd.test.ts)
     const w = pruneWeights(Float32Array.from({ length: 64 * 64 * 9 }, (_, i) => Math.sin(i * 0.37)), { sparsity: 0.6, rows: 64 });
-    const geo = { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 };
+    const geo = { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 2, dilation: 2 };
     const r = rng(5);
     const x = Float32Array.from({ length: 64 * 20 * 20 }, () => r() * 2 - 1);
     const shape = { h: 20, w: 20 };
@@ -118,8 +120,8 @@ describe('Conv2d', () => {
       expect(after.kernel).toBe(after.measuredSparseMs! < after.measuredDenseMs! ? 'sparse' : 'dense');
       expect(after.reason).toMatch(/measured on the first call/);
       // the output is the chosen kernel's, on the first call and after
-      expect(y).toEqual(byKernel[after.kernel]);
-      expect(auto.forward(x, shape)).toEqual(byKernel[after.kernel]);
+      expect(y).toEqual(byKernel[after.kernel as 'sparse' | 'dense']);
+      expect(auto.forward(x, shape)).toEqual(byKernel[after.kernel as 'sparse' | 'dense']);
       // another shape is a new trial
       expect(auto.explain({ h: 21, w: 21 }).measuredSparseMs).toBeUndefined();
     }

@@ -139,10 +139,11 @@ void winograd_conv_f32__ref(const WinogradWeights& W, const WinoLayout& L, const
   for (size_t tile = tile_begin; tile < tile_end; tile++) {
     const size_t b = tile / tiles_img, r = tile % tiles_img;
     const int oy0 = (int)(r / L.tx) * m, ox0 = (int)(r % L.tx) * m;
+    int v_group = -1;  // the group V holds
     for (int j = panel_begin; j < panel_end; j++) {
       const int gi = j / ppg;
-      // V = B^T d B for every input channel of the group (recomputed per panel: a reference)
-      for (int ci = 0; ci < cig; ci++) {
+      // V = B^T d B for every input channel of the group
+      for (int ci = 0; ci < cig && gi != v_group; ci++) {
         float d[36], tmp[36];
         for (int y = 0; y < A; y++)
           for (int x = 0; x < A; x++)
@@ -160,6 +161,7 @@ void winograd_conv_f32__ref(const WinogradWeights& W, const WinoLayout& L, const
             V[(size_t)ci * A2 + i * A + jj] = s;
           }
       }
+      v_group = gi;
       for (int c = (j % ppg) * kWinoPanel; c < (j % ppg + 1) * kWinoPanel && c < cog; c++) {
         float Mx[36], tmp[24];
         for (int xi = 0; xi < A2; xi++) {
