@@ -6,6 +6,7 @@
 //   cmake -S . -B build-bench -DLOWBIT_BUILD_BENCH=ON && cmake --build build-bench -j2
 //   flock /tmp/lowbit-bench.lock taskset -c 1 ./build-bench/winograd_bench [--n N] [--reps R]
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   const WinogradFn wk = winograd_kernel(isa);
   std::printf("isa %s, batch %d, GFLOPS (direct FLOPs / time)\n", isa_name(isa), n);
   std::printf("%-20s %8s %8s %8s %8s %8s %8s\n", "layer", "direct", "F(2,3)", "F(4,3)", "F2 pack%", "F4 pack%", "F4/dir");
+  std::printf("%74s\n", "max error / RMS(exact): direct F(2,3) F(4,3)");
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> U(-1, 1);
   for (const Layer& l : kLayers) {
@@ -83,9 +85,29 @@ int main(int argc, char** argv) {
         tp[i] = std::min(tp[i], t1 - t0);
       }
     }
+    // error against the double oracle: max |y - exact| relative to the RMS of the exact output
+    std::vector<double> exact(L.out_floats());
+    conv2d_direct_f64__ref(g, n, l.hw, l.hw, w.data(), in.data(), nullptr, false, exact.data(), nullptr);
+    double rms = 0;
+    for (double v : exact) rms += v * v;
+    rms = std::sqrt(rms / exact.size());
+    auto max_err = [&] {
+      double e = 0;
+      for (size_t i = 0; i < exact.size(); i++) e = std::max(e, std::fabs(out[i] - exact[i]));
+      return e / rms;
+    };
+    pad_input(L, in.data(), padded.data());
+    k.dense_conv_f32(dw, L, padded.data(), nullptr, false, out.data(), 0, g.cout);
+    double err[3];
+    err[0] = max_err();
+    for (int i = 0; i < 2; i++) {
+      winograd_pack_input(WL[i], in.data(), nhwc[i].data(), 0, (size_t)n * WL[i].hp);
+      wk(WW[i], WL[i], nhwc[i].data(), nullptr, false, out.data(), 0, WL[i].tiles, 0, WL[i].panels);
+      err[1 + i] = max_err();
+    }
     const double fl = 2.0 * g.cout * g.taps() * L.out_pixels() * n * 1e-9;
-    std::printf("%-20s %8.1f %8.1f %8.1f %7.0f%% %7.0f%% %7.2fx\n", l.name, fl / td, fl / tw[0], fl / tw[1],
-                100 * tp[0] / tw[0], 100 * tp[1] / tw[1], td / tw[1]);
+    std::printf("%-20s %8.1f %8.1f %8.1f %7.0f%% %7.0f%% %7.2fx   %.1e %.1e %.1e\n", l.name, fl / td, fl / tw[0],
+                fl / tw[1], 100 * tp[0] / tw[0], 100 * tp[1] / tw[1], td / tw[1], err[0], err[1], err[2]);
   }
   return 0;
 }
