@@ -57,7 +57,7 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
         { name: 'auto', fn: () => auto.forward(x, opts) },
       ];
       if (ort.available) variants.push({ name: 'ort', fn: await ortConv(cin, cout, hw, groups, n, threads, w, x), async: true });
-      const t = await compareAsync(variants, { minTime, rounds: 3, reps: 5 });
+      const t = await compareAsync(variants, { minTime, rounds: quick ? 3 : 5, reps: 5 });
       const flops = 2 * n * cout * (cin / groups) * 9 * hw * hw;
       const g = (v) => (t.has(v) ? flops / t.get(v) / 1e9 : undefined);
       const e = auto.explain({ n, h: hw, w: hw });
