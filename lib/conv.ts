@@ -70,7 +70,7 @@ export interface ConvForwardOptions extends ConvInputShape {
 /** What {@link Conv2d.explain} returns. */
 export interface ConvExplanation {
   /** The kernel a call with this shape runs. */
-  kernel: 'sparse' | 'dense' | 'winograd';
+  kernel: 'sparse' | 'dense' | 'winograd' | 'depthwise';
   /** Fraction of zero weights. */
   sparsity: number;
   /** The model's predictions (auto mode only), milliseconds. */
@@ -106,7 +106,11 @@ const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, ke
 const FORWARD_KEYS = [...INPUT_SHAPE_KEYS, ...optionKeys<Omit<ConvForwardOptions, keyof ConvInputShape>>()('out', 'threads')];
 const PRUNE_KEYS = optionKeys<PruneOptions>()('sparsity', 'rows', 'block');
 
-/** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
+/**
+ * A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels, Winograd for
+ * 3×3 stride-1 layers, and a dedicated depthwise kernel (groups = channels, 3×3 or 5×5, stride 1
+ * or 2; modes 'auto' and 'dense').
+ */
 export class Conv2d extends ConvGeometryFields {
   /** The kernel choice. */
   readonly mode: Conv2dMode;

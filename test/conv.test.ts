@@ -41,6 +41,11 @@ const cases: Array<Geo & { n: number; h: number; w: number; sparsity: number }> 
   { cin: 16, cout: 7, k: [1, 1], s: [1, 1], p: [0, 0], d: [1, 1], g: 1, n: 1, h: 7, w: 9, sparsity: 0.95 },
   { cin: 4, cout: 4, k: [3, 3], s: [1, 1], p: [2, 2], d: [2, 2], g: 4, n: 1, h: 8, w: 8, sparsity: 0 },
   { cin: 3, cout: 5, k: [3, 2], s: [2, 1], p: [1, 0], d: [1, 1], g: 1, n: 1, h: 6, w: 5, sparsity: 1 },
+  // depthwise (the dedicated kernel in 'dense' and 'auto'): 3x3 / 5x5, stride 1 / 2
+  { cin: 12, cout: 12, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], g: 12, n: 2, h: 11, w: 13, sparsity: 0 },
+  { cin: 9, cout: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1], g: 9, n: 1, h: 17, w: 16, sparsity: 0.3 },
+  { cin: 5, cout: 5, k: [5, 5], s: [1, 1], p: [2, 2], d: [1, 1], g: 5, n: 1, h: 9, w: 7, sparsity: 0 },
+  { cin: 6, cout: 6, k: [5, 5], s: [2, 2], p: [2, 2], d: [1, 1], g: 6, n: 1, h: 14, w: 15, sparsity: 0 },
 ];
 
 describe('Conv2d', () => {

@@ -14,6 +14,7 @@
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/depthwise.h"
 #include "kernels/conv/winograd.h"
 #include "ops/conv_model.h"
 #include "napi/args.h"
@@ -118,7 +119,10 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     }
     relu_ = boolean(info, 3, "relu");
     mode_ = (Mode)integer(info, 4, "mode", 0, 3);
-    const bool eligible = conv::winograd_eligible(geo_);
+    // a depthwise layer (groups = channels) runs its own kernel in 'auto' and 'dense'
+    if (conv::depthwise_eligible(geo_) && (mode_ == Mode::auto_ || mode_ == Mode::dense))
+      dw_ = std::make_shared<std::vector<float>>(w.values);
+    const bool eligible = conv::winograd_eligible(geo_) && !dw_;
     if (mode_ == Mode::winograd && !eligible) {
       throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "mode 'winograd' needs a 3x3 kernel, stride 1 and dilation 1");
     }
@@ -127,12 +131,12 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       wino_->raw = w.values;
       wino_->geo = geo_;
     }
-    if (mode_ != Mode::dense && mode_ != Mode::winograd) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
-    if (mode_ != Mode::sparse && mode_ != Mode::winograd) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
+    if (mode_ != Mode::dense && mode_ != Mode::winograd && !dw_) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
+    if (mode_ != Mode::sparse && mode_ != Mode::winograd && !dw_) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
     if (!sparse_) nnz_ = count - (size_t)std::count_if(w.data, w.data + count, [](float v) { return v == 0.0f; });
     else nnz_ = sparse_->nnz();
     // Winograd weights are made on first use: counted here at their largest (both tile sizes)
-    const size_t wino_bytes = wino_ ? count * sizeof(float) * (1 + (16 + 36) / 9.0) : 0;
+    const size_t wino_bytes = wino_ ? count * sizeof(float) * (1 + (16 + 36) / 9.0) : dw_ ? count * sizeof(float) : 0;
     reported_ = (int64_t)((sparse_ ? sparse_->memory_bytes() : 0) + (dense_ ? dense_->memory_bytes() : 0) + wino_bytes);
     adjust_external_memory(env, reported_);
   }
@@ -150,6 +154,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   // forward with this shape times both.
   struct Choice {
     bool sparse = false, trial_needed = false, measured = false;
+    bool dw = false;            // the depthwise kernel
     bool wino = false;          // Winograd with tile wm
     int wm = 4;
     bool wtrial_needed = false, wmeasured = false;  // Winograd against dense, timed (first = dense)
@@ -163,6 +168,11 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     ops::TrialCache::Key key;
   };
   Choice choose(const conv::ConvLayout& l) const {
+    if (dw_) {
+      Choice c;
+      c.dw = true;
+      return c;
+    }
     Choice c = choose_sparse_dense(l);
     if (!wino_) return c;
     const Isa isa = active_isa();
@@ -235,6 +245,13 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const double total = (double)geo_.cout * geo_.taps();
     out.Set("sparsity", 1.0 - (double)nnz_ / total);
     const Choice c = choose(l);
+    if (c.dw) {
+      out.Set("kernel", "depthwise");
+      out.Set("reason", std::string("depthwise (groups = channels, ") + std::to_string(geo_.kh) + "x" + std::to_string(geo_.kw) +
+                            ", stride " + std::to_string(geo_.stride_h) + "): the dedicated depthwise kernel" +
+                            (mode_ == Mode::dense ? " (mode 'dense' was requested)" : ""));
+      return out;
+    }
     if (c.wp.eligible) {
       out.Set("predictedWinogradMs", c.wp.s * 1e3);
       out.Set("winogradTile", c.wm);
@@ -322,6 +339,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       if (!err.empty()) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", err);
     }
     auto wtrials = wtrials_;
+    auto dw = dw_;
     auto bias = bias_;
     auto trials = trials_;
     const bool relu = relu_;
@@ -361,6 +379,14 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       };
       if (choice.wino) {
         run_wino();
+        return;
+      }
+      if (choice.dw) {
+        const conv::DepthwiseF32Fn fn = conv::depthwise_kernels(active_isa()).f32;
+        const size_t planes = (size_t)lay->n * lay->geo.cout;
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          fn(*lay, xp, dw->data(), b, relu, yp, planes * t / threads, planes * (t + 1) / threads);
+        });
         return;
       }
       if (!lay->direct) {
@@ -404,6 +430,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();
   std::shared_ptr<ops::TrialCache> wtrials_ = std::make_shared<ops::TrialCache>();  // winograd vs dense
   std::shared_ptr<WinoWeights> wino_;
+  std::shared_ptr<std::vector<float>> dw_;  // depthwise weights [c][k][k], when its kernel runs
   size_t nnz_ = 0;
   int64_t reported_ = 0;
 };
