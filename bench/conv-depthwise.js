@@ -58,7 +58,8 @@ async function run(lowbit, { quick = false, threads = 1, onRow = () => {} } = {}
     const x = Float32Array.from({ length: c * hw * hw }, () => r() * 2 - 1);
     const xq = Uint8Array.from({ length: c * hw * hw }, (_, i) => i & 255);
     const geo = { inChannels: c, outChannels: c, kernelSize: k, stride, padding: k >> 1, groups: c };
-    const dense = new lowbit.Conv2d(wf, { ...geo, mode: 'dense' });
+    // before this kernel, 'auto' ran depthwise layers on the sparse kernel (the dense GEMM is far slower)
+    const dense = new lowbit.Conv2d(wf, { ...geo, mode: 'sparse' });
     const auto = new lowbit.Conv2d(wf, geo);
     const ql = lowbit.QuantizedConv2d.fromInt8(wq, { ...geo, scale: 0.01, bias: new Int32Array(c) });
     const [, , oh, ow] = dense.outputShape({ h: hw, w: hw });
@@ -96,7 +97,7 @@ function median(a) {
   return s.length === 0 ? undefined : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const HEAD = ['layer', 'threads', 'fp32 direct', 'fp32 auto', 'auto chose', 'ort Conv', 'auto/ort', 'auto/direct', 'int8', 'ort QLinearConv', 'int8/ort'];
+const HEAD = ['layer', 'threads', 'fp32 before (sparse kernel)', 'fp32 auto', 'auto chose', 'ort Conv', 'auto/ort', 'auto/before', 'int8', 'ort QLinearConv', 'int8/ort'];
 const cells = (r) => [r.layer, r.threads, f1(r.dense), f1(r.auto), r.autoChoice, f1(r.ort), x2(r.autoVsOrt), x2(r.autoVsDense), f1(r.int8), f1(r.ortq), x2(r.int8VsOrt)];
 
 function format(rows) {

@@ -2,7 +2,9 @@
 // instantiated by avx2_depthwise.cc, avx512_depthwise.cc and neon_depthwise.cc (internal
 // linkage). The plane geometry (DwPlane) is shared with the scalar reference (depthwise.cc).
 //
-// V: T (8 floats), IT (8 int32), zero, set1, load, store, store_n (first n lanes), fma(a, b, c) =
+// V: T (8 floats), IT (8 int32), zero, set1, load, store, store_n (first n lanes), load_u8(p, zp)
+// (8 bytes minus zp as floats), deint(p, &even, &odd) (16 floats), deint_u8(p, zp, &even, &odd)
+// (16 bytes minus zp), fma(a, b, c) =
 // a * b + c, add, mul, max, min, max0, round (nearest even), cvt_i (float -> int32, nearest; used
 // on integral values only), cvt_f, add_i, set1_i, store_i32_n, store_u8_n / store_s8_n (values
 // already in range).
@@ -183,6 +185,68 @@ struct DwPutQ {
   }
 };
 
+// The plane's interior (depthwise_plane.h's layout; same values as dw_fill_f32 / dw_fill_u8),
+// 8 or 16 input pixels per step: bytes widened to floats, stride 2 de-interleaved into the even
+// and odd column phases; the row tails element by element.
+// x_end: the end of the caller's input; a row whose vector would read past the row but not past
+// x_end loads it whole and stores only the row's lanes (narrow planes stay vectorized).
+template <class V, bool kU8, class Src>
+LOWBIT_DW_INLINE void dw_fill(const DwPlane& P, const Src* x, const Src* x_end, int32_t x_zp, float* buf) {
+  const float zf = (float)x_zp;
+  auto one = [&](Src v) { return kU8 ? (float)((int32_t)v - x_zp) : (float)v; };
+  for (int y = 0; y < P.h; y++) {
+    const Src* src = x + (size_t)y * P.w;
+    const int Y = y + P.ph;
+    if (P.s == 1) {
+      float* d = buf + (size_t)Y * P.rs + P.pw;
+      int i = 0;
+      if constexpr (kU8) {
+        for (; i + 8 <= P.w; i += 8) V::store(d + i, V::load_u8(src + i, zf));
+      } else {
+        for (; i + 8 <= P.w; i += 8) V::store(d + i, V::load(src + i));
+      }
+      if (i < P.w && src + i + 8 <= x_end) {
+        if constexpr (kU8)
+          V::store_n(d + i, V::load_u8(src + i, zf), P.w - i);
+        else
+          V::store_n(d + i, V::load(src + i), P.w - i);
+        i = P.w;
+      }
+      for (; i < P.w; i++) d[i] = one(src[i]);
+    } else {
+      // input column 2j -> padded 2j + pw, 2j + 1 -> 2j + 1 + pw: phase (X & 1), index X >> 1
+      float* row = buf + (size_t)(Y & 1) * 2 * P.phase + (size_t)(Y >> 1) * P.rs;
+      float* pe = row + (size_t)(P.pw & 1) * P.phase + (P.pw >> 1);
+      float* po = row + (size_t)((P.pw + 1) & 1) * P.phase + ((P.pw + 1) >> 1);
+      int j = 0;
+      for (; 2 * j + 16 <= P.w; j += 8) {
+        typename V::T e, o;
+        if constexpr (kU8)
+          V::deint_u8(src + 2 * j, zf, &e, &o);
+        else
+          V::deint(src + 2 * j, &e, &o);
+        V::store(pe + j, e);
+        V::store(po + j, o);
+      }
+      if (2 * j < P.w && src + 2 * j + 16 <= x_end) {
+        typename V::T e, o;
+        if constexpr (kU8)
+          V::deint_u8(src + 2 * j, zf, &e, &o);
+        else
+          V::deint(src + 2 * j, &e, &o);
+        const int left = P.w - 2 * j;  // columns 2j .. w - 1: (left + 1) / 2 even, left / 2 odd
+        V::store_n(pe + j, e, (left + 1) / 2);
+        if (left / 2 > 0) V::store_n(po + j, o, left / 2);
+        j = P.w;  // done
+      }
+      for (int i = 2 * j; i < P.w; i++) {
+        const int X = i + P.pw;
+        row[(X & 1) * P.phase + (X >> 1)] = one(src[i]);
+      }
+    }
+  }
+}
+
 template <class V>
 void depthwise_f32_impl(const ConvLayout& L, const float* x, const float* w, const float* bias, bool relu, float* out,
                         size_t plane_begin, size_t plane_end) {
@@ -191,9 +255,10 @@ void depthwise_f32_impl(const ConvLayout& L, const float* x, const float* w, con
   static thread_local std::vector<float> buf;
   float* b = dw_buffer(P, &buf);
   const int C = L.geo.cout, kk = P.k * P.k;
+  const float* x_end = x + L.in_floats();
   for (size_t pl = plane_begin; pl < plane_end; pl++) {
     const int c = (int)(pl % C);
-    dw_fill_f32(P, x + pl * L.h * L.w, b);
+    dw_fill<V, false>(P, x + pl * L.h * L.w, x_end, 0, b);
     DwPutF32<V> put{out + pl * P.oh * P.ow, P.ow, bias ? bias[c] : 0.0f, relu};
     dw_dispatch<V>(P, b, w + (size_t)c * kk, put);
   }
@@ -208,9 +273,10 @@ void depthwise_u8s8_impl(const ConvLayout& L, const uint8_t* x, int32_t x_zp, co
   float* b = dw_buffer(P, &buf);
   const int C = L.geo.cout, kk = P.k * P.k;
   const size_t esz = elem_size(out.type);
+  const uint8_t* x_end = x + L.in_floats();
   for (size_t pl = plane_begin; pl < plane_end; pl++) {
     const int c = (int)(pl % C);
-    dw_fill_u8(P, x + pl * L.h * L.w, x_zp, b);
+    dw_fill<V, true>(P, x + pl * L.h * L.w, x_end, x_zp, b);
     DwPutQ<V> put;
     put.out = static_cast<uint8_t*>(out.y) + pl * P.oh * P.ow * esz;
     put.ow = P.ow;

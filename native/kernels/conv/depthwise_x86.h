@@ -20,9 +20,25 @@ struct DwVecX86 {
   static LOWBIT_DW_INLINE T load(const float* p) { return _mm256_loadu_ps(p); }
   static LOWBIT_DW_INLINE void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static LOWBIT_DW_INLINE void store_n(float* p, T v, int n) {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
-    std::memcpy(p, t, sizeof(float) * (n < 8 ? n : 8));
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(p, m, v);
+  }
+  static LOWBIT_DW_INLINE T load_u8(const uint8_t* p, float zp) {
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_sub_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(zp));  // exact: small integers
+  }
+  static LOWBIT_DW_INLINE void deint(const float* p, T* even, T* odd) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6]
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+  }
+  static LOWBIT_DW_INLINE void deint_u8(const uint8_t* p, float zp, T* even, T* odd) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i s = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
+    const __m256 z = _mm256_set1_ps(zp);
+    *even = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(s)), z);
+    *odd = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(s, 8))), z);
   }
   static LOWBIT_DW_INLINE T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static LOWBIT_DW_INLINE T add(T a, T b) { return _mm256_add_ps(a, b); }

@@ -28,6 +28,22 @@ struct DwVecNeon {
     store(t, v);
     std::memcpy(p, t, sizeof(float) * (n < 8 ? n : 8));
   }
+  static LOWBIT_DW_INLINE T from_u8(uint8x8_t b, float zp) {
+    const uint16x8_t w = vmovl_u8(b);
+    const float32x4_t z = vdupq_n_f32(zp);
+    return {vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(w))), z), vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_high_u16(w))), z)};
+  }
+  static LOWBIT_DW_INLINE T load_u8(const uint8_t* p, float zp) { return from_u8(vld1_u8(p), zp); }
+  static LOWBIT_DW_INLINE void deint(const float* p, T* even, T* odd) {
+    const float32x4x2_t a = vld2q_f32(p), b = vld2q_f32(p + 8);
+    *even = {a.val[0], b.val[0]};
+    *odd = {a.val[1], b.val[1]};
+  }
+  static LOWBIT_DW_INLINE void deint_u8(const uint8_t* p, float zp, T* even, T* odd) {
+    const uint8x8x2_t v = vld2_u8(p);
+    *even = from_u8(v.val[0], zp);
+    *odd = from_u8(v.val[1], zp);
+  }
   static LOWBIT_DW_INLINE T fma(T a, T b, T c) { return {vfmaq_f32(c.lo, a.lo, b.lo), vfmaq_f32(c.hi, a.hi, b.hi)}; }
   static LOWBIT_DW_INLINE T add(T a, T b) { return {vaddq_f32(a.lo, b.lo), vaddq_f32(a.hi, b.hi)}; }
   static LOWBIT_DW_INLINE T mul(T a, T b) { return {vmulq_f32(a.lo, b.lo), vmulq_f32(a.hi, b.hi)}; }
