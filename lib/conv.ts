@@ -19,7 +19,7 @@ interface NativeConvLayer {
   outputShape(n: number, h: number, w: number): [number, number, number, number];
 }
 interface ConvBinding {
-  ConvLayer: new (weights: Float32Array, geometry: Int32Array, bias: Float32Array | null, relu: boolean, mode: number) => NativeConvLayer;
+  ConvLayer: new (weights: Float32Array, geometry: Int32Array, bias: Float32Array | null, relu: boolean, mode: number, winogradSparsity?: number) => NativeConvLayer;
   pruneMagnitude(w: Float32Array, rows: number, cols: number, sparsity: number, blockRows: number, blockCols: number): Float32Array;
 }
 const native = binding as unknown as ConvBinding;
@@ -57,6 +57,14 @@ export interface Conv2dOptions extends ConvGeometryOptions {
   relu?: boolean;
   /** Default `'auto'`. */
   mode?: Conv2dMode;
+  /**
+   * Sparse Winograd (Li, Park & Tang, "Enabling Sparse Winograd Convolution by Native Pruning"):
+   * prune the Winograd-domain weights U = G g Gᵀ to this fraction of zero blocks (one input channel
+   * × 16 output channels of one transform coefficient, smallest Σ|u| first) and run a kernel that
+   * skips them. The pruned layer computes a different function than its spatial weights (fine-tune
+   * for it), so it needs `mode: 'winograd'`. In [0, 1]; default 0 (dense).
+   */
+  winogradSparsity?: number;
 }
 
 /** Options of {@link Conv2d.forward}. */
@@ -88,6 +96,8 @@ export interface ConvExplanation {
   winogradTile?: 2 | 4;
   /** Winograd's time measured on the first call when it was too close to dense to call, milliseconds. */
   measuredWinogradMs?: number;
+  /** The Winograd-domain block sparsity the layer was pruned to ({@link Conv2dOptions.winogradSparsity}). */
+  winogradSparsity?: number;
   /** One line: why this kernel. */
   reason: string;
 }
@@ -102,7 +112,7 @@ export interface PruneOptions {
   block?: [number, number];
 }
 
-const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, keyof ConvGeometryOptions>>()('bias', 'relu', 'mode')];
+const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, keyof ConvGeometryOptions>>()('bias', 'relu', 'mode', 'winogradSparsity')];
 const FORWARD_KEYS = [...INPUT_SHAPE_KEYS, ...optionKeys<Omit<ConvForwardOptions, keyof ConvInputShape>>()('out', 'threads')];
 const PRUNE_KEYS = optionKeys<PruneOptions>()('sparsity', 'rows', 'block');
 
@@ -128,7 +138,17 @@ export class Conv2d extends ConvGeometryFields {
     const mode = checkEnum(o.mode, 'options.mode', CONV2D_MODES, 'auto');
     this.mode = mode;
     const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
-    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), CONV2D_MODES.indexOf(mode));
+    let wsp = 0;
+    if (o.winogradSparsity !== undefined) {
+      if (typeof o.winogradSparsity !== 'number' || !(o.winogradSparsity >= 0 && o.winogradSparsity <= 1)) {
+        throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.winogradSparsity must be a number in [0, 1], got ${describe(o.winogradSparsity)}`);
+      }
+      if (o.winogradSparsity > 0 && mode !== 'winograd') {
+        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.winogradSparsity needs mode 'winograd', got mode '${mode}'`);
+      }
+      wsp = o.winogradSparsity;
+    }
+    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), CONV2D_MODES.indexOf(mode), wsp);
   }
 
   /** Nonzero weights. */

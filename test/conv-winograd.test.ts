@@ -140,6 +140,31 @@ describe('Conv2d Winograd', () => {
     expect(s2.kernel).not.toBe('winograd');
   });
 
+  test('sparse Winograd: pruned in the Winograd domain, explained; fully pruned leaves the bias', async () => {
+    const r = rng(21);
+    const wt = Float32Array.from({ length: 32 * 16 * 9 }, () => r() * 2 - 1);
+    const bias = Float32Array.from({ length: 32 }, () => r() * 2 - 1);
+    const x = Float32Array.from({ length: 16 * 12 * 12 }, () => r() * 2 - 1);
+    const geo = { inChannels: 16, outChannels: 32, kernelSize: 3, padding: 1, bias, mode: 'winograd' as const };
+    const shape = { h: 12, w: 12 };
+    const dense = new Conv2d(wt, geo).forward(x, shape);
+    expect(new Conv2d(wt, { ...geo, winogradSparsity: 0 }).forward(x, shape)).toEqual(dense);
+    const sp = new Conv2d(wt, { ...geo, winogradSparsity: 0.9 });
+    const e = sp.explain(shape);
+    expect(e.kernel).toBe('winograd');
+    expect(e.winogradSparsity).toBe(0.9);
+    expect(e.reason).toMatch(/sparse Winograd: U pruned in the Winograd domain to 90%/);
+    const y = sp.forward(x, shape);
+    expect(y.every(Number.isFinite)).toBe(true);
+    expect(y).not.toEqual(dense);
+    expect(await sp.forwardAsync(x, { ...shape, threads: 2 })).toEqual(y);
+    const all = new Conv2d(wt, { ...geo, winogradSparsity: 1 }).forward(x, shape);
+    for (let i = 0; i < all.length; i++) if (all[i] !== bias[Math.floor(i / 144)]) throw new Error(`output ${i}: ${all[i]} is not the bias`);
+    expectCode(() => new Conv2d(wt, { ...geo, mode: 'auto', winogradSparsity: 0.5 }), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /winogradSparsity needs mode 'winograd'/);
+    expectCode(() => new Conv2d(wt, { ...geo, winogradSparsity: 1.5 }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /winogradSparsity/);
+    expectCode(() => new Conv2d(wt, { ...geo, winogradSparsity: '0.5' as unknown as number }), RangeError, 'ERR_LOWBIT_OUT_OF_RANGE', /winogradSparsity/);
+  });
+
   test('bad input', () => {
     const w5 = new Float32Array(4 * 2 * 25);
     expectCode(() => new Conv2d(w5, { inChannels: 2, outChannels: 4, kernelSize: 5, mode: 'winograd' }), RangeError, 'ERR_LOWBIT_INVALID_ARGUMENT', /winograd.*3x3/);

@@ -40,9 +40,13 @@ struct WinoWeights {
   conv::ConvGeometry geo;
   std::once_flag once[2];
   std::unique_ptr<conv::WinogradWeights> w[2];  // m = 2, m = 4
+  double prune = 0;  // > 0: U pruned in the Winograd domain to this block sparsity (sparse Winograd)
   const conv::WinogradWeights& get(int m) {
     const int i = m == 2 ? 0 : 1;
-    std::call_once(once[i], [&] { w[i].reset(new conv::WinogradWeights(conv::WinogradWeights::transform(geo, m, raw.data()))); });
+    std::call_once(once[i], [&] {
+      w[i].reset(new conv::WinogradWeights(conv::WinogradWeights::transform(geo, m, raw.data())));
+      if (prune > 0) w[i]->prune(prune);
+    });
     return *w[i];
   }
 };
@@ -87,7 +91,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
 
   // new ConvLayer(weights: Float32Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
   //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense /
-  //               3 winograd (3x3 stride 1 only))
+  //               3 winograd (3x3 stride 1 only), winogradSparsity: number (0: dense U; mode 3 only))
   explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
     native_section(info.Env(), [&] { init(info); });  // out of memory: a coded RangeError
   }
@@ -131,6 +135,12 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       wino_->raw = w.values;
       wino_->geo = geo_;
     }
+    const double wsp = info.Length() > 5 && !info[5].IsUndefined() ? number(info, 5, "winogradSparsity") : 0.0;
+    if (!(wsp >= 0 && wsp <= 1)) throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "winogradSparsity must be in [0, 1], got " + std::to_string(wsp));
+    if (wsp > 0 && mode_ != Mode::winograd) {
+      throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "winogradSparsity needs mode 'winograd' (the pruned layer has no spatial weights for the other kernels)");
+    }
+    if (wino_) wino_->prune = wsp;
     if (mode_ != Mode::dense && mode_ != Mode::winograd && !dw_) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
     if (mode_ != Mode::sparse && mode_ != Mode::winograd && !dw_) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
     if (!sparse_) nnz_ = count - (size_t)std::count_if(w.data, w.data + count, [](float v) { return v == 0.0f; });
@@ -176,7 +186,7 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     Choice c = choose_sparse_dense(l);
     if (!wino_) return c;
     const Isa isa = active_isa();
-    c.wp = conv::model_for(isa).predict_winograd(geo_, l.n, l.h, l.w);
+    c.wp = conv::model_for(isa).predict_winograd(geo_, l.n, l.h, l.w, 1.0 - wino_->prune);
     c.wm = c.wp.m;
     if (mode_ == Mode::winograd) {
       c.wino = true;
@@ -293,6 +303,11 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       out.Set("kernel", name);
       std::string reason = std::string("mode '") + name + "' was requested";
       if (c.wino) reason += c.wm == 2 ? " (F(2x2,3x3): the model's faster tile)" : " (F(4x4,3x3): the model's faster tile)";
+      if (wino_ && wino_->prune > 0) {
+        reason += "; sparse Winograd: U pruned in the Winograd domain to " + std::to_string((int)std::lround(wino_->prune * 100)) +
+                  "% of its (input channel x 16 output channels) blocks";
+        out.Set("winogradSparsity", wino_->prune);
+      }
       out.Set("reason", reason);
     }
     return out;

@@ -53,7 +53,7 @@ Prediction PerfModel::predict(const SparseConvWeights& w, const ConvLayout& L) c
   return p;
 }
 
-double PerfModel::winograd_seconds(const WinoLayout& L) const {
+double PerfModel::winograd_seconds(const WinoLayout& L, double density) const {
   const ConvGeometry& g = L.geo;
   const double A2 = (double)L.alpha * L.alpha;
   const double tb = (double)L.tile_block, blocks = std::ceil((double)L.tiles / tb);
@@ -62,18 +62,18 @@ double PerfModel::winograd_seconds(const WinoLayout& L) const {
   const double elems = (double)L.tiles * A2 * (L.cp + L.mcols) + (double)L.tiles * L.m * L.m * g.cout +
                        (double)L.nhwc_floats;
   const double u_bytes = A2 * L.cig_p * L.mcols * 4.0 * blocks;
-  return gemm / wino_gemm_flops_per_s + elems * wino_elem_s + u_bytes / wino_u_bytes_per_s;
+  return density * (gemm / wino_gemm_flops_per_s + u_bytes / wino_u_bytes_per_s) + elems * wino_elem_s;
 }
 
-WinoPrediction PerfModel::predict_winograd(const ConvGeometry& g, int n, int h, int w) const {
+WinoPrediction PerfModel::predict_winograd(const ConvGeometry& g, int n, int h, int w, double density) const {
   WinoPrediction p;
   WinoLayout L2, L4;
   if (!winograd_eligible(g) || !make_wino_layout(g, 2, n, h, w, &L2).empty() ||
       !make_wino_layout(g, 4, n, h, w, &L4).empty())
     return p;
   p.eligible = true;
-  p.s2 = winograd_seconds(L2);
-  p.s4 = winograd_seconds(L4);
+  p.s2 = winograd_seconds(L2, density);
+  p.s4 = winograd_seconds(L4, density);
   p.m = p.s4 <= p.s2 ? 4 : 2;
   p.s = std::min(p.s2, p.s4);
   return p;

@@ -56,9 +56,10 @@ struct PerfModel {
 
   Prediction predict(const SparseConvWeights& w, const ConvLayout& layout) const;
   // Seconds of one Winograd call with tile m (a valid layout).
-  double winograd_seconds(const WinoLayout& L) const;
+  // density: the fraction of U's blocks kept by Winograd-domain pruning (WinogradWeights::prune).
+  double winograd_seconds(const WinoLayout& L, double density = 1.0) const;
   // Both tile sizes for a shape (eligible = false when Winograd does not apply).
-  WinoPrediction predict_winograd(const ConvGeometry& g, int n, int h, int w) const;
+  WinoPrediction predict_winograd(const ConvGeometry& g, int n, int h, int w, double density = 1.0) const;
   std::string describe() const;
 };
 

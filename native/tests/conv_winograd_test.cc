@@ -114,3 +114,38 @@ LOWBIT_TEST(winograd_layout_refusals) {
   p0.pad_h = p0.pad_w = 0;
   LOWBIT_CHECK(!make_wino_layout(p0, 2, 1, 2, 2, &L).empty(), "input smaller than the kernel refused");
 }
+
+LOWBIT_TEST(winograd_sparse_equals_dense_on_pruned_weights) {
+  for_each_isa([](Isa isa) {
+    const WinogradFn fn = winograd_kernel(isa);
+    for (int m : {2, 4})
+      for (const WCase& c : {WCase{16, 24, 1, 1, 1, 13, 11}, WCase{12, 40, 1, 2, 2, 9, 9}, WCase{5, 7, 0, 1, 1, 8, 8}})
+        for (double sp : {0.0, 0.7, 0.95, 1.0}) {
+          ConvGeometry g;
+          g.cin = c.cin, g.cout = c.cout, g.kh = g.kw = 3, g.pad_h = g.pad_w = c.p, g.groups = c.groups;
+          WinoLayout L;
+          LOWBIT_CHECK(make_wino_layout(g, m, c.n, c.h, c.w, &L).empty(), "layout");
+          std::vector<float> w((size_t)g.cout * g.taps()), in(L.in_floats()), bias(g.cout);
+          for (auto& v : w) v = rand_float(-1.0f, 1.0f);
+          for (auto& v : in) v = rand_float(-1.0f, 1.0f);
+          for (auto& v : bias) v = rand_float(-1.0f, 1.0f);
+          WinogradWeights sw = WinogradWeights::transform(g, m, w.data());
+          const double zeros = sw.prune(sp);
+          // (padded columns lower a block's score: the zero fraction of real coefficients may be below sp)
+          LOWBIT_CHECK(sp == 0.0 ? zeros == 0.0 : zeros >= sp / 2, "pruned " << zeros << " of U, asked " << sp);
+          LOWBIT_CHECK(std::fabs(sw.density() - (1.0 - sp)) <= 0.02 || sp == 0.0, "density " << sw.density());
+          WinogradWeights dw = sw;  // the same pruned U, run dense (zeros multiplied)
+          dw.sparse = false;
+          std::vector<float> nhwc(L.nhwc_floats);
+          winograd_pack_input(L, in.data(), nhwc.data(), 0, (size_t)c.n * L.hp);
+          Guarded<float> ys(L.out_floats(), 4), yd(L.out_floats(), 4);
+          fn(sw, L, nhwc.data(), bias.data(), true, ys.data(), 0, L.tiles, 0, L.panels / 2);
+          fn(sw, L, nhwc.data(), bias.data(), true, ys.data(), 0, L.tiles, L.panels / 2, L.panels);
+          fn(dw, L, nhwc.data(), bias.data(), true, yd.data(), 0, L.tiles, 0, L.panels);
+          LOWBIT_CHECK(ys.guards_intact(), "sparse wrote outside its output");
+          size_t bad = 0;
+          for (size_t i = 0; i < ys.size(); i++) bad += !(ys[i] == yd[i]);  // same sums: zero products add exactly 0
+          LOWBIT_CHECK(bad == 0, "sparse != dense on " << bad << " outputs, F(" << m << ") sparsity " << sp);
+        }
+  });
+}

@@ -106,6 +106,59 @@ WinogradWeights WinogradWeights::transform(const ConvGeometry& geo, int m, const
   return W;
 }
 
+double WinogradWeights::prune(double sparsity) {
+  const int A2 = alpha * alpha, ppg = cogp / kWinoPanel, cig = geo.cin_g();
+  const size_t nb = (size_t)geo.groups * A2 * ppg;  // (group, xi, panel) blocks of cig_p rows
+  struct Block {
+    float score;
+    size_t at;  // offset of the row in u
+  };
+  std::vector<Block> blocks;
+  blocks.reserve(nb * cig);
+  for (size_t b = 0; b < nb; b++)
+    for (int ci = 0; ci < cig; ci++) {
+      const size_t at = (b * cig_p + ci) * kWinoPanel;
+      float s = 0;
+      for (int c = 0; c < kWinoPanel; c++) s += std::fabs(u[at + c]);
+      blocks.push_back({s, at});
+    }
+  const size_t z = (size_t)std::llround(std::min(1.0, std::max(0.0, sparsity)) * (double)blocks.size());
+  std::stable_sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) { return a.score < b.score; });
+  for (size_t i = 0; i < z; i++) std::fill(u.begin() + blocks[i].at, u.begin() + blocks[i].at + kWinoPanel, 0.0f);
+  sparse = true;
+  sp_ptr.assign(nb + 1, 0);
+  sp_ci.clear();
+  sp_u.clear();
+  size_t zeros = 0, real = 0;
+  for (size_t b = 0; b < nb; b++) {
+    for (int ci = 0; ci < cig; ci++) {
+      const float* row = u.data() + (b * cig_p + ci) * kWinoPanel;
+      bool any = false;
+      for (int c = 0; c < kWinoPanel; c++) any = any || row[c] != 0.0f;
+      if (any) {
+        sp_ci.push_back(ci);
+        sp_u.insert(sp_u.end(), row, row + kWinoPanel);
+      }
+    }
+    sp_ptr[b + 1] = (int32_t)sp_ci.size();
+  }
+  const int cog = geo.cout_g();
+  for (size_t b = 0; b < nb; b++)
+    for (int ci = 0; ci < cig; ci++)
+      for (int c = 0; c < kWinoPanel; c++) {
+        if ((int)((b % ppg) * kWinoPanel + c) >= cog) continue;
+        real++;
+        zeros += u[(b * cig_p + ci) * kWinoPanel + c] == 0.0f;
+      }
+  return real ? (double)zeros / real : 0.0;
+}
+
+double WinogradWeights::density() const {
+  if (!sparse) return 1.0;
+  const size_t blocks = (sp_ptr.size() - 1) * (size_t)geo.cin_g();
+  return blocks ? (double)sp_ci.size() / blocks : 1.0;
+}
+
 void winograd_pack_input(const WinoLayout& L, const float* input, float* nhwc, size_t row_begin, size_t row_end) {
   const ConvGeometry& g = L.geo;
   const int cig = g.cin_g();

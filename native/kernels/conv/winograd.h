@@ -62,7 +62,19 @@ struct WinogradWeights {
   ConvGeometry geo;
   int m = 4, alpha = 6, cig_p = 0, cogp = 0;
   std::vector<float> u;
+  // Sparse Winograd (Li, Park, Tang 2017: pruning in the Winograd domain), after prune(): per
+  // (group, xi, panel) = index b, the rows ci of U whose 16 coefficients are not all zero:
+  // sp_ci[sp_ptr[b] .. sp_ptr[b + 1]), their 16 values at sp_u[(sp_ptr[b] + j) * 16]. The kernels
+  // then run the GEMM over those rows only. `u` keeps the pruned values (zeros included).
+  bool sparse = false;
+  std::vector<int32_t> sp_ptr, sp_ci;
+  std::vector<float> sp_u;
   static WinogradWeights transform(const ConvGeometry& geo, int m, const float* w);
+  // Zeroes the round(sparsity * blocks) blocks of U with the smallest sum |u| (a block: one input
+  // channel x one panel of 16 output channels of one xi; ties by position) and builds the sparse
+  // index. sparsity in [0, 1]. Returns the fraction of U's real coefficients that are zero.
+  double prune(double sparsity);
+  double density() const;  // nonzero blocks / blocks (1 when not pruned)
   size_t memory_bytes() const { return sizeof(*this) + u.size() * sizeof(float); }
   int panels_per_group() const { return cogp / kWinoPanel; }
 };

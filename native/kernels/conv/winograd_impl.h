@@ -104,6 +104,44 @@ LOWBIT_WINO_INLINE void wino_gemm_rows(const float* A, size_t lda, const float* 
     for (int v = 0; v < NV; v++) GV::store(Cm + r * ldc + v * GV::N, acc[r][v]);
 }
 
+// The same block over the nonzero rows of a sparse panel: row j of B is input channel idx[j].
+template <class GV, int R>
+LOWBIT_WINO_INLINE void wino_gemm_rows_sparse(const float* A, size_t lda, const int32_t* idx, const float* B, int cnt,
+                                              float* Cm, size_t ldc) {
+  using T = typename GV::T;
+  constexpr int NV = GV::NV;
+  T acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = GV::zero();
+  for (int j = 0; j < cnt; j++) {
+    const int k = idx[j];
+    T b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = GV::load(B + (size_t)j * kWinoPanel + v * GV::N);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const T a = GV::set1(A[r * lda + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = GV::fma(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) GV::store(Cm + r * ldc + v * GV::N, acc[r][v]);
+}
+
+template <class GV, int R = GV::kRows>
+LOWBIT_WINO_INLINE void wino_gemm_sparse_tail(int rows, const float* A, size_t lda, const int32_t* idx, const float* B,
+                                              int cnt, float* Cm, size_t ldc) {
+  if constexpr (R > 1) {
+    if (rows < R) return wino_gemm_sparse_tail<GV, R - 1>(rows, A, lda, idx, B, cnt, Cm, ldc);
+  }
+  wino_gemm_rows_sparse<GV, R>(A, lda, idx, B, cnt, Cm, ldc);
+}
+
 template <class GV, int R = GV::kRows>
 LOWBIT_WINO_INLINE void wino_gemm_tail(int rows, const float* A, size_t lda, const float* B, int K, float* Cm, size_t ldc) {
   if constexpr (R > 1) {
@@ -165,6 +203,16 @@ void winograd_impl(const WinogradWeights& W, const WinoLayout& L, const float* n
         const float* Bp = W.u.data() + (((size_t)gi * A2 + xi) * ppg + j % ppg) * L.cig_p * kWinoPanel;
         float* Cb = Mb + xi * mstride + (size_t)j * kWinoPanel;
         size_t t = 0;
+        if (W.sparse) {  // only the panel's nonzero rows of U
+          const size_t blk = ((size_t)gi * A2 + xi) * ppg + j % ppg;
+          const int32_t* idx = W.sp_ci.data() + W.sp_ptr[blk];
+          const float* Bs = W.sp_u.data() + (size_t)W.sp_ptr[blk] * kWinoPanel;
+          const int cnt = W.sp_ptr[blk + 1] - W.sp_ptr[blk];
+          for (; t + GV::kRows <= nt; t += GV::kRows)
+            wino_gemm_rows_sparse<GV, GV::kRows>(Ab + t * L.cp, L.cp, idx, Bs, cnt, Cb + t * L.mcols, L.mcols);
+          if (t < nt) wino_gemm_sparse_tail<GV>((int)(nt - t), Ab + t * L.cp, L.cp, idx, Bs, cnt, Cb + t * L.mcols, L.mcols);
+          continue;
+        }
         for (; t + GV::kRows <= nt; t += GV::kRows)
           wino_gemm_rows<GV, GV::kRows>(Ab + t * L.cp, L.cp, Bp, L.cig_p, Cb + t * L.mcols, L.mcols);
         if (t < nt) wino_gemm_tail<GV>((int)(nt - t), Ab + t * L.cp, L.cp, Bp, L.cig_p, Cb + t * L.mcols, L.mcols);
