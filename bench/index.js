@@ -23,7 +23,7 @@ const value = (name) => {
 
 async function main() {
   const lowbit = require(path.join(__dirname, '..'));
-  const all = [require('./quantize'), require('./gemm'), require('./embedding'), require('./embedding-options'), require('./sparse-conv'), require('./sparse-fc'), require('./qconv'), require('./conv-dense'), require('./conv-depthwise')];
+  const all = [require('./quantize'), require('./gemm'), require('./embedding'), require('./embedding-options'), require('./sparse-conv'), require('./sparse-fc'), require('./qconv'), require('./conv-dense'), require('./conv-depthwise'), require('./sparse-winograd')];
   const suites = all.filter((s) => !value('filter') || s.name.includes(value('filter')));
   if (suites.length === 0) {
     console.error(`no suite matches --filter ${value('filter')}; suites: ${all.map((s) => s.name).join(', ')}`);
