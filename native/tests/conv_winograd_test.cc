@@ -20,47 +20,73 @@ struct WCase {
   int cin, cout, p, groups, n, h, w;
 };
 
-// Runs one case through `fn`, split into `tparts` tile ranges x `pparts` panel ranges.
-void run_wino_case(const char* what, WinogradFn fn, const WCase& c, int m, bool relu, bool with_bias, int tparts,
-                   int pparts) {
+// One case's data, oracle and error scale (computed once, run through every kernel and split).
+struct WData {
+  WCase c;
+  int m = 4;
+  bool relu = false, with_bias = true;
   ConvGeometry g;
-  g.cin = c.cin, g.cout = c.cout, g.kh = g.kw = 3, g.pad_h = g.pad_w = c.p, g.groups = c.groups;
   WinoLayout L;
-  const std::string err = make_wino_layout(g, m, c.n, c.h, c.w, &L);
+  std::vector<float> in, bias, nhwc;
+  std::vector<double> ref, scale;
+  WinogradWeights W;
+};
+
+bool make_wdata(const WCase& c, int m, bool relu, bool with_bias, WData* d) {
+  d->c = c, d->m = m, d->relu = relu, d->with_bias = with_bias;
+  ConvGeometry& g = d->g;
+  g.cin = c.cin, g.cout = c.cout, g.kh = g.kw = 3, g.pad_h = g.pad_w = c.p, g.groups = c.groups;
+  const std::string err = make_wino_layout(g, m, c.n, c.h, c.w, &d->L);
   LOWBIT_CHECK(err.empty(), err);
-  if (!err.empty()) return;
-  std::vector<float> w((size_t)g.cout * g.taps()), in(L.in_floats()), bias(g.cout);
+  if (!err.empty()) return false;
+  std::vector<float> w((size_t)g.cout * g.taps());
+  d->in.resize(d->L.in_floats());
+  d->bias.resize(g.cout);
   for (auto& v : w) v = rand_float(-1.0f, 1.0f);
-  for (auto& v : in) v = rand_float(-1.0f, 1.0f);
-  for (auto& v : bias) v = rand_float(-1.0f, 1.0f);
-  const float* bp = with_bias ? bias.data() : nullptr;
-  std::vector<double> ref(L.out_floats()), scale(L.out_floats());
-  conv2d_direct_f64__ref(g, c.n, c.h, c.w, w.data(), in.data(), bp, relu, ref.data(), nullptr);
-  winograd_error_scale(g, m, c.n, c.h, c.w, w.data(), in.data(), bp, scale.data());
-  const WinogradWeights W = WinogradWeights::transform(g, m, w.data());
-  Guarded<float> nhwc(L.nhwc_floats, 4);
-  for (int t = 0; t < 3; t++) winograd_pack_input(L, in.data(), nhwc.data(), (size_t)c.n * L.hp * t / 3, (size_t)c.n * L.hp * (t + 1) / 3);
-  LOWBIT_CHECK(nhwc.guards_intact(), "pack_input wrote outside its buffer");
+  for (auto& v : d->in) v = rand_float(-1.0f, 1.0f);
+  for (auto& v : d->bias) v = rand_float(-1.0f, 1.0f);
+  const float* bp = with_bias ? d->bias.data() : nullptr;
+  d->ref.resize(d->L.out_floats());
+  d->scale.resize(d->L.out_floats());
+  conv2d_direct_f64__ref(g, c.n, c.h, c.w, w.data(), d->in.data(), bp, relu, d->ref.data(), nullptr);
+  winograd_error_scale(g, m, c.n, c.h, c.w, w.data(), d->in.data(), bp, d->scale.data());
+  d->W = WinogradWeights::transform(g, m, w.data());
+  d->nhwc.resize(d->L.nhwc_floats);
+  for (int t = 0; t < 3; t++)
+    winograd_pack_input(d->L, d->in.data(), d->nhwc.data(), (size_t)c.n * d->L.hp * t / 3, (size_t)c.n * d->L.hp * (t + 1) / 3);
+  return true;
+}
+
+// Runs a case through `fn`, split into `tparts` tile ranges x `pparts` panel ranges, with tile
+// blocks of `block` tiles (0: the layout's own), against the oracle within the bound.
+void run_wino_case(const char* what, WinogradFn fn, const WData& d, int tparts, int pparts, int block = 0) {
+  WinoLayout L = d.L;
+  if (block > 0) L.tile_block = block;  // several blocks and a short last one on small layers
+  const float* bp = d.with_bias ? d.bias.data() : nullptr;
   Guarded<float> out(L.out_floats(), 8);
   for (size_t i = 0; i < out.size(); i++) out[i] = NAN;  // every output must be written
   for (int tp = 0; tp < tparts; tp++)
     for (int pp = 0; pp < pparts; pp++)
-      fn(W, L, nhwc.data(), bp, relu, out.data(), L.tiles * tp / tparts, L.tiles * (tp + 1) / tparts,
+      fn(d.W, L, d.nhwc.data(), bp, d.relu, out.data(), L.tiles * tp / tparts, L.tiles * (tp + 1) / tparts,
          L.panels * pp / pparts, L.panels * (pp + 1) / pparts);
   LOWBIT_CHECK(out.guards_intact(), what << ": wrote outside its output");
-  const double u = std::ldexp(1.0, -23), K = g.cin_g() + 4.0 * (m + 2) + 4;
+  const WCase& c = d.c;
+  const double u = std::ldexp(1.0, -23), K = d.g.cin_g() + 4.0 * (d.m + 2) + 4;
   size_t bad = 0;
   double worst = 0;
-  for (size_t i = 0; i < ref.size(); i++) {
-    const double tol = K * u * scale[i] + 1e-30, e = std::fabs((double)out[i] - ref[i]);
+  for (size_t i = 0; i < d.ref.size(); i++) {
+    const double tol = K * u * d.scale[i] + 1e-30, e = std::fabs((double)out[i] - d.ref[i]);
     worst = std::max(worst, e / tol);
     if (!(e <= tol) && bad++ < 2)
-      LOWBIT_CHECK(false, what << " F(" << m << ",3) cin=" << c.cin << " cout=" << c.cout << " p=" << c.p << " g="
+      LOWBIT_CHECK(false, what << " F(" << d.m << ",3) cin=" << c.cin << " cout=" << c.cout << " p=" << c.p << " g="
                                << c.groups << " n=" << c.n << " hw=" << c.h << "x" << c.w << " i=" << i
-                               << " got=" << out[i] << " want=" << ref[i] << " tol=" << tol);
+                               << " got=" << out[i] << " want=" << d.ref[i] << " tol=" << tol);
   }
   LOWBIT_CHECK(worst <= 1.0, what << " worst error / bound " << worst);
 }
+
+// Every case's data for both tiles, made once for all the tests of the process.
+const std::vector<WData>& wino_data();
 
 const std::vector<WCase>& wino_cases() {
   static const std::vector<WCase> cases = {
@@ -71,7 +97,7 @@ const std::vector<WCase>& wino_cases() {
       {6, 9, 2, 1, 2, 6, 5},       // pad 2, batch 2
       {16, 24, 1, 2, 1, 13, 13},   // groups 2, cout_g 12 (a padded panel)
       {12, 20, 1, 4, 1, 9, 11},    // groups 4, cin_g 3
-      {32, 40, 1, 1, 1, 28, 28},   // several tile blocks
+      {32, 40, 1, 1, 1, 17, 16},   // many tiles (blocks forced small in the tests)
       {20, 33, 1, 1, 3, 7, 7},     // 7 x 7 planes, batch 3
       {64, 17, 1, 1, 1, 3, 3},     // plane smaller than one F(4,3) tile
   };
@@ -80,21 +106,36 @@ const std::vector<WCase>& wino_cases() {
 
 }  // namespace
 
+namespace {
+const std::vector<WData>& wino_data() {
+  static const std::vector<WData> data = [] {
+    std::vector<WData> v;
+    int i = 0;
+    for (int m : {2, 4})
+      for (const WCase& c : wino_cases()) {
+        WData d;
+        if (make_wdata(c, m, i % 2 == 1, i % 3 != 2, &d)) v.push_back(std::move(d));
+        i++;
+      }
+    return v;
+  }();
+  return data;
+}
+}  // namespace
+
 LOWBIT_TEST(winograd_matches_oracle) {
   for_each_isa([](Isa isa) {
     const WinogradFn fn = winograd_kernel(isa);
-    for (int m : {2, 4})
-      for (const WCase& c : wino_cases()) {
-        run_wino_case("kernel", fn, c, m, false, true, 1, 1);
-        run_wino_case("kernel split tiles", fn, c, m, true, true, 3, 1);
-        run_wino_case("kernel split panels", fn, c, m, true, false, 2, 2);
-      }
+    for (const WData& d : wino_data()) {
+      run_wino_case("kernel", fn, d, 1, 1);
+      run_wino_case("kernel split tiles, blocks of 5", fn, d, 3, 1, 5);
+      run_wino_case("kernel split panels, blocks of 7", fn, d, 2, 2, 7);
+    }
   });
 }
 
 LOWBIT_TEST(winograd_reference_matches_oracle) {
-  for (int m : {2, 4})
-    for (const WCase& c : wino_cases()) run_wino_case("ref", winograd_conv_f32__ref, c, m, true, true, 2, 2);
+  for (const WData& d : wino_data()) run_wino_case("ref", winograd_conv_f32__ref, d, 2, 2);
 }
 
 LOWBIT_TEST(winograd_layout_refusals) {

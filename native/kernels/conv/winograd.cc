@@ -267,55 +267,58 @@ WinogradFn winograd_kernel(Isa isa) {
 
 void winograd_error_scale(const ConvGeometry& g, int m, int n, int h, int w, const float* weights, const float* input,
                           const float* bias, double* scale) {
-  const int A = m + 2, cig = g.cin_g(), cog = g.cout_g();
-  const int oh = h + 2 * g.pad_h - 2, ow = w + 2 * g.pad_w - 2;
+  const int A = m + 2, A2 = A * A, cig = g.cin_g(), cog = g.cout_g();
+  const int oh = h + 2 * g.pad_h - 2, ow = w + 2 * g.pad_w - 2, ty = (oh + m - 1) / m, tx = (ow + m - 1) / m;
   const double* BT = winograd_bt(m);
   const double* G = winograd_g(m);
   const double* AT = winograd_at(m);
-  std::vector<double> U((size_t)cig * A * A), V((size_t)cig * A * A);
+  // |G| |g| |G|^T per (co, ci) and |B^T| |d| |B| per (image, channel, tile), each once
+  std::vector<double> U((size_t)g.cout * cig * A2, 0.0), V((size_t)n * g.cin * ty * tx * A2, 0.0);
+  for (int co = 0; co < g.cout; co++)
+    for (int ci = 0; ci < cig; ci++) {
+      const float* k = weights + ((size_t)co * cig + ci) * 9;
+      double* u = &U[((size_t)co * cig + ci) * A2];
+      for (int i = 0; i < A; i++)
+        for (int j = 0; j < A; j++)
+          for (int a = 0; a < 3; a++)
+            for (int c = 0; c < 3; c++) u[i * A + j] += std::fabs(G[i * 3 + a]) * std::fabs((double)k[a * 3 + c]) * std::fabs(G[j * 3 + c]);
+    }
+  for (int b = 0; b < n; b++)
+    for (int ch = 0; ch < g.cin; ch++)
+      for (int t = 0; t < ty * tx; t++) {
+        const int oy0 = t / tx * m, ox0 = t % tx * m;
+        double d[36];
+        for (int y = 0; y < A; y++)
+          for (int x = 0; x < A; x++) {
+            const int iy = oy0 + y - g.pad_h, ix = ox0 + x - g.pad_w;
+            d[y * A + x] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? 0.0
+                                                                   : std::fabs((double)input[(((size_t)b * g.cin + ch) * h + iy) * w + ix]);
+          }
+        double* v = &V[(((size_t)b * g.cin + ch) * ty * tx + t) * A2];
+        for (int i = 0; i < A; i++)
+          for (int j = 0; j < A; j++)
+            for (int a = 0; a < A; a++)
+              for (int c = 0; c < A; c++) v[i * A + j] += std::fabs(BT[i * A + a]) * d[a * A + c] * std::fabs(BT[j * A + c]);
+      }
   for (int b = 0; b < n; b++)
     for (int co = 0; co < g.cout; co++) {
       const int gi = co / cog;
-      for (int ci = 0; ci < cig; ci++) {  // |G| |g| |G|^T
-        const float* k = weights + ((size_t)co * cig + ci) * 9;
-        for (int i = 0; i < A; i++)
-          for (int j = 0; j < A; j++) {
-            double s = 0;
-            for (int a = 0; a < 3; a++)
-              for (int c = 0; c < 3; c++) s += std::fabs(G[i * 3 + a]) * std::fabs((double)k[a * 3 + c]) * std::fabs(G[j * 3 + c]);
-            U[(size_t)ci * A * A + i * A + j] = s;
+      for (int t = 0; t < ty * tx; t++) {
+        const int oy0 = t / tx * m, ox0 = t % tx * m;
+        double Mx[36] = {0};
+        for (int ci = 0; ci < cig; ci++) {
+          const double* u = &U[((size_t)co * cig + ci) * A2];
+          const double* v = &V[(((size_t)b * g.cin + gi * cig + ci) * ty * tx + t) * A2];
+          for (int k = 0; k < A2; k++) Mx[k] += u[k] * v[k];
+        }
+        for (int i = 0; i < m && oy0 + i < oh; i++)
+          for (int j = 0; j < m && ox0 + j < ow; j++) {
+            double s = bias ? std::fabs((double)bias[co]) : 0.0;
+            for (int a = 0; a < A; a++)
+              for (int c = 0; c < A; c++) s += std::fabs(AT[i * A + a]) * Mx[a * A + c] * std::fabs(AT[j * A + c]);
+            scale[(((size_t)b * g.cout + co) * oh + oy0 + i) * ow + ox0 + j] = s;
           }
       }
-      for (int oy0 = 0; oy0 < oh; oy0 += m)
-        for (int ox0 = 0; ox0 < ow; ox0 += m) {
-          double Mx[36] = {0};
-          for (int ci = 0; ci < cig; ci++) {
-            double d[36];
-            for (int y = 0; y < A; y++)
-              for (int x = 0; x < A; x++) {
-                const int iy = oy0 + y - g.pad_h, ix = ox0 + x - g.pad_w;
-                d[y * A + x] = (iy < 0 || iy >= h || ix < 0 || ix >= w)
-                                   ? 0.0
-                                   : std::fabs((double)input[(((size_t)b * g.cin + gi * cig + ci) * h + iy) * w + ix]);
-              }
-            for (int i = 0; i < A; i++)
-              for (int j = 0; j < A; j++) {
-                double s = 0;
-                for (int a = 0; a < A; a++)
-                  for (int c = 0; c < A; c++) s += std::fabs(BT[i * A + a]) * d[a * A + c] * std::fabs(BT[j * A + c]);
-                Mx[i * A + j] += s * U[(size_t)ci * A * A + i * A + j];
-              }
-          }
-          for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++) {
-              const int oy = oy0 + i, ox = ox0 + j;
-              if (oy >= oh || ox >= ow) continue;
-              double s = bias ? std::fabs((double)bias[co]) : 0.0;
-              for (int a = 0; a < A; a++)
-                for (int c = 0; c < A; c++) s += std::fabs(AT[i * A + a]) * Mx[a * A + c] * std::fabs(AT[j * A + c]);
-              scale[(((size_t)b * g.cout + co) * oh + oy) * ow + ox] = s;
-            }
-        }
     }
 }
 
