@@ -19,7 +19,7 @@ interface NativeConvLayer {
   outputShape(n: number, h: number, w: number): [number, number, number, number];
 }
 interface ConvBinding {
-  ConvLayer: new (weights: Float32Array, geometry: Int32Array, bias: Float32Array | null, relu: boolean, mode: number) => NativeConvLayer;
+  ConvLayer: new (weights: Float32Array, geometry: Int32Array, bias: Float32Array | null, relu: boolean, mode: number, winogradSparsity?: number) => NativeConvLayer;
   pruneMagnitude(w: Float32Array, rows: number, cols: number, sparsity: number, blockRows: number, blockCols: number): Float32Array;
 }
 const native = binding as unknown as ConvBinding;
@@ -32,8 +32,20 @@ const native = binding as unknown as ConvBinding;
  */
 export type ConvMode = 'auto' | 'sparse' | 'dense';
 
+/**
+ * {@link Conv2d}'s modes: {@link ConvMode}, and `'winograd'`. For 3x3 stride-1 undilated layers
+ * `'auto'` also weighs Winograd (F(2x2,3x3) or F(4x4,3x3), whichever the model predicts faster;
+ * within 1.3x of dense, the first call times both); `'winograd'` forces it (refused for any other
+ * geometry). Winograd's fp32 error is larger than the direct kernels' (the bound:
+ * native/kernels/conv/README.md, "Winograd").
+ */
+export type Conv2dMode = ConvMode | 'winograd';
+
 /** The values of {@link ConvMode}, in the native layers' order. */
 export const CONV_MODES: readonly ConvMode[] = ['auto', 'sparse', 'dense'];
+
+/** The values of {@link Conv2dMode}, in the native layer's order. */
+export const CONV2D_MODES: readonly Conv2dMode[] = [...CONV_MODES, 'winograd'];
 
 export type { ConvInputShape, Pair } from './conv-geometry';
 
@@ -44,7 +56,15 @@ export interface Conv2dOptions extends ConvGeometryOptions {
   /** Fused ReLU. */
   relu?: boolean;
   /** Default `'auto'`. */
-  mode?: ConvMode;
+  mode?: Conv2dMode;
+  /**
+   * Sparse Winograd (Li, Park & Tang, "Enabling Sparse Winograd Convolution by Native Pruning"):
+   * prune the Winograd-domain weights U = G g Gᵀ to this fraction of zero blocks (one input channel
+   * × 16 output channels of one transform coefficient, smallest Σ|u| first) and run a kernel that
+   * skips them. The pruned layer computes a different function than its spatial weights (fine-tune
+   * for it), so it needs `mode: 'winograd'`. In [0, 1]; default 0 (dense).
+   */
+  winogradSparsity?: number;
 }
 
 /** Options of {@link Conv2d.forward}. */
@@ -58,7 +78,7 @@ export interface ConvForwardOptions extends ConvInputShape {
 /** What {@link Conv2d.explain} returns. */
 export interface ConvExplanation {
   /** The kernel a call with this shape runs. */
-  kernel: 'sparse' | 'dense';
+  kernel: 'sparse' | 'dense' | 'winograd' | 'depthwise';
   /** Fraction of zero weights. */
   sparsity: number;
   /** The model's predictions (auto mode only), milliseconds. */
@@ -68,8 +88,16 @@ export interface ConvExplanation {
   /** Times of both kernels measured on the first call with this shape (auto mode, when the model's
    * predictions were too close to call), milliseconds. */
   measuredSparseMs?: number;
-  /** See {@link ConvExplanation.measuredSparseMs}. */
+  /** See {@link ConvExplanation.measuredSparseMs}; also set when Winograd was timed against dense. */
   measuredDenseMs?: number;
+  /** Winograd's predicted time with its faster tile (3x3 stride-1 layers in 'auto' / 'winograd'), milliseconds. */
+  predictedWinogradMs?: number;
+  /** The Winograd output tile the model picks: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3)). */
+  winogradTile?: 2 | 4;
+  /** Winograd's time measured on the first call when it was too close to dense to call, milliseconds. */
+  measuredWinogradMs?: number;
+  /** The Winograd-domain block sparsity the layer was pruned to ({@link Conv2dOptions.winogradSparsity}). */
+  winogradSparsity?: number;
   /** One line: why this kernel. */
   reason: string;
 }
@@ -84,14 +112,18 @@ export interface PruneOptions {
   block?: [number, number];
 }
 
-const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, keyof ConvGeometryOptions>>()('bias', 'relu', 'mode')];
+const CONV2D_KEYS = [...CONV_GEOMETRY_KEYS, ...optionKeys<Omit<Conv2dOptions, keyof ConvGeometryOptions>>()('bias', 'relu', 'mode', 'winogradSparsity')];
 const FORWARD_KEYS = [...INPUT_SHAPE_KEYS, ...optionKeys<Omit<ConvForwardOptions, keyof ConvInputShape>>()('out', 'threads')];
 const PRUNE_KEYS = optionKeys<PruneOptions>()('sparsity', 'rows', 'block');
 
-/** A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels. */
+/**
+ * A 2-D convolution layer over fp32 NCHW activations, with sparse and dense kernels, Winograd for
+ * 3×3 stride-1 layers, and a dedicated depthwise kernel (groups = channels, 3×3 or 5×5, stride 1
+ * or 2; modes 'auto' and 'dense').
+ */
 export class Conv2d extends ConvGeometryFields {
   /** The kernel choice. */
-  readonly mode: ConvMode;
+  readonly mode: Conv2dMode;
   readonly #layer: NativeConvLayer;
 
   /**
@@ -103,10 +135,20 @@ export class Conv2d extends ConvGeometryFields {
     const o = checkOptions<Conv2dOptions>(options, 'options', 'Conv2d', CONV2D_KEYS, 'inChannels, outChannels and kernelSize');
     const g = geometryOf(o);
     super(g);
-    const mode = checkEnum(o.mode, 'options.mode', CONV_MODES, 'auto');
+    const mode = checkEnum(o.mode, 'options.mode', CONV2D_MODES, 'auto');
     this.mode = mode;
     const bias = checkFloatBias(o.bias, g.outChannels, 'outChannels');
-    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), CONV_MODES.indexOf(mode));
+    let wsp = 0;
+    if (o.winogradSparsity !== undefined) {
+      if (typeof o.winogradSparsity !== 'number' || !(o.winogradSparsity >= 0 && o.winogradSparsity <= 1)) {
+        throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.winogradSparsity must be a number in [0, 1], got ${describe(o.winogradSparsity)}`);
+      }
+      if (o.winogradSparsity > 0 && mode !== 'winograd') {
+        throw rangeError('ERR_LOWBIT_INVALID_ARGUMENT', `options.winogradSparsity needs mode 'winograd', got mode '${mode}'`);
+      }
+      wsp = o.winogradSparsity;
+    }
+    this.#layer = new native.ConvLayer(w, geometryArray(g), bias, checkBool(o.relu, 'options.relu', false), CONV2D_MODES.indexOf(mode), wsp);
   }
 
   /** Nonzero weights. */

@@ -47,7 +47,7 @@ export type {
   TableOptions,
 } from './embedding';
 export { Conv2d, pruneWeights } from './conv';
-export type { Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
+export type { Conv2dMode, Conv2dOptions, ConvExplanation, ConvForwardOptions, ConvInputShape, ConvMode, Pair, PruneOptions } from './conv';
 export { Linear } from './linear';
 export type { LinearForwardOptions, LinearOptions } from './linear';
 export type { ConvGeometryOptions } from './conv-geometry';

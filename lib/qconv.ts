@@ -8,7 +8,8 @@
  * is exact on every CPU (the GEMM core's int32, native/kernels/gemm/README.md); it is then
  * requantized to uint8/int8 or dequantized to fp32 by the GEMM's documented fp32 pipeline. The
  * kernel: im2col per block of output pixels, lowbit's exact int8 GEMM, transpose into NCHW
- * (native/kernels/conv/int8.h).
+ * (native/kernels/conv/int8.h). Depthwise layers (groups = channels, 3×3 or 5×5, stride 1 or
+ * 2) run a dedicated kernel, bit-identical (native/kernels/conv/depthwise.h).
  *
  * Pruned 1×1 layers: `mode` (as {@link QuantizedLinear}'s) runs 1×1, stride-1, unpadded, ungrouped
  * layers with symmetric weights on the int8 sparse fully-connected kernel (pixels as the batch),
@@ -71,7 +72,7 @@ const MODES: readonly QConvMode[] = ['auto', 'sparse', 'dense'];
 /** What {@link QuantizedConv2d.explain} returns. */
 export interface QConvExplanation {
   /** The kernel a call with this input shape runs. */
-  kernel: 'sparse' | 'dense';
+  kernel: 'sparse' | 'dense' | 'depthwise';
   /** Fraction of the 1×4 weight blocks (4 consecutive input channels of one output) all zero; 0 for other than 1×1 layers. */
   blockSparsity: number;
   /** The model's prediction for the product of one call on one thread, µs (layers with a sparse side only). */

@@ -41,6 +41,11 @@ const cases: Array<Geo & { n: number; h: number; w: number; sparsity: number }> 
   { cin: 16, cout: 7, k: [1, 1], s: [1, 1], p: [0, 0], d: [1, 1], g: 1, n: 1, h: 7, w: 9, sparsity: 0.95 },
   { cin: 4, cout: 4, k: [3, 3], s: [1, 1], p: [2, 2], d: [2, 2], g: 4, n: 1, h: 8, w: 8, sparsity: 0 },
   { cin: 3, cout: 5, k: [3, 2], s: [2, 1], p: [1, 0], d: [1, 1], g: 1, n: 1, h: 6, w: 5, sparsity: 1 },
+  // depthwise (the dedicated kernel in 'dense' and 'auto'): 3x3 / 5x5, stride 1 / 2
+  { cin: 12, cout: 12, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], g: 12, n: 2, h: 11, w: 13, sparsity: 0 },
+  { cin: 9, cout: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1], g: 9, n: 1, h: 17, w: 16, sparsity: 0.3 },
+  { cin: 5, cout: 5, k: [5, 5], s: [1, 1], p: [2, 2], d: [1, 1], g: 5, n: 1, h: 9, w: 7, sparsity: 0 },
+  { cin: 6, cout: 6, k: [5, 5], s: [2, 2], p: [2, 2], d: [1, 1], g: 6, n: 1, h: 14, w: 15, sparsity: 0 },
 ];
 
 describe('Conv2d', () => {
@@ -87,7 +92,8 @@ describe('Conv2d', () => {
   test('auto explains its choice; very sparse layers go sparse, dense ones dense', () => {
     const w = Float32Array.from({ length: 64 * 64 * 9 }, (_, i) => Math.sin(i));
     const sparse = new Conv2d(pruneWeights(w, { sparsity: 0.97, rows: 64 }), { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
-    const dense = new Conv2d(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 });
+    // stride 2: at stride 1, a dense 3x3 layer weighs Winograd too (conv-winograd.test.ts)
+    const dense = new Conv2d(w, { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1, stride: 2 });
     const e = sparse.explain({ h: 28, w: 28 });
     expect(e.kernel).toBe('sparse');
     expect(e.reason).toMatch(/sparsity 97/);
@@ -97,8 +103,9 @@ describe('Conv2d', () => {
   });
 
   test('auto times both kernels on the first call of a shape the model cannot call, then keeps the faster', async () => {
+    // dilated: the same taps as the 3x3 stride-1 layer, which would weigh Winograd too (conv-winograd.test.ts)
     const w = pruneWeights(Float32Array.from({ length: 64 * 64 * 9 }, (_, i) => Math.sin(i * 0.37)), { sparsity: 0.6, rows: 64 });
-    const geo = { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 };
+    const geo = { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 2, dilation: 2 };
     const r = rng(5);
     const x = Float32Array.from({ length: 64 * 20 * 20 }, () => r() * 2 - 1);
     const shape = { h: 20, w: 20 };
@@ -118,8 +125,8 @@ describe('Conv2d', () => {
       expect(after.kernel).toBe(after.measuredSparseMs! < after.measuredDenseMs! ? 'sparse' : 'dense');
       expect(after.reason).toMatch(/measured on the first call/);
       // the output is the chosen kernel's, on the first call and after
-      expect(y).toEqual(byKernel[after.kernel]);
-      expect(auto.forward(x, shape)).toEqual(byKernel[after.kernel]);
+      expect(y).toEqual(byKernel[after.kernel as 'sparse' | 'dense']);
+      expect(auto.forward(x, shape)).toEqual(byKernel[after.kernel as 'sparse' | 'dense']);
       // another shape is a new trial
       expect(auto.explain({ h: 21, w: 21 }).measuredSparseMs).toBeUndefined();
     }

@@ -51,6 +51,9 @@ const cases: Array<Geo & { n: number; h: number; w: number }> = [
   { cin: 4, cout: 6, k: [3, 3], s: [1, 1], p: [2, 2], d: [2, 2], g: 2, n: 1, h: 8, w: 8 }, // dilation 2
   { cin: 5, cout: 3, k: [3, 2], s: [2, 1], p: [1, 0], d: [1, 1], g: 1, n: 2, h: 6, w: 5 }, // batch 2, odd
   { cin: 32, cout: 40, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], g: 1, n: 2, h: 20, w: 19 }, // several blocks
+  { cin: 12, cout: 12, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], g: 12, n: 2, h: 11, w: 13 }, // depthwise 3x3
+  { cin: 9, cout: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1], g: 9, n: 1, h: 17, w: 16 }, // depthwise 3x3 s2
+  { cin: 6, cout: 6, k: [5, 5], s: [2, 2], p: [2, 2], d: [1, 1], g: 6, n: 1, h: 14, w: 15 }, // depthwise 5x5 s2
 ];
 
 const opts = (c: Geo) => ({ inChannels: c.cin, outChannels: c.cout, kernelSize: c.k, stride: c.s, padding: c.p, dilation: c.d, groups: c.g });
@@ -82,7 +85,7 @@ describe('QuantizedConv2d', () => {
 
   test('requantized and float outputs follow the documented fp32 formula bit for bit', () => {
     const r = rng(7);
-    for (const c of [cases[0], cases[1], cases[4], cases[5]]) {
+    for (const c of [cases[0], cases[1], cases[4], cases[5], cases[7], cases[8], cases[9]]) {
       const count = c.cout * (c.cin / c.g) * c.k[0] * c.k[1];
       const wt = randInts(Int8Array, count, -127, 127, r);
       const wScale = Float32Array.from({ length: c.cout }, () => 0.001 + r() * 0.02);

@@ -14,6 +14,8 @@
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/depthwise.h"
+#include "kernels/conv/winograd.h"
 #include "ops/conv_model.h"
 #include "napi/args.h"
 #include "napi/conv_args.h"
@@ -25,7 +27,29 @@ namespace lowbit {
 namespace napi {
 namespace {
 
-enum class Mode { auto_, sparse, dense };
+enum class Mode { auto_, sparse, dense, winograd };
+
+// Winograd against the other kernels' predictions: outside this factor the model decides, inside
+// it the first call with the shape times Winograd and the dense kernel (kernel_trial.h).
+constexpr double kWinoBand = 1.3;
+
+// A layer's Winograd weights per tile size, transformed on first use of that size (most layers
+// only ever run one) from the original weights the layer keeps while it may need them.
+struct WinoWeights {
+  std::vector<float> raw;  // [cout][cin/g][3][3]
+  conv::ConvGeometry geo;
+  std::once_flag once[2];
+  std::unique_ptr<conv::WinogradWeights> w[2];  // m = 2, m = 4
+  double prune = 0;  // > 0: U pruned in the Winograd domain to this block sparsity (sparse Winograd)
+  const conv::WinogradWeights& get(int m) {
+    const int i = m == 2 ? 0 : 1;
+    std::call_once(once[i], [&] {
+      w[i].reset(new conv::WinogradWeights(conv::WinogradWeights::transform(geo, m, raw.data())));
+      if (prune > 0) w[i]->prune(prune);
+    });
+    return *w[i];
+  }
+};
 
 
 // Per-thread scratch of n floats, not initialized (everything the kernels read is written first:
@@ -66,7 +90,8 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   }
 
   // new ConvLayer(weights: Float32Array, geometry: Int32Array[11] (cin, cout, kh, kw, sh, sw, ph, pw,
-  //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense)
+  //               dh, dw, groups), bias: Float32Array|null, relu, mode: 0 auto / 1 sparse / 2 dense /
+  //               3 winograd (3x3 stride 1 only), winogradSparsity: number (0: dense U; mode 3 only))
   explicit ConvLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConvLayer>(info) {
     native_section(info.Env(), [&] { init(info); });  // out of memory: a coded RangeError
   }
@@ -97,12 +122,32 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       bias_ = std::make_shared<std::vector<float>>(b.values);
     }
     relu_ = boolean(info, 3, "relu");
-    mode_ = (Mode)integer(info, 4, "mode", 0, 2);
-    if (mode_ != Mode::dense) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
-    if (mode_ != Mode::sparse) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
+    mode_ = (Mode)integer(info, 4, "mode", 0, 3);
+    // a depthwise layer (groups = channels) runs its own kernel in 'auto' and 'dense'
+    if (conv::depthwise_eligible(geo_) && (mode_ == Mode::auto_ || mode_ == Mode::dense))
+      dw_ = std::make_shared<std::vector<float>>(w.values);
+    const bool eligible = conv::winograd_eligible(geo_) && !dw_;
+    if (mode_ == Mode::winograd && !eligible) {
+      throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "mode 'winograd' needs a 3x3 kernel, stride 1 and dilation 1");
+    }
+    if (eligible && (mode_ == Mode::auto_ || mode_ == Mode::winograd)) {
+      wino_ = std::make_shared<WinoWeights>();
+      wino_->raw = w.values;
+      wino_->geo = geo_;
+    }
+    const double wsp = info.Length() > 5 && !info[5].IsUndefined() ? number(info, 5, "winogradSparsity") : 0.0;
+    if (!(wsp >= 0 && wsp <= 1)) throw_range_error(env, "ERR_LOWBIT_OUT_OF_RANGE", "winogradSparsity must be in [0, 1], got " + std::to_string(wsp));
+    if (wsp > 0 && mode_ != Mode::winograd) {
+      throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", "winogradSparsity needs mode 'winograd' (the pruned layer has no spatial weights for the other kernels)");
+    }
+    if (wino_) wino_->prune = wsp;
+    if (mode_ != Mode::dense && mode_ != Mode::winograd && !dw_) sparse_ = std::make_shared<conv::SparseConvWeights>(conv::SparseConvWeights::from_dense(geo_, w.data));
+    if (mode_ != Mode::sparse && mode_ != Mode::winograd && !dw_) dense_ = std::make_shared<conv::DenseConvWeights>(conv::DenseConvWeights::pack(geo_, w.data));
     if (!sparse_) nnz_ = count - (size_t)std::count_if(w.data, w.data + count, [](float v) { return v == 0.0f; });
     else nnz_ = sparse_->nnz();
-    reported_ = (int64_t)((sparse_ ? sparse_->memory_bytes() : 0) + (dense_ ? dense_->memory_bytes() : 0));
+    // Winograd weights are made on first use: counted here at their largest (both tile sizes)
+    const size_t wino_bytes = wino_ ? count * sizeof(float) * (1 + (16 + 36) / 9.0) : dw_ ? count * sizeof(float) : 0;
+    reported_ = (int64_t)((sparse_ ? sparse_->memory_bytes() : 0) + (dense_ ? dense_->memory_bytes() : 0) + wino_bytes);
     adjust_external_memory(env, reported_);
   }
 
@@ -119,6 +164,13 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   // forward with this shape times both.
   struct Choice {
     bool sparse = false, trial_needed = false, measured = false;
+    bool dw = false;            // the depthwise kernel
+    bool wino = false;          // Winograd with tile wm
+    int wm = 4;
+    bool wtrial_needed = false, wmeasured = false;  // Winograd against dense, timed (first = dense)
+    conv::WinoPrediction wp;
+    ops::TrialResult wtrial;
+    ops::TrialCache::Key wkey;
     int rounds = 2;     // trial: timed calls of each kernel
     bool warm = false;  // trial: an untimed call of the same kernel before each timed one
     conv::Prediction pred;
@@ -126,6 +178,44 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     ops::TrialCache::Key key;
   };
   Choice choose(const conv::ConvLayout& l) const {
+    if (dw_) {
+      Choice c;
+      c.dw = true;
+      return c;
+    }
+    Choice c = choose_sparse_dense(l);
+    if (!wino_) return c;
+    const Isa isa = active_isa();
+    c.wp = conv::model_for(isa).predict_winograd(geo_, l.n, l.h, l.w, 1.0 - wino_->prune);
+    c.wm = c.wp.m;
+    if (mode_ == Mode::winograd) {
+      c.wino = true;
+      return c;
+    }
+    if (!c.wp.eligible) return c;
+    const double other = c.pred.use_sparse ? c.pred.sparse_s : c.pred.dense_s;
+    if (c.wp.s * kWinoBand < other) {  // clearly faster than the others' best prediction
+      c.wino = true;
+      c.sparse = c.trial_needed = c.measured = false;
+      return c;
+    }
+    // close to a confident dense choice: time Winograd against dense on the first call
+    if (c.wp.s < other * kWinoBand && !c.sparse && !c.trial_needed && !c.measured) {
+      c.wkey = ops::TrialCache::Key(l.n, l.h, l.w, (int64_t)isa);
+      if (wtrials_->find(c.wkey, &c.wtrial)) {
+        c.wmeasured = true;
+        c.wino = !c.wtrial.first_wins;
+      } else {
+        c.wtrial_needed = true;
+        const double lo = std::min(c.wp.s, c.pred.dense_s);
+        c.rounds = (int)std::max(2.0, std::min(8.0, std::ceil(2e-3 / std::max(lo, 1e-9))));
+        c.warm = lo < 1e-3;
+      }
+    }
+    return c;
+  }
+
+  Choice choose_sparse_dense(const conv::ConvLayout& l) const {
     Choice c;
     if (mode_ != Mode::auto_) {
       c.sparse = mode_ == Mode::sparse;
@@ -164,9 +254,20 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     Napi::Object out = Napi::Object::New(env);
     const double total = (double)geo_.cout * geo_.taps();
     out.Set("sparsity", 1.0 - (double)nnz_ / total);
+    const Choice c = choose(l);
+    if (c.dw) {
+      out.Set("kernel", "depthwise");
+      out.Set("reason", std::string("depthwise (groups = channels, ") + std::to_string(geo_.kh) + "x" + std::to_string(geo_.kw) +
+                            ", stride " + std::to_string(geo_.stride_h) + "): the dedicated depthwise kernel" +
+                            (mode_ == Mode::dense ? " (mode 'dense' was requested)" : ""));
+      return out;
+    }
+    if (c.wp.eligible) {
+      out.Set("predictedWinogradMs", c.wp.s * 1e3);
+      out.Set("winogradTile", c.wm);
+    }
     if (mode_ == Mode::auto_) {
-      const Choice c = choose(l);
-      out.Set("kernel", c.sparse ? "sparse" : "dense");
+      out.Set("kernel", c.wino ? "winograd" : c.sparse ? "sparse" : "dense");
       out.Set("predictedSparseMs", c.pred.sparse_s * 1e3);
       out.Set("predictedDenseMs", c.pred.dense_s * 1e3);
       std::string reason = c.pred.explain;
@@ -180,10 +281,34 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
       } else if (c.trial_needed) {
         reason += "; the first forward with this shape times both kernels and keeps the faster";
       }
+      if (c.wp.eligible) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "; winograd F(%dx%d,3x3) predicted %.3f ms (F(2x2) %.3f, F(4x4) %.3f)", c.wm, c.wm,
+                      c.wp.s * 1e3, c.wp.s2 * 1e3, c.wp.s4 * 1e3);
+        reason += buf;
+        if (c.wmeasured) {
+          out.Set("measuredWinogradMs", c.wtrial.second_s * 1e3);
+          out.Set("measuredDenseMs", c.wtrial.first_s * 1e3);
+          std::snprintf(buf, sizeof buf, "; measured on the first call: winograd %.3f ms, dense %.3f ms", c.wtrial.second_s * 1e3,
+                        c.wtrial.first_s * 1e3);
+          reason += buf;
+        } else if (c.wtrial_needed) {
+          reason += "; too close to dense: the first forward with this shape times both";
+        }
+        reason += c.wino ? " -> winograd" : c.sparse ? " -> sparse" : " -> dense";
+      }
       out.Set("reason", reason);
     } else {
-      out.Set("kernel", mode_ == Mode::sparse ? "sparse" : "dense");
-      out.Set("reason", std::string("mode '") + (mode_ == Mode::sparse ? "sparse" : "dense") + "' was requested");
+      const char* name = mode_ == Mode::sparse ? "sparse" : mode_ == Mode::dense ? "dense" : "winograd";
+      out.Set("kernel", name);
+      std::string reason = std::string("mode '") + name + "' was requested";
+      if (c.wino) reason += c.wm == 2 ? " (F(2x2,3x3): the model's faster tile)" : " (F(4x4,3x3): the model's faster tile)";
+      if (wino_ && wino_->prune > 0) {
+        reason += "; sparse Winograd: U pruned in the Winograd domain to " + std::to_string((int)std::lround(wino_->prune * 100)) +
+                  "% of its (input channel x 16 output channels) blocks";
+        out.Set("winogradSparsity", wino_->prune);
+      }
+      out.Set("reason", reason);
     }
     return out;
   }
@@ -221,6 +346,15 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
     const ConvKernels k = conv_kernels();
     auto sp = sparse_;
     auto dn = dense_;
+    auto wino = wino_;
+    std::shared_ptr<conv::WinoLayout> wl;
+    if (choice.wino || choice.wtrial_needed) {
+      wl = std::make_shared<conv::WinoLayout>();
+      const std::string err = conv::make_wino_layout(geo_, choice.wm, l.n, l.h, l.w, wl.get());
+      if (!err.empty()) throw_range_error(env, "ERR_LOWBIT_INVALID_ARGUMENT", err);
+    }
+    auto wtrials = wtrials_;
+    auto dw = dw_;
     auto bias = bias_;
     auto trials = trials_;
     const bool relu = relu_;
@@ -238,12 +372,43 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
         in = xt;
         yd = yt;
       }
+      const float* b = bias ? bias->data() : nullptr;
+      auto run_wino = [&] {
+        const conv::WinogradWeights& W = wino->get(wl->m);
+        float* nhwc = scratch(1, wl->nhwc_floats);
+        const size_t rows = (size_t)wl->n * wl->hp;
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          conv::winograd_pack_input(*wl, xp, nhwc, rows * t / threads, rows * (t + 1) / threads);
+        });
+        // threads split the tiles when each gets enough of them to amortize streaming U, else the
+        // output-channel panels (each thread then transforms the whole input: cheap next to U)
+        const conv::WinogradFn fn = conv::winograd_kernel(active_isa());
+        const bool by_tiles = wl->tiles >= (size_t)threads * 48 || wl->panels < threads;
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          if (by_tiles)
+            fn(W, *wl, nhwc, b, relu, yp, wl->tiles * t / threads, wl->tiles * (t + 1) / threads, 0, wl->panels);
+          else
+            fn(W, *wl, nhwc, b, relu, yp, 0, wl->tiles, (int)((int64_t)wl->panels * t / threads),
+               (int)((int64_t)wl->panels * (t + 1) / threads));
+        });
+      };
+      if (choice.wino) {
+        run_wino();
+        return;
+      }
+      if (choice.dw) {
+        const conv::DepthwiseF32Fn fn = conv::depthwise_kernels(active_isa()).f32;
+        const size_t planes = (size_t)lay->n * lay->geo.cout;
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          fn(*lay, xp, dw->data(), b, relu, yp, planes * t / threads, planes * (t + 1) / threads);
+        });
+        return;
+      }
       if (!lay->direct) {
         float* padded = scratch(0, lay->padded_floats);
         conv::pad_input(*lay, xp, padded);
         in = padded;
       }
-      const float* b = bias ? bias->data() : nullptr;
       auto run = [&](bool sparse) {
         std::vector<int> bounds;
         if (sparse) {
@@ -260,7 +425,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
             k.dense_conv_f32(*dn, *lay, in, b, relu, yd, lo, hi);
         });
       };
-      if (choice.trial_needed)
+      if (choice.wtrial_needed)
+        wtrials->put(choice.wkey, ops::run_trial([&] { run(false); }, run_wino, choice.rounds, choice.warm));
+      else if (choice.trial_needed)
         trials->put(choice.key, ops::run_trial([&] { run(false); }, [&] { run(true); }, choice.rounds, choice.warm));
       else
         run(choice.sparse);
@@ -276,6 +443,9 @@ class ConvLayer : public Napi::ObjectWrap<ConvLayer> {
   bool relu_ = false;
   Mode mode_ = Mode::auto_;
   std::shared_ptr<ops::TrialCache> trials_ = std::make_shared<ops::TrialCache>();
+  std::shared_ptr<ops::TrialCache> wtrials_ = std::make_shared<ops::TrialCache>();  // winograd vs dense
+  std::shared_ptr<WinoWeights> wino_;
+  std::shared_ptr<std::vector<float>> dw_;  // depthwise weights [c][k][k], when its kernel runs
   size_t nnz_ = 0;
   int64_t reported_ = 0;
 };

@@ -14,6 +14,7 @@
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/depthwise.h"
 #include "kernels/conv/int8.h"
 #include "kernels/gemm/gemm.h"
 #include "napi/args.h"
@@ -79,7 +80,13 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
       weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
           geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
     }
-    reported_ = (int64_t)((weights_ ? weights_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0));
+    // depthwise (groups = channels): its own kernel, on w - w_zp as floats (exact: depthwise.h)
+    if (mode != QConvMode::sparse && conv::depthwise_eligible(geo_)) {
+      dwq_ = std::make_shared<std::vector<float>>(count);
+      conv::depthwise_int8_weights(geo_, w.data, zp.data, per_channel, dwq_->data());
+    }
+    reported_ = (int64_t)((weights_ ? weights_->memory_bytes() : 0) + (sparse_ ? sparse_->memory_bytes() : 0) +
+                          (dwq_ ? dwq_->size() * sizeof(float) : 0));
     adjust_external_memory(env, reported_);
   }
 
@@ -127,6 +134,12 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
       }
     } else if (dense_reason_.empty()) {
       reason = "mode 'dense'";
+    }
+    if (dwq_ && !sparse) {
+      out.Set("kernel", "depthwise");
+      out.Set("reason", "depthwise (groups = channels, " + std::to_string(geo_.kh) + "x" + std::to_string(geo_.kw) + ", stride " +
+                            std::to_string(geo_.stride_h) + "): the dedicated depthwise kernel (exact)");
+      return out;
     }
     out.Set("kernel", sparse ? "sparse" : "dense");
     out.Set("reason", reason);
@@ -201,8 +214,17 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     QConvSparse::Choice choice;
     if (sparse_) choice = sparse_->choose(*lay, xp, x.length, threads);
     auto sp = sparse_;
+    auto dwq = dwq_;
     auto work = [=] {
       (void)folded;  // owns what out points into
+      if (dwq && !choice.sparse && !choice.trial_needed) {
+        const conv::DepthwiseU8Fn dfn = conv::depthwise_kernels(active_isa()).u8s8;
+        const size_t planes = (size_t)lay->n * lay->geo.cout;
+        parallel_for((size_t)threads, threads, [&](size_t t) {
+          dfn(*lay, xp, x_zp, dwq->data(), out, planes * t / threads, planes * (t + 1) / threads);
+        });
+        return;
+      }
       auto sparse = [&] { sp->run(*lay, xp, x_zp, out, threads); };
       auto dense = [&] {
         const conv::QConvPlan plan = conv::plan_qconv(*lay, threads, direct != nullptr);
@@ -225,6 +247,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
   conv::ConvGeometry geo_;
   std::shared_ptr<conv::QConvWeights> weights_;  // null in mode 'sparse'
   std::shared_ptr<QConvSparse> sparse_;          // null where only the dense kernel can run
+  std::shared_ptr<std::vector<float>> dwq_;      // depthwise layers: w - w_zp as floats [c][k][k]
   std::string dense_reason_;                     // auto without a sparse side: why
   double block_sparsity_ = 0;                    // 1x1 layers; 0 otherwise
   int64_t reported_ = 0;

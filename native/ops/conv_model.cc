@@ -53,13 +53,42 @@ Prediction PerfModel::predict(const SparseConvWeights& w, const ConvLayout& L) c
   return p;
 }
 
+double PerfModel::winograd_seconds(const WinoLayout& L, double density) const {
+  const ConvGeometry& g = L.geo;
+  const double A2 = (double)L.alpha * L.alpha;
+  const double tb = (double)L.tile_block, blocks = std::ceil((double)L.tiles / tb);
+  const double rows = blocks * std::ceil(tb / wino_rows) * wino_rows;  // tiles the GEMM computes
+  const double gemm = 2.0 * A2 * rows * L.cig_p * L.cogp * g.groups;
+  const double elems = (double)L.tiles * A2 * (L.cp + L.mcols) + (double)L.tiles * L.m * L.m * g.cout +
+                       (double)L.nhwc_floats;
+  const double u_bytes = A2 * L.cig_p * L.mcols * 4.0 * blocks;
+  return density * (gemm / wino_gemm_flops_per_s + u_bytes / wino_u_bytes_per_s) + elems * wino_elem_s;
+}
+
+WinoPrediction PerfModel::predict_winograd(const ConvGeometry& g, int n, int h, int w, double density) const {
+  WinoPrediction p;
+  WinoLayout L2, L4;
+  if (!winograd_eligible(g) || !make_wino_layout(g, 2, n, h, w, &L2).empty() ||
+      !make_wino_layout(g, 4, n, h, w, &L4).empty())
+    return p;
+  p.eligible = true;
+  p.s2 = winograd_seconds(L2, density);
+  p.s4 = winograd_seconds(L4, density);
+  p.m = p.s4 <= p.s2 ? 4 : 2;
+  p.s = std::min(p.s2, p.s4);
+  return p;
+}
+
 std::string PerfModel::describe() const {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "dense %.1f GFLOPS, sparse %.1f GMAC/s (1x1: %.1f) + %.0f ns per tile, copy %.1f GB/s",
                 dense_flops_per_s * 1e-9, sparse_macs_per_s * 1e-9, sparse_1x1_macs_per_s * 1e-9,
                 sparse_tile_s * 1e9, copy_bytes_per_s * 1e-9);
-  return buf;
+  std::string out = buf;
+  std::snprintf(buf, sizeof buf, "; winograd GEMM %.1f GFLOPS, %.2f ns per transformed element", wino_gemm_flops_per_s * 1e-9,
+                wino_elem_s * 1e9);
+  return out + buf;
 }
 
 namespace {
@@ -103,7 +132,58 @@ struct CalibLayer {
 
 }  // namespace
 
-PerfModel calibrate(const ConvKernels& k) {
+namespace {
+
+// Winograd rates from two F(4,3) layers: one transform-bound (8 channels: the GEMMs are short),
+// one GEMM-bound (128 channels); each time is split by the other rate, twice (a fixed point).
+void calibrate_winograd(WinogradFn wk, PerfModel* m) {
+  struct WinoCalib {
+    ConvGeometry g;
+    WinoLayout L;
+    WinogradWeights W;
+    std::vector<float> in, nhwc, out;
+    WinoCalib(int c, int hw) {
+      g.cin = g.cout = c, g.kh = g.kw = 3, g.pad_h = g.pad_w = 1;
+      make_wino_layout(g, 4, 1, hw, hw, &L);
+      const std::vector<float> w = calib_weights((size_t)c * c * 9, 0.0, 5);
+      W = WinogradWeights::transform(g, 4, w.data());
+      in = calib_weights(L.in_floats(), 0.0, 9);
+      nhwc.assign(L.nhwc_floats, 0.0f);
+      out.assign(L.out_floats(), 0.0f);
+    }
+    void run(WinogradFn wk) {
+      winograd_pack_input(L, in.data(), nhwc.data(), 0, (size_t)L.n * L.hp);
+      wk(W, L, nhwc.data(), nullptr, false, out.data(), 0, L.tiles, 0, L.panels);
+    }
+  };
+  WinoCalib small(8, 56), big(128, 28);
+  double ts = 1e30, tb = 1e30;
+  for (int r = 0; r < 5; r++) {
+    ts = std::min(ts, best_time([&] { small.run(wk); }, 1));
+    tb = std::min(tb, best_time([&] { big.run(wk); }, 1));
+  }
+  // the three terms of winograd_seconds separately, at unit rates
+  auto terms = [&](const WinoLayout& L, double* gemm_flops, double* elems, double* u_s) {
+    PerfModel p = *m;
+    p.wino_gemm_flops_per_s = 1, p.wino_elem_s = 0, p.wino_u_bytes_per_s = 1e300;
+    *gemm_flops = p.winograd_seconds(L);
+    p.wino_gemm_flops_per_s = 1e300, p.wino_elem_s = 1;
+    *elems = p.winograd_seconds(L);
+    p.wino_elem_s = 0, p.wino_u_bytes_per_s = m->wino_u_bytes_per_s;
+    *u_s = p.winograd_seconds(L);
+  };
+  double fs, es, us, fb, eb, ub;
+  terms(small.L, &fs, &es, &us);
+  terms(big.L, &fb, &eb, &ub);
+  for (int it = 0; it < 3; it++) {  // each layer solved for the quantity it is bound by
+    m->wino_elem_s = std::max(1e-12, (ts - fs / m->wino_gemm_flops_per_s - us) / es);
+    m->wino_gemm_flops_per_s = fb / std::max(tb * 0.25, tb - eb * m->wino_elem_s - ub);
+  }
+}
+
+}  // namespace
+
+PerfModel calibrate(const ConvKernels& k, WinogradFn wk) {
   PerfModel m;
   // Layers with the working sets of real ones (input beyond L2 for the 1x1), small enough that
   // the whole calibration takes ~20 ms. Every variant runs once per round, interleaved, and keeps
@@ -146,6 +226,8 @@ PerfModel calibrate(const ConvKernels& k) {
   const double rest = std::max(t_sp[2] - std::ceil(q3 / m.tile_pixels) * c.g.cout * m.sparse_tile_s, t_sp[2] * 0.5);
   m.sparse_1x1_macs_per_s = (double)sw[2].nnz() * px3 / rest;
   m.copy_bytes_per_s = (double)a.L.padded_floats * 4 / t_copy;
+  m.wino_rows = k.isa == Isa::avx512 ? 12 : 6;  // winograd_impl.h's GEMM rows per ISA
+  if (wk) calibrate_winograd(wk, &m);
   return m;
 }
 
@@ -154,7 +236,7 @@ const PerfModel& model_for(Isa isa) {
   static std::map<int, std::unique_ptr<PerfModel>> models;
   std::lock_guard<std::mutex> lock(mu);
   auto& m = models[(int)isa];
-  if (!m) m.reset(new PerfModel(calibrate(conv_kernels(isa))));
+  if (!m) m.reset(new PerfModel(calibrate(conv_kernels(isa), winograd_kernel(isa))));
   return *m;
 }
 
