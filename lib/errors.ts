@@ -27,7 +27,8 @@ export type LowbitErrorCode =
   | 'ERR_LOWBIT_INVALID_SERIALIZATION'
   | 'ERR_LOWBIT_INVALID_FILE'
   | 'ERR_LOWBIT_INVALID_MODEL'
-  | 'ERR_LOWBIT_UNSUPPORTED_OP';
+  | 'ERR_LOWBIT_UNSUPPORTED_OP'
+  | 'ERR_LOWBIT_NO_BINARY';
 
 /**
  * An error thrown by lowbit, with its `code`: a `TypeError` or `RangeError`. File errors
