@@ -124,7 +124,8 @@ export interface FromFloat32TableOptions extends Pick<TableOptions, 'dim' | 'for
  * with the highest `counts` (ties: the lower id) are kept as `format` rows, the others quantized.
  * A lookup reads each row in its own format, in index order, exactly as a lookup in an f32/f16 or
  * q4/q2 table of that row would (native/kernels/embedding/README.md, "Mixed precision").
- * Memory: the q4/q2 rows of every id plus `rows` × 4·dim (f32) or 2·dim (f16) bytes.
+ * Memory: the q4/q2 rows of every id (the same bytes as a plain table), `rows` × 4·dim (f32) or
+ * 2·dim (f16) bytes, and a hot index of 1.5 bits per id.
  */
 export interface HotRowsOptions {
   /** Access count (or any frequency) per id: rows entries, finite numbers >= 0. */
@@ -165,6 +166,7 @@ export class EmbeddingTable {
   #hugePages: HugePages | null = null;
   // mixed precision: the hot rows (private: never handed out), their format and their ids
   #hot: Uint8Array | null = null;
+  #hotIndex: Uint8Array | null = null;
   #hotFormat: 'f32' | 'f16' = 'f32';
   #hotIds: Int32Array | null = null;
 
@@ -195,7 +197,7 @@ export class EmbeddingTable {
     this.#offset = offset;
   }
 
-  /** For a mixed-precision table, the ids kept hot (a copy, by hot slot), or null. */
+  /** For a mixed-precision table, the ids kept hot (a copy, ascending), or null. */
   get hotIds(): Int32Array | null {
     return this.#hotIds === null ? null : this.#hotIds.slice();
   }
@@ -263,25 +265,27 @@ export class EmbeddingTable {
     return table;
   }
 
-  // Turns the rows of `ids` into hot rows: their values in `format` in a private buffer, and in
-  // the quantized row the marker and the slot (native/kernels/embedding/embedding.h, kHotMarker).
+  // Makes the rows of `ids` hot: their values in `format` in a private buffer, and the hot index
+  // (native/kernels/embedding/embedding.h, Table::hot_index: per 64 ids a u64 of hot bits and a
+  // u32 count of the hot ids before them). The quantized rows are left as they are.
   #makeHot(values: Float32Array, ids: Int32Array, format: 'f32' | 'f16', shared: boolean): void {
     const dim = this.dim;
+    ids.sort();
     const gathered = new Float32Array(ids.length * dim);
     ids.forEach((id, slot) => gathered.set(values.subarray(id * dim, (id + 1) * dim), slot * dim));
     const hotBytes = ids.length * rowBytesOf(format, dim);
     const hot = new Uint8Array(shared ? new SharedArrayBuffer(hotBytes) : native.allocateTable(hotBytes));
     native.quantizeTable(gathered, ids.length, dim, FORMATS.indexOf(format), hot);
-    const rows = this.#source as Uint8Array;
-    const trailer = rowBytesOf(this.format, dim) - 4;
-    ids.forEach((id, slot) => {
-      const o = id * this.rowStride;
-      rows[o + trailer] = 0xff; // scale bits 0x7fff, little-endian
-      rows[o + trailer + 1] = 0x7f;
-      rows[o + trailer + 2] = slot & 0xff;
-      rows[o + trailer + 3] = (slot >> 8) & 0xff;
-      rows[o] = (slot >> 16) & 0xff;
-    });
+    const groups = Math.ceil(this.rows / 64);
+    const index = new Uint8Array(shared ? new SharedArrayBuffer(12 * groups) : new ArrayBuffer(12 * groups));
+    for (const id of ids) index[12 * Math.floor(id / 64) + ((id % 64) >> 3)] |= 1 << (id % 8);
+    const dv = new DataView(index.buffer);
+    let before = 0;
+    for (let g = 0; g < groups; g++) {
+      dv.setUint32(12 * g + 8, before, true);
+      for (let k = 0; k < 8; k++) for (let v = index[12 * g + k]; v; v &= v - 1) before++;
+    }
+    this.#hotIndex = index;
     this.#hot = hot;
     this.#hotFormat = format;
     this.#hotIds = ids;
@@ -356,11 +360,11 @@ export class EmbeddingTable {
   /** @internal The fields of a native lookup request for this table. */
   _request(): {
     table: Uint8Array | NativeMapped; tableOffset: number; rows: number; dim: number; rowStride: number; format: number; remap: Int32Array | null;
-    hot: Uint8Array | null; hotRows: number; hotFormat: number;
+    hot: Uint8Array | null; hotRows: number; hotFormat: number; hotIndex: Uint8Array | null;
   } {
     if (this.#closed) throw rangeError('ERR_LOWBIT_CLOSED', 'the table was closed');
     return { table: this.#source, tableOffset: this.#offset, rows: this.rows, dim: this.dim, rowStride: this.rowStride, format: FORMATS.indexOf(this.format), remap: this.#remap,
-      hot: this.#hot, hotRows: this.#hotIds?.length ?? 0, hotFormat: this.#hotFormat === 'f16' ? 1 : 0,
+      hot: this.#hot, hotRows: this.#hotIds?.length ?? 0, hotFormat: this.#hotFormat === 'f16' ? 1 : 0, hotIndex: this.#hotIndex,
     };
   }
 }
@@ -531,7 +535,7 @@ function lookupRequest(l: EmbeddingBagLookup, where: string, out: Output, outOff
   return [
     t.table, t.tableOffset, t.rows, t.dim, t.rowStride, t.format, t.remap,
     indices, offsets, l.lengths !== undefined ? 2 : includeLast ? 1 : 0, weights, l.mode === 'mean' ? 1 : 0,
-    out, outOffset, outStride, t.hot, t.hotRows, t.hotFormat,
+    out, outOffset, outStride, t.hot, t.hotRows, t.hotFormat, t.hotIndex,
   ];
 }
 

@@ -232,7 +232,7 @@ std::string describe_status(const emb::Status& s, const std::string& where) {
   return msg;
 }
 
-constexpr uint32_t kFields = 18;
+constexpr uint32_t kFields = 19;
 using Fields = std::array<napi_value, kFields>;
 
 // requests: array of lookups, each an array of 15 values, positional so that no property name is
@@ -241,7 +241,8 @@ using Fields = std::array<napi_value, kFields>;
 //   [6] remap: Int32Array|null, [7] indices, [8] offsets (or lengths), [9] form,
 //   [10] weights: Float32Array|null, [11] pooling, [12] out: Float32Array | Uint16Array (fp16 bits),
 //   [13] outOffset, [14] outStride (elements),
-//   [15] hot rows of a mixed-precision table: Uint8Array | null, [16] hotRows, [17] hotFormat
+//   [15] hot rows of a mixed-precision table: Uint8Array | null, [16] hotRows, [17] hotFormat,
+//   [18] its hot index: Uint8Array (embedding.h, Table::hot_index)
 //
 // Phase 1 reads every field (a getter or a Proxy may run JavaScript here, even detach a buffer);
 // phase 2 takes the arrays' memory, with no JavaScript running any more until the call is queued
@@ -319,6 +320,11 @@ Parsed parse(Napi::Env env, const Fields& f, const std::string& where, Call& cal
       throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".hotRows holds " + std::to_string(hot.bytes) + " bytes, fewer than its rows need");
     }
     r.table.hot_data = call.table<uint8_t>(hot);
+    const ArrayArg index = array_arg(env, f[18], {napi_uint8_array}, field_name(where, "hotIndex"));
+    if ((int64_t)index.bytes < emb::hot_index_bytes(r.table.rows)) {
+      throw_range_error(env, "ERR_LOWBIT_LENGTH_MISMATCH", where + ".hotIndex holds " + std::to_string(index.bytes) + " bytes, the rows need " + std::to_string(emb::hot_index_bytes(r.table.rows)));
+    }
+    r.table.hot_index = call.table<uint8_t>(index);
   }
   const ArrayArg idx = array_arg(env, f[7], {napi_int32_array, napi_bigint64_array}, field_name(where, "indices"));
   r.bags.indices = call.checked<uint8_t>(idx);
@@ -550,7 +556,7 @@ Napi::Value DequantizeTable(const Napi::CallbackInfo& info) {
   Fields f = {info[0], info[1], info[2], info[3], info[4], info[5], env.Null(),
               Napi::Int32Array::New(env, 0), Napi::Int32Array::New(env, 0), Napi::Number::New(env, 0),
               env.Null(), Napi::Number::New(env, 0), out, Napi::Number::New(env, 0), info[3],
-              env.Null(), Napi::Number::New(env, 0), Napi::Number::New(env, 0)};
+              env.Null(), Napi::Number::New(env, 0), Napi::Number::New(env, 0), env.Null()};
   auto call = std::make_unique<Call>(env, false);
   Parsed p = parse(env, f, "table", *call);
   const emb::Table t = p.r.table;

@@ -75,7 +75,7 @@ std::string describe(const Scenario& s) {
 
 // Everything one request needs, owned.
 struct Built {
-  std::unique_ptr<FencedBytes> table, hot;
+  std::unique_ptr<FencedBytes> table, hot, hot_index;
   std::vector<int32_t> idx32, remap;
   std::vector<int64_t> idx64;
   std::vector<int32_t> off32;
@@ -83,6 +83,19 @@ struct Built {
   std::vector<float> weights;
   Request req;
 };
+
+// The hot index of a mixed table whose hot ids (ascending) are `ids` (embedding.h, Table::hot_index).
+void build_hot_index(const std::vector<int64_t>& ids, int64_t rows, uint8_t* index) {
+  std::memset(index, 0, (size_t)hot_index_bytes(rows));
+  for (int64_t id : ids) index[12 * (id >> 6) + (id & 63) / 8] |= (uint8_t)(1u << (id & 7));
+  uint32_t before = 0;
+  for (int64_t g = 0; g < (rows + 63) / 64; g++) {
+    std::memcpy(index + 12 * g + 8, &before, 4);
+    uint64_t bits;
+    std::memcpy(&bits, index + 12 * g, 8);
+    before += (uint32_t)__builtin_popcountll(bits);
+  }
+}
 
 void build(const Scenario& s, Built* b) {
   const int64_t rb = row_bytes(s.format, s.dim), stride = rb + s.stride_pad;
@@ -104,15 +117,8 @@ void build(const Scenario& s, Built* b) {
     for (int64_t k = 0; k < hot_rows; k++) std::memcpy(&hx[(size_t)(k * s.dim)], &x[(size_t)(ids[k] * s.dim)], (size_t)s.dim * 4);
     b->hot.reset(new FencedBytes((size_t)(hot_rows * hb)));
     quantize_table(s.hot_format, hx.data(), hot_rows, s.dim, b->hot->data());
-    const int64_t trailer = rb - 4;
-    for (int64_t k = 0; k < hot_rows; k++) {
-      uint8_t* row = packed.data() + ids[k] * rb;
-      row[trailer] = 0xFF;
-      row[trailer + 1] = 0x7F;
-      row[trailer + 2] = (uint8_t)(k & 0xFF);
-      row[trailer + 3] = (uint8_t)(k >> 8);
-      row[0] = (uint8_t)(k >> 16);
-    }
+    b->hot_index.reset(new FencedBytes((size_t)hot_index_bytes(s.rows)));
+    build_hot_index(ids, s.rows, b->hot_index->data());
   }
   const size_t bytes = (size_t)(s.rows ? (s.rows - 1) * stride + rb : 0);
   b->table.reset(new FencedBytes(bytes ? bytes : 1));
@@ -170,6 +176,7 @@ void build(const Scenario& s, Built* b) {
     q.table.remap_size = id_limit;
   }
   if (mixed) {
+    q.table.hot_index = b->hot_index->data();
     q.table.hot_data = b->hot->data();
     q.table.hot_rows = hot_rows;
     q.table.hot_stride = row_bytes(s.hot_format, s.dim);
@@ -846,11 +853,8 @@ LOWBIT_TEST(embedding_mixed_rows_look_up_in_their_own_format) {
       // rows 1 and 4 hot, in slots 0 and 1
       std::memcpy(hot.data(), full.data() + 1 * hb, (size_t)hb);
       std::memcpy(hot.data() + hb, full.data() + 4 * hb, (size_t)hb);
-      std::vector<uint8_t> mixed = q;
-      for (int64_t k = 0; k < 2; k++) {
-        uint8_t* row = mixed.data() + (k == 0 ? 1 : 4) * rb;
-        row[rb - 4] = 0xFF, row[rb - 3] = 0x7F, row[rb - 2] = (uint8_t)k, row[rb - 1] = 0, row[0] = 0;
-      }
+      std::vector<uint8_t> mixed = q, index((size_t)hot_index_bytes(rows));
+      build_hot_index({1, 4}, rows, index.data());
       const int64_t idx[] = {1, 4, 4, 0, 2, 1, 5};
       const float w[] = {0.5f, -1.25f, 2.0f, 1.5f, -0.75f, 1.0f, 0.3f};
       // expected, element by element: the reference's order with each row's own operations
@@ -896,6 +900,7 @@ LOWBIT_TEST(embedding_mixed_rows_look_up_in_their_own_format) {
         r.table.dim = dim;
         r.table.row_stride = rb;
         r.table.format = cold;
+        r.table.hot_index = index.data();
         r.table.hot_data = hot.data();
         r.table.hot_rows = 2;
         r.table.hot_stride = hb;
@@ -911,7 +916,7 @@ LOWBIT_TEST(embedding_mixed_rows_look_up_in_their_own_format) {
         LOWBIT_CHECK(validate(r).ok(), "mixed request validates");
         kernel_for(isa)(r, 0, 1);
         for (int64_t d = 0; d < dim; d++) LOWBIT_CHECK(same_bits(got[(size_t)d], want[(size_t)d]), "isa " << (int)isa << " d=" << d);
-        // a marker naming a slot past the hot rows reads the last hot row, never out of bounds
+        // an index naming a slot past the hot rows reads the last hot row, never out of bounds
         r.table.hot_rows = 1;
         kernel_for(isa)(r, 0, 1);
         r.table.format = Format::q8;

@@ -67,6 +67,7 @@ struct Ctx {
   typename K::Tail tail;
   // mixed precision (Table::hot_data): the hot rows
   const uint8_t* hot;
+  const uint8_t* hot_index;
   int64_t hot_rows, hot_stride;
   bool hot_f16;
 };
@@ -98,7 +99,8 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
   if (p + c.dist < c.p_limit) {
     int64_t ahead = c.idx[p + c.dist];
     if (!kPlain && c.remap) ahead = c.remap[ahead];
-    if (ahead >= 0) {
+    // a hot row's quantized row is never read: not prefetched (its hot row is in cache)
+    if (ahead >= 0 && !(kMixed && hot_slot(c.hot_index, c.hot_rows, ahead) >= 0)) {
       // every cache line the row touches, once
       const uintptr_t a = reinterpret_cast<uintptr_t>(c.data + ahead * c.stride);
       for (uintptr_t q = a & ~(uintptr_t)63; q < a + (uintptr_t)c.row_bytes; q += 64)
@@ -110,8 +112,20 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
     row = c.remap[row];
     if (row < 0) return false;
   }
-  const uint8_t* base = c.data + row * c.stride;
   const float w = !kPlain && c.weights ? c.weights[p] : 1.0f;
+  if constexpr (kMixed) {
+    // decided from the hot index (small, in cache), not from the row: a mispredicted branch is
+    // resolved in a few cycles instead of after the row's miss
+    const int64_t slot = hot_slot(c.hot_index, c.hot_rows, row);
+    rr->hot = slot >= 0;
+    if (rr->hot) {  // looked up as an f32/f16 row, in its own format
+      rr->base = c.hot + slot * c.hot_stride;
+      rr->s = w;
+      rr->c = 0.0f;
+      return true;
+    }
+  }
+  const uint8_t* base = c.data + row * c.stride;
   rr->base = base;
   if constexpr (kQuant) {
     float scale, bias;
@@ -121,15 +135,6 @@ __attribute__((always_inline)) inline bool look_up(const Ctx<K, Idx>& c, int64_t
     } else {
       uint16_t h[2];
       std::memcpy(h, base + c.trailer, 4);
-      if constexpr (kMixed) {
-        rr->hot = h[0] == kHotMarker;
-        if (rr->hot) {  // looked up as an f32/f16 row, in its own format
-          rr->base = c.hot + hot_slot(base, c.trailer, c.hot_rows) * c.hot_stride;
-          rr->s = w;
-          rr->c = 0.0f;
-          return true;
-        }
-      }
       scale = K::half_to_float(h[0]);
       bias = K::half_to_float(h[1]);
     }
@@ -296,6 +301,7 @@ void run(const Request& r, int64_t bag_begin, int64_t bag_end) {
   c.f16 = r.out_type == OutType::f16;
   c.tail = K::make_tail(D);
   c.hot = t.hot_data;
+  c.hot_index = t.hot_index;
   c.hot_rows = t.hot_rows;
   c.hot_stride = t.hot_stride;
   c.hot_f16 = t.hot_format == Format::f16;

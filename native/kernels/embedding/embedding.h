@@ -51,24 +51,33 @@ struct Table {
   Format format = Format::f32;
   const int32_t* remap = nullptr;  // optional (pruned table): id -> stored row, or -1 = skip
   int64_t remap_size = 0;          // ids are < remap_size when remap is given, < rows otherwise
-  // Mixed precision (q4 / q2 tables only, no remap): hot rows kept in f32 or f16. A stored row
-  // whose scale field holds kHotMarker is not quantized: its bias field (low 16 bits) and first
-  // code byte (bits 16..23) give its slot s, and the row is hot row min(s, hot_rows - 1) of
-  // hot_data (stride hot_stride, format hot_format): looked up as an f32/f16 row (README.md).
+  // Mixed precision (q4 / q2 tables only, no remap): hot rows kept in f32 or f16. hot_index
+  // holds, per group of 64 ids, 12 bytes: a little-endian u64 whose bit i says id 64g + i is hot,
+  // then a u32: the hot ids before the group. A hot id's slot is that count plus the hot ids
+  // before it in its word (hot_slot); the row read is hot row min(slot, hot_rows - 1) of hot_data
+  // (stride hot_stride, format hot_format), looked up as an f32/f16 row; its quantized row is not
+  // read (README.md, "Mixed precision").
+  const uint8_t* hot_index = nullptr;  // 12 * ceil(rows / 64) bytes
   const uint8_t* hot_data = nullptr;
   int64_t hot_rows = 0;     // >= 1 when hot_data is set
   int64_t hot_stride = 0;   // >= row_bytes(hot_format, dim)
   Format hot_format = Format::f32;
 };
 
-// The fp16 scale bits that mark a hot row of a mixed-precision table (a NaN our quantizers never
-// write for finite input), and the most hot rows a table can have (a 24-bit slot).
-constexpr uint16_t kHotMarker = 0x7FFF;
-constexpr int64_t kMaxHotRows = int64_t(1) << 24;
-// The hot slot a marked row names, bounded by hot_rows (a row rewritten by the caller cannot
-// send a lookup out of the hot rows).
-inline int64_t hot_slot(const uint8_t* row, int64_t trailer, int64_t hot_rows) {
-  const int64_t s = (int64_t)row[trailer + 2] | ((int64_t)row[trailer + 3] << 8) | ((int64_t)row[0] << 16);
+// The most hot rows a table can have, and the bytes of its hot index.
+constexpr int64_t kMaxHotRows = int64_t(1) << 31;
+inline int64_t hot_index_bytes(int64_t rows) { return 12 * ((rows + 63) / 64); }
+// The hot slot of stored row `row`, or -1 when it is cold. Bounded by hot_rows, so an index that
+// disagrees with hot_rows cannot send a lookup outside the hot rows.
+inline int64_t hot_slot(const uint8_t* index, int64_t hot_rows, int64_t row) {
+  const uint8_t* g = index + 12 * (row >> 6);
+  uint64_t bits;
+  uint32_t before;
+  std::memcpy(&bits, g, 8);
+  std::memcpy(&before, g + 8, 4);
+  const int b = (int)(row & 63);
+  if (!((bits >> b) & 1)) return -1;
+  const int64_t s = (int64_t)before + __builtin_popcountll(bits & ((uint64_t(1) << b) - 1));
   return s < hot_rows ? s : hot_rows - 1;
 }
 

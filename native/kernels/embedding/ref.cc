@@ -50,10 +50,9 @@ void embedding_bag__ref(const Request& r, int64_t bag_begin, int64_t bag_end) {
       if (row < 0) continue;
       const uint8_t* base = t.data + row * t.row_stride;
       const float w = b.weights ? b.weights[p] : 1.0f;
-      uint16_t scale_bits = 0;
-      if (t.format == Format::q4 || t.format == Format::q2) std::memcpy(&scale_bits, base + codes, 2);
-      if (t.hot_data && scale_bits == kHotMarker) {  // a hot row: looked up in its own format
-        const uint8_t* hot = t.hot_data + hot_slot(base, codes, t.hot_rows) * t.hot_stride;
+      const int64_t slot = t.hot_data ? hot_slot(t.hot_index, t.hot_rows, row) : -1;
+      if (slot >= 0) {  // a hot row: looked up in its own format
+        const uint8_t* hot = t.hot_data + slot * t.hot_stride;
         for (int64_t d = 0; d < D; d++) acc[d] = std::fma(w, element(t.hot_format, hot, d), acc[d]);
       } else if (t.format == Format::f32 || t.format == Format::f16) {
         for (int64_t d = 0; d < D; d++) acc[d] = std::fma(w, element(t.format, base, d), acc[d]);

@@ -93,7 +93,7 @@ Status validate(const Request& r) {
   if (rb == 0 || t.rows < 0 || t.row_stride < rb || (t.rows > 0 && !t.data) ||
       (t.remap && t.remap_size < 0))
     return fail(Error::bad_table, -1, -1, 0);
-  if (t.hot_data && (t.remap || (t.format != Format::q4 && t.format != Format::q2) ||
+  if (t.hot_data && (t.remap || !t.hot_index || (t.format != Format::q4 && t.format != Format::q2) ||
                      (t.hot_format != Format::f32 && t.hot_format != Format::f16) || t.hot_rows < 1 ||
                      t.hot_rows > kMaxHotRows || t.hot_stride < row_bytes(t.hot_format, t.dim)))
     return fail(Error::bad_table, -1, -1, 0);
