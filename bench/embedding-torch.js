@@ -344,7 +344,11 @@ async function dlrm(torch, results) {
   for (const x of tables) x.t.close();
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// A standalone script (its own key=value arguments, its own Python peer), not a suite of
+// bench/index.js: requiring it runs nothing.
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
