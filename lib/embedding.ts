@@ -54,7 +54,7 @@ export interface TableOptions {
   dim: number;
   /** Row format. */
   format: TableFormat;
-  /** Rows; default: all the bytes hold (which must then be a whole number of rows). */
+  /** Rows; default: all the bytes hold (which must then be a whole number of rows). A mapped file (`open`) may hold more bytes after them; a buffer must hold exactly rows * rowStride. */
   rows?: number;
   /** Bytes between rows; default {@link rowBytes}(format, dim). */
   rowStride?: number;
@@ -170,7 +170,9 @@ export class EmbeddingTable {
   #hotFormat: 'f32' | 'f16' = 'f32';
   #hotIds: Int32Array | null = null;
 
-  private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions) {
+  // inFile: the rows start at `offset` in a larger file (open), so bytes past rows * rowStride are
+  // the file's other contents; a buffer (fromBuffer) must hold exactly the rows.
+  private constructor(source: Uint8Array | NativeMapped, offset: number, bytes: number, o: TableOptions, inFile = false) {
     const dim = checkInt(o.dim, 'options.dim', 1, 2 ** 24);
     const minStride = rowBytesOf(checkEnum(o.format, 'options.format', FORMATS), dim);
     const stride = o.rowStride === undefined ? minStride : checkInt(o.rowStride, 'options.rowStride', minStride, 2 ** 40);
@@ -182,9 +184,8 @@ export class EmbeddingTable {
       rows = bytes / stride;
     } else {
       rows = checkInt(o.rows, 'options.rows', 0, 2 ** 48);
-      // more bytes than the rows need is fine: a table inside a larger file or buffer (safetensors)
-      if (rows * stride > bytes) {
-        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length must be at least rows * rowStride = ${rows * stride}, got ${bytes}`);
+      if (inFile ? rows * stride > bytes : rows * stride !== bytes) {
+        throw rangeError('ERR_LOWBIT_LENGTH_MISMATCH', `table byte length must be ${inFile ? 'at least ' : ''}rows * rowStride = ${rows * stride}, got ${bytes}`);
       }
     }
     this.rows = rows;
@@ -328,7 +329,7 @@ export class EmbeddingTable {
     try {
       const size = mapped.byteLength;
       if (offset > size) throw rangeError('ERR_LOWBIT_OUT_OF_RANGE', `options.offset ${offset} is past the end of ${path} (${size} bytes)`);
-      return new EmbeddingTable(mapped, offset, size - offset, o);
+      return new EmbeddingTable(mapped, offset, size - offset, o, true);
     } catch (e) {
       mapped.close();
       throw e;
