@@ -137,12 +137,16 @@ void depthwise_u8s8__ref(const ConvLayout& L, const uint8_t* x, int32_t x_zp, co
         const int32_t acc = (int32_t)((uint32_t)(int32_t)dw_sum(P, b, wf + (size_t)c * kk, oy, ox) +
                                       (uint32_t)(out.bias_s32 ? out.bias_s32[c] : 0));
         switch (out.type) {
+          // the output may sit at any byte offset (the tests misalign it on purpose, as the GEMM
+          // reference's): 4-byte values are stored through memcpy, not through a cast pointer
           case gemm::OutType::s32:
-            static_cast<int32_t*>(out.y)[at] = acc;
+            std::memcpy(static_cast<uint8_t*>(out.y) + at * 4, &acc, 4);
             break;
-          case gemm::OutType::f32:
-            static_cast<float*>(out.y)[at] = gemm::dequant_one(acc, s, bf, out.relu);
+          case gemm::OutType::f32: {
+            const float v = gemm::dequant_one(acc, s, bf, out.relu);
+            std::memcpy(static_cast<uint8_t*>(out.y) + at * 4, &v, 4);
             break;
+          }
           case gemm::OutType::u8:
             static_cast<uint8_t*>(out.y)[at] =
                 (uint8_t)(int32_t)gemm::requant_one(acc, s, bf, (float)out.out_zp, (float)out.qmin, (float)out.qmax);
