@@ -47,8 +47,9 @@ try {
       .every((f) => list.includes(f)) && !/package\/(build|\.build-tools|native\/tests)\//.test(list) && !list.includes('build-from-source.log'),
     list);
   const manifest = JSON.parse(run('tar', ['xzOf', tgz, 'package/package.json']).stdout || '{}');
-  check('runtime dependencies: node-gyp-build only (no cmake-js, no node-addon-api)',
-    JSON.stringify(Object.keys(manifest.dependencies || {})) === '["node-gyp-build"]', JSON.stringify(manifest.dependencies));
+  // node-gyp-build loads the binary; onnx-proto parses ONNX files (loadOnnx) at run time
+  check('runtime dependencies: node-gyp-build and onnx-proto only (no cmake-js, no node-addon-api)',
+    JSON.stringify(Object.keys(manifest.dependencies || {}).sort()) === '["node-gyp-build","onnx-proto"]', JSON.stringify(manifest.dependencies));
 
   // A PATH with node, npm and sh (npm runs scripts through it) only.
   const bin = path.join(work, 'bin');
