@@ -3,23 +3,11 @@
 // winograd_impl.h.
 #include <immintrin.h>
 
-#include "kernels/conv/winograd_impl.h"
+#include "kernels/conv/winograd_ymm.h"
 
 namespace lowbit {
 namespace conv {
 namespace {
-
-struct ChanAvx512 {
-  using T = __m256;
-  static LOWBIT_WINO_INLINE T zero() { return _mm256_setzero_ps(); }
-  static LOWBIT_WINO_INLINE T load(const float* p) { return _mm256_loadu_ps(p); }
-  static LOWBIT_WINO_INLINE void store(float* p, T v) { _mm256_storeu_ps(p, v); }
-  static LOWBIT_WINO_INLINE T add(T a, T b) { return _mm256_add_ps(a, b); }
-  static LOWBIT_WINO_INLINE T sub(T a, T b) { return _mm256_sub_ps(a, b); }
-  static LOWBIT_WINO_INLINE T mul(T a, float k) { return _mm256_mul_ps(a, _mm256_set1_ps(k)); }
-  static LOWBIT_WINO_INLINE T fmadd(T a, float k, T c) { return _mm256_fmadd_ps(a, _mm256_set1_ps(k), c); }
-  static LOWBIT_WINO_INLINE T max0(T a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
-};
 
 struct GemmAvx512 {
   using T = __m512;
@@ -36,7 +24,7 @@ struct GemmAvx512 {
 void winograd_conv_f32__avx512(const WinogradWeights& w, const WinoLayout& L, const float* nhwc, const float* bias,
                                bool relu, float* out, size_t tile_begin, size_t tile_end, int panel_begin,
                                int panel_end) {
-  winograd_entry<ChanAvx512, GemmAvx512>(w, L, nhwc, bias, relu, out, tile_begin, tile_end, panel_begin, panel_end);
+  winograd_entry<ChanYmm, GemmAvx512>(w, L, nhwc, bias, relu, out, tile_begin, tile_end, panel_begin, panel_end);
 }
 
 }  // namespace conv
