@@ -48,7 +48,9 @@ test('the model loaded from its files predicts exactly what the model built in m
 describe('server with a pool of 2 worker threads', () => {
   let s: Running;
   beforeAll(async () => {
-    s = await server.createServer({ modelDir: dir, workers: 2, port: 0, batchWindowMs: 5 });
+    // maxBatchSize 16: the 64 concurrent requests make at least 4 batches however fast they arrive,
+    // and the pool hands successive batches to alternate workers
+    s = await server.createServer({ modelDir: dir, workers: 2, port: 0, batchWindowMs: 5, maxBatchSize: 16 });
   });
   afterAll(() => s.close());
 

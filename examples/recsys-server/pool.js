@@ -1,7 +1,7 @@
 'use strict';
 /**
  * A pool of worker threads that run the model (worker.js), one batch at a time each, from one
- * queue: a batch goes to the first idle worker, so N workers keep N cores busy. Every worker maps
+ * queue: a batch goes to the longest-idle worker, so N workers keep N cores busy. Every worker maps
  * the same table files (lowbit) or shares the main thread's SharedArrayBuffers (fp32): adding a
  * worker adds no copy of the tables.
  */
@@ -62,7 +62,9 @@ class Pool {
   run(model, batch) {
     return new Promise((resolve, reject) => {
       const job = { id: this.nextId++, model, batch, resolve, reject };
-      const w = this.idle.pop();
+      // the longest-idle worker: successive batches alternate between workers even when they
+      // never overlap, so every worker stays warm and a test can see each one used
+      const w = this.idle.shift();
       if (w) this.#send(w, job);
       else this.queue.push(job);
     });
