@@ -17,7 +17,9 @@ const opt = (name) => {
 const arch = opt('arch') || process.arch;
 const platform = process.env.PREBUILD_PLATFORM || process.platform;
 const debug = args.includes('--debug');
-const buildDir = path.join('build-prebuild', platform + '-' + arch);
+// one level below the root, like build/ and build-tests/: ccache (CCACHE_BASEDIR) then sees the same
+// relative source paths and reuses their objects
+const buildDir = 'build-prebuild-' + platform + '-' + arch;
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
 const cmd = [cmakeJs, 'rebuild', '--out', buildDir, '--arch', arch];

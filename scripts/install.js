@@ -5,11 +5,13 @@
 // (LOWBIT_BUILD_FROM_SOURCE=1 does the same as --build.)
 //
 // Uses the prebuilt binary for this platform when one ships and loads: nothing else is needed, no
-// compiler, no build tool (cmake-js and node-addon-api are not runtime dependencies). Otherwise it
-// builds from source with cmake-js: in a checkout, from devDependencies; in an installed package,
-// after installing cmake-js and node-addon-api (the versions of lowbit's devDependencies) into
-// <package>/.build-tools with npm. npm 11 hides install-script output, so the build's output goes
-// to the terminal (/dev/tty) when there is one, and always to <package>/build-from-source.log.
+// compiler, no build tool. Otherwise it builds from source, and fetches nothing to do so: on Linux
+// and macOS it runs CMake directly, with Node's own headers (<node>/include/node, or
+// npm_config_nodedir) and node-addon-api's (node_modules in a checkout, native/third_party in the
+// tarball); on Windows, where the addon links against node.lib, it runs cmake-js (a checkout's
+// devDependency, or installed into <package>/.build-tools with npm). npm 11 hides install-script
+// output, so the build's output goes to the terminal (/dev/tty) when there is one, and always to
+// <package>/build-from-source.log.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -68,7 +70,8 @@ function run(out, cmd, args, opts) {
   });
 }
 
-// cmake-js and node-addon-api: from the checkout's devDependencies, or installed for this build.
+// Windows (and a checkout whose Node lacks its headers): cmake-js and node-addon-api, from the
+// checkout's devDependencies, or installed for this build.
 async function buildTools(out) {
   try {
     return { cmakeJs: require.resolve('cmake-js/bin/cmake-js', { paths: [root] }), nodePath: null };
@@ -88,30 +91,67 @@ async function buildTools(out) {
   return { cmakeJs: path.join(nm, 'cmake-js', 'bin', 'cmake-js'), nodePath: nm };
 }
 
+// Node's C headers (node_api.h): npm_config_nodedir (a Node source or headers tree), else the ones
+// every official Node build installs beside its binary.
+function nodeHeaders() {
+  const dirs = [];
+  if (process.env.npm_config_nodedir) {
+    dirs.push(path.join(process.env.npm_config_nodedir, 'include', 'node'), path.join(process.env.npm_config_nodedir, 'src'));
+  }
+  dirs.push(path.join(path.dirname(process.execPath), '..', 'include', 'node'));
+  return dirs.find((d) => fs.existsSync(path.join(d, 'node_api.h'))) || null;
+}
+
+// CMake directly: configure build/ (Release) with Node's headers, then build lowbit.node into
+// build/Release, where node-gyp-build finds it.
+async function cmakeBuild(out, env) {
+  const include = nodeHeaders();
+  if (!include) {
+    out.write(`lowbit: Node's headers (node_api.h) are not in ${path.join(path.dirname(process.execPath), '..', 'include', 'node')}; ` +
+      'set npm_config_nodedir to a Node headers tree (the node-v<version>-headers tarball of nodejs.org) and run this again.\n');
+    return 1;
+  }
+  const build = path.join(root, 'build');
+  let status = await run(out, 'cmake', ['-S', root, '-B', build, '-DCMAKE_BUILD_TYPE=Release', `-DLOWBIT_NODE_INCLUDE=${include}`], { cwd: root, env });
+  if (status === 0) status = await run(out, 'cmake', ['--build', build, '--config', 'Release', '--target', 'lowbit'], { cwd: root, env });
+  return status;
+}
+
 async function buildFromSource() {
   const out = openOutput();
   try {
     out.write(`lowbit: no prebuilt binary for ${tag} loads here; building from source ` +
       `(a few minutes; needs CMake >= 3.15 and a C++17 compiler). Output: ${logFile}\n`);
-    const tools = await buildTools(out);
+    const env = { ...process.env };
+    if (!env.CMAKE_BUILD_PARALLEL_LEVEL) env.CMAKE_BUILD_PARALLEL_LEVEL = String(Math.max(1, os.cpus().length));
     let status = 1;
-    if (tools) {
-      const env = { ...process.env };
-      // CMakeLists.txt finds node-addon-api with `node -p require(...)`
-      if (tools.nodePath) env.NODE_PATH = [tools.nodePath, env.NODE_PATH].filter(Boolean).join(path.delimiter);
-      if (!env.CMAKE_BUILD_PARALLEL_LEVEL) env.CMAKE_BUILD_PARALLEL_LEVEL = String(Math.max(1, os.cpus().length));
-      status = await run(out, process.execPath, [tools.cmakeJs, 'compile', '--out', 'build'], { cwd: root, env });
+    let tools = null;
+    // a checkout of a Node without its headers still builds, with its cmake-js devDependency
+    let checkoutCmakeJs = false;
+    try {
+      checkoutCmakeJs = !!require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+    } catch {}
+    if (process.platform !== 'win32' && (nodeHeaders() || !checkoutCmakeJs)) {
+      status = await cmakeBuild(out, env);
+    } else {
+      tools = await buildTools(out);
+      if (tools) {
+        // CMakeLists.txt finds node-addon-api with `node -p require(...)`
+        if (tools.nodePath) env.NODE_PATH = [tools.nodePath, env.NODE_PATH].filter(Boolean).join(path.delimiter);
+        status = await run(out, process.execPath, [tools.cmakeJs, 'compile', '--out', 'build'], { cwd: root, env });
+      }
     }
     if (status !== 0) {
       out.write(
         `lowbit: the source build failed (output: ${logFile}).\n` +
-          '       It needs CMake >= 3.15 and a C++17 compiler (g++ >= 9, clang >= 10 or MSVC 2019+), and npm to fetch cmake-js.\n' +
+          '       It needs CMake >= 3.15 and a C++17 compiler (g++ >= 9, clang >= 10 or MSVC 2019+)' +
+          (process.platform === 'win32' ? ', and npm to fetch cmake-js' : '') + '.\n' +
           `       Install them, then run: ${again}\n`,
       );
       return status || 1;
     }
     out.write(`lowbit: built ${path.join(root, 'build', 'Release', 'lowbit.node')}\n`);
-    if (tools.nodePath) fs.rmSync(path.dirname(tools.nodePath), { recursive: true, force: true });
+    if (tools && tools.nodePath) fs.rmSync(path.dirname(tools.nodePath), { recursive: true, force: true });
     return 0;
   } finally {
     out.close();

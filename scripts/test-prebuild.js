@@ -41,9 +41,10 @@ try {
   check('npm pack', pack.status === 0 && fs.existsSync(tgz), pack.stderr);
   const list = run('tar', ['tzf', tgz]).stdout || '';
   const releaseTags = process.platform === 'linux' && process.arch === 'x64' ? ['linux-x64', 'linux-arm64'] : [tag];
-  check(`tarball holds dist/, LICENSE, the prebuilds (${releaseTags.join(', ')}), the sources and CMakeLists.txt`,
+  check(`tarball holds dist/, LICENSE, the prebuilds (${releaseTags.join(', ')}), the sources, CMakeLists.txt and node-addon-api's headers`,
     ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/LICENSE', ...releaseTags.map((t) => `package/prebuilds/${t}/`),
-      'package/CMakeLists.txt', 'package/native/kernels/quant/ref.cc', 'package/scripts/install.js']
+      'package/CMakeLists.txt', 'package/native/kernels/quant/ref.cc', 'package/scripts/install.js',
+      'package/native/third_party/node-addon-api/napi.h', 'package/native/third_party/node-addon-api/LICENSE.md']
       .every((f) => list.includes(f)) && !/package\/(build|\.build-tools|native\/tests)\//.test(list) && !list.includes('build-from-source.log'),
     list);
   const manifest = JSON.parse(run('tar', ['xzOf', tgz, 'package/package.json']).stdout || '{}');
@@ -115,7 +116,8 @@ try {
     info2 !== null && info2.where.includes(path.join('prebuilds', tag)) && JSON.stringify(info2.q) === '[10,12,9]', load2.stdout + load2.stderr);
 
   // No prebuild for this platform (removed here): require's error says what to run; running it
-  // (compiler on PATH) builds from source, fetching cmake-js, with its output shown and logged.
+  // (compiler on PATH) builds from source with CMake alone, fetching nothing (the registry is made
+  // unreachable for it), with its output shown and logged.
   const pkgDir = path.join(quiet, 'node_modules', 'lowbit');
   if (fs.existsSync(pkgDir)) {
     fs.rmSync(path.join(pkgDir, 'prebuilds'), { recursive: true, force: true });
@@ -127,13 +129,14 @@ try {
     const command = `node ${path.join(fs.realpathSync(pkgDir), 'scripts', 'install.js')}`;
     check('without a matching prebuild, require throws ERR_LOWBIT_NO_BINARY naming the command to run',
       err !== null && err.code === 'ERR_LOWBIT_NO_BINARY' && err.message.split('\n').some((l) => l.trim() === command), fail.stdout + fail.stderr);
-    const fullEnv = { ...env, PATH: bin + path.delimiter + process.env.PATH };
+    const fullEnv = { ...env, PATH: bin + path.delimiter + process.env.PATH, npm_config_registry: 'http://127.0.0.1:9/', npm_config_offline: 'true' };
     const build = run('/bin/sh', ['-c', command], { cwd: quiet, env: fullEnv });
     const said = build.stdout + build.stderr;
     check('that command builds from source, its output shown and logged', build.status === 0 && /building from source/.test(said) &&
       said.includes(path.join(fs.realpathSync(pkgDir), 'build-from-source.log')) && fs.existsSync(path.join(pkgDir, 'build-from-source.log')), said);
-    check('the fetched build tools are removed after the build, not left in the app',
-      !fs.existsSync(path.join(pkgDir, '.build-tools')) && !fs.existsSync(path.join(quiet, 'node_modules', 'cmake-js')));
+    check('the source build fetched nothing: no build tools installed (CMake directly, node-addon-api from the tarball)',
+      !/installing the build tools/.test(said) && !fs.existsSync(path.join(pkgDir, '.build-tools')) &&
+        !fs.existsSync(path.join(quiet, 'node_modules', 'cmake-js')) && fs.existsSync(path.join(pkgDir, 'native', 'third_party', 'node-addon-api', 'napi.h')), said);
     const again = run(process.execPath, ['-e', probe], { cwd: quiet, env });
     let built = null;
     try {
