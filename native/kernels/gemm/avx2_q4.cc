@@ -8,6 +8,7 @@ namespace gemm {
 namespace {
 
 struct DotAvx2 {
+  static constexpr bool kSplit = false;  // 16 registers: no room for a second accumulator set
   // |maddubs(a, u)| <= 2 * 255 * 15 = 7650 per int16 lane: four of them (two chunks) sum to
   // <= 30600, inside int16, so one vpmaddwd per two chunks
   static inline __m256i two(__m256i acc, __m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i lo0, __m256i hi0,

@@ -7,6 +7,7 @@ namespace gemm {
 namespace {
 
 struct DotVnni {
+  static constexpr bool kSplit = true;
   static inline __m256i two(__m256i acc, __m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i lo0, __m256i hi0,
                             __m256i lo1, __m256i hi1) {
     acc = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, a0, lo0), a1, hi0);
