@@ -72,12 +72,19 @@ function run(out, cmd, args, opts) {
 
 // Windows (and a checkout whose Node lacks its headers): cmake-js and node-addon-api, from the
 // checkout's devDependencies, or installed for this build.
-async function buildTools(out) {
+// A checkout's cmake-js devDependency, or null (an installed package).
+function checkoutCmakeJs() {
   try {
-    return { cmakeJs: require.resolve('cmake-js/bin/cmake-js', { paths: [root] }), nodePath: null };
+    return require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
   } catch {
-    // an installed package: fetch the build tools into .build-tools (not into the app's tree)
+    return null;
   }
+}
+
+async function buildTools(out) {
+  const local = checkoutCmakeJs();
+  if (local) return { cmakeJs: local, nodePath: null };
+  // an installed package: fetch the build tools into .build-tools (not into the app's tree)
   const tools = path.join(root, '.build-tools');
   const want = ['cmake-js', 'node-addon-api'].map((n) => `${n}@${pkg.devDependencies[n]}`);
   out.write(`lowbit: installing the build tools ${want.join(', ')} into ${tools}\n`);
@@ -92,22 +99,22 @@ async function buildTools(out) {
 }
 
 // Node's C headers (node_api.h): npm_config_nodedir (a Node source or headers tree), else the ones
-// every official Node build installs beside its binary.
+// every official Node build installs beside its binary; null when neither has them.
+const besideNode = path.join(path.dirname(process.execPath), '..', 'include', 'node');
 function nodeHeaders() {
   const dirs = [];
   if (process.env.npm_config_nodedir) {
     dirs.push(path.join(process.env.npm_config_nodedir, 'include', 'node'), path.join(process.env.npm_config_nodedir, 'src'));
   }
-  dirs.push(path.join(path.dirname(process.execPath), '..', 'include', 'node'));
+  dirs.push(besideNode);
   return dirs.find((d) => fs.existsSync(path.join(d, 'node_api.h'))) || null;
 }
 
-// CMake directly: configure build/ (Release) with Node's headers, then build lowbit.node into
-// build/Release, where node-gyp-build finds it.
-async function cmakeBuild(out, env) {
-  const include = nodeHeaders();
+// CMake directly: configure build/ (Release) with Node's headers `include` (nodeHeaders()), then
+// build lowbit.node into build/Release, where node-gyp-build finds it.
+async function cmakeBuild(out, env, include) {
   if (!include) {
-    out.write(`lowbit: Node's headers (node_api.h) are not in ${path.join(path.dirname(process.execPath), '..', 'include', 'node')}; ` +
+    out.write(`lowbit: Node's headers (node_api.h) are not in ${besideNode}; ` +
       'set npm_config_nodedir to a Node headers tree (the node-v<version>-headers tarball of nodejs.org) and run this again.\n');
     return 1;
   }
@@ -127,12 +134,9 @@ async function buildFromSource() {
     let status = 1;
     let tools = null;
     // a checkout of a Node without its headers still builds, with its cmake-js devDependency
-    let checkoutCmakeJs = false;
-    try {
-      checkoutCmakeJs = !!require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-    } catch {}
-    if (process.platform !== 'win32' && (nodeHeaders() || !checkoutCmakeJs)) {
-      status = await cmakeBuild(out, env);
+    const include = nodeHeaders();
+    if (process.platform !== 'win32' && (include || !checkoutCmakeJs())) {
+      status = await cmakeBuild(out, env, include);
     } else {
       tools = await buildTools(out);
       if (tools) {

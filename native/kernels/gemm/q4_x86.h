@@ -31,11 +31,10 @@ struct Q4X86 {
     for (int r = 0; r < MR; r++)
       for (int p = 0; p < NP; p++) f[r][p] = _mm256_setzero_ps();
     for (size_t g = 0; g < groups; g++) {
-      // kSplit (VNNI, 32 registers): the second chunk of a pair goes to acc2, so that each
+      // Dot::kSplit (VNNI, 32 registers): the second chunk of a pair goes to acc2, so that each
       // accumulator's chain of dependent vpdpbusd is 2 long per pair instead of 4 (the kernel was
       // latency-bound at 4 rows x 1 panel; measured at M = 64: 97 -> 131 GOPS in one run, within this
       // machine's noise in another)
-      constexpr bool kSplit = Dot::kSplit;
       __m256i acc[MR][NP], acc2[MR][NP];
       for (int r = 0; r < MR; r++)
         for (int p = 0; p < NP; p++) acc[r][p] = acc2[r][p] = _mm256_setzero_si256();
@@ -51,7 +50,7 @@ struct Q4X86 {
           for (int r = 0; r < MR; r++) {
             int32_t v[4];
             std::memcpy(v, ap + r * Kp + t * kQ4ChunkK, 16);
-            if constexpr (kSplit) {
+            if constexpr (Dot::kSplit) {
               acc[r][p] = Dot::one(acc[r][p], _mm256_set1_epi32(v[0]), _mm256_set1_epi32(v[1]), lo0, hi0);
               acc2[r][p] = Dot::one(acc2[r][p], _mm256_set1_epi32(v[2]), _mm256_set1_epi32(v[3]), lo1, hi1);
             } else {
@@ -72,7 +71,7 @@ struct Q4X86 {
           }
         }
       }
-      if constexpr (kSplit)
+      if constexpr (Dot::kSplit)
         for (int r = 0; r < MR; r++)
           for (int p = 0; p < NP; p++) acc[r][p] = _mm256_add_epi32(acc[r][p], acc2[r][p]);
       for (int p = 0; p < NP; p++) {
