@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "cpu/dispatch.h"
 #include "kernels/conv/conv.h"
 #include "ops/conv_model.h"
@@ -64,17 +65,7 @@ double now() {
 
 // Seconds per call: calls fn until >= min_s passed, returns the mean.
 template <typename Fn>
-double time_call(Fn fn, double min_s) {
-  int iters = 0;
-  const double t0 = now();
-  double t;
-  do {
-    fn();
-    iters++;
-    t = now() - t0;
-  } while (t < min_s);
-  return t / iters;
-}
+double time_call(Fn fn, double min_s) { return lowbit_bench::seconds_per_call(fn, min_s, now); }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>

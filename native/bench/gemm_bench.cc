@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "cpu/dispatch.h"
 #include "kernels/gemm/gemm.h"
 
@@ -74,17 +75,7 @@ double now() {
 
 // Seconds per call of one round (calls until >= min_s has passed).
 template <typename Fn>
-double round_seconds(Fn& fn, double min_s) {
-  int iters = 0;
-  const double t0 = now();
-  double t;
-  do {
-    fn();
-    iters++;
-    t = now() - t0;
-  } while (t < min_s);
-  return t / iters;
-}
+double round_seconds(Fn& fn, double min_s) { return lowbit_bench::seconds_per_call(fn, min_s, now); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -19,6 +19,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/timing.h"
 #include "cpu/dispatch.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/sparse_fc/sparse_fc.h"
@@ -39,17 +40,7 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double round_seconds(const std::function<void()>& fn, double min_s) {
-  int iters = 0;
-  const double t0 = now();
-  double t;
-  do {
-    fn();
-    iters++;
-    t = now() - t0;
-  } while (t < min_s);
-  return t / iters;
-}
+double round_seconds(const std::function<void()>& fn, double min_s) { return lowbit_bench::seconds_per_call(fn, min_s, now); }
 
 std::vector<double> interleaved(const std::vector<std::function<void()>>& fns, int reps, double min_s) {
   std::vector<std::vector<double>> t(fns.size());

@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/timing.h"
 #include "cpu/dispatch.h"
 #include "kernels/gemm/gemm.h"
 #include "ops/sparse_fc_model.h"
@@ -32,17 +33,7 @@ double now() {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double round_seconds(const std::function<void()>& fn, double min_s) {
-  int iters = 0;
-  const double t0 = now();
-  double t;
-  do {
-    fn();
-    iters++;
-    t = now() - t0;
-  } while (t < min_s);
-  return t / iters;
-}
+double round_seconds(const std::function<void()>& fn, double min_s) { return lowbit_bench::seconds_per_call(fn, min_s, now); }
 
 std::vector<double> interleaved(const std::vector<std::function<void()>>& fns, int reps, double min_s) {
   std::vector<std::vector<double>> t(fns.size());

@@ -89,8 +89,8 @@ LOWBIT_TEST(q4_matches_reference) {
     const gemm::Q4GemmFn fn = gemm::q4_kernel((int)isa);
     const char* name = isa_name(isa);
     for (size_t group : {0, 32, 64, 128})
-      for (size_t M : {1, 2, 3, 4, 5, 9})
-        for (size_t N : {1, 7, 8, 9, 17})
+      for (size_t M : {1, 2, 3, 4, 5, 9, 16, 31})  // (31: AVX-512 tiles of 16, 8, 4, 2 and 1 rows)
+        for (size_t N : {1, 7, 8, 9, 17, 33})
           for (size_t K : {1, 7, 8, 9, 33, 100, 257}) {
             QCase c{M, N, K, group};
             c.a_zp = (int32_t)rand_int(0, 255);

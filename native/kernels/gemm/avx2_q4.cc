@@ -8,6 +8,7 @@ namespace gemm {
 namespace {
 
 struct DotAvx2 {
+  static constexpr int kAShift = 0;  // A as is: vpmaddubsw's unsigned operand
   static constexpr bool kSplit = false;  // 16 registers: no room for a second accumulator set
   // |maddubs(a, u)| <= 2 * 255 * 15 = 7650 per int16 lane: four of them (two chunks) sum to
   // <= 30600, inside int16, so one vpmaddwd per two chunks

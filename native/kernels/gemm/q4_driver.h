@@ -1,7 +1,8 @@
 // The 4-bit GEMM driver shared by the SIMD kernels (q4.h): A rows copied once per call into a
-// zero-padded buffer (K padded to the groups), then for each 8-column panel of the range and each
-// tile of up to 4 rows the ISA's panel kernel (the groups' int32 sums scaled into fp32), then the
-// outliers and the output in scalar code, in the fp32 order of q4.h.
+// zero-padded buffer (K padded to the groups), then for each 8-column panel of the range (or pair of
+// panels, for an ISA with a tile kernel) and each tile of up to 4 rows (16 with a tile kernel) the
+// ISA's kernel (the groups' int32 sums scaled into fp32), then the outliers and the output in
+// scalar code, in the fp32 order of q4.h.
 //
 // Loop order: panels outside, row tiles inside, so that a panel (Kp / 2 bytes per column group,
 // 16 KiB at K = 4096) stays in L1/L2 while every row tile reads it; A (M x Kp bytes) stays in L2.
@@ -17,7 +18,13 @@
 //     accumulated in that order from 0 (p = packed A, zp_eff = a_zp - kAShift). asum[r * groups + g]
 //     = sum_{k in g} p[r][k], for kernels that multiply the unsigned nibbles q + 8 and subtract
 //     8 * asum (one instruction less per 8 k than shifting every nibble).
+//   Optionally (announced by kTileRows) a multi-row tile kernel for two or more rows:
+//   static int tile_rows(size_t rows);  // the tile height to use for `rows` remaining (<= rows)
+//   static void call_tile(int mr, int np, ...same as panel...);  // mr rows x np <= kTilePanels
+//     panels, f[r * 8 * kTilePanels + c]; A as [chunk][mr rows][8 k] (ap[(t * mr + r) * 8 + j])
 #pragma once
+
+#include <type_traits>
 
 #include <cstring>
 
@@ -48,6 +55,52 @@ void q4_call_panel(int mr, int np, const uint8_t* ap, size_t Kp, const int32_t* 
   }
 }
 
+template <class T, class = void>
+struct Q4TileOf {
+  static constexpr bool has = false;
+  static constexpr int panels = 1;
+};
+template <class T>
+struct Q4TileOf<T, std::void_t<decltype(T::kTileRows)>> {
+  static constexpr bool has = true;
+  static constexpr int panels = T::kTilePanels;
+};
+
+// The outlier sums: one row (a32[k] = A[k] - a_zp) against entries [e0, e1) of a column, or rows
+// [0, rs) of the transposed activations (at[k * rs + i], rs a multiple of 16) into o[0, rs). Plain
+// loops unless the traits have their own (T::outlier_dot / T::outlier_rows, same contracts).
+template <class T, class = void>
+struct HasOutlierDot : std::false_type {};
+template <class T>
+struct HasOutlierDot<T, std::void_t<decltype(&T::outlier_dot)>> : std::true_type {};
+template <class T, class = void>
+struct HasOutlierRows : std::false_type {};
+template <class T>
+struct HasOutlierRows<T, std::void_t<decltype(&T::outlier_rows)>> : std::true_type {};
+
+template <class T>
+inline int32_t q4_outlier_dot(const int32_t* a32, const uint32_t* ks, const int8_t* vs, uint32_t e0, uint32_t e1) {
+  if constexpr (HasOutlierDot<T>::value) return T::outlier_dot(a32, ks, vs, e0, e1);
+  uint32_t u = 0;  // (modulo 2^32: the sum is small, but the loop vectorizes unsigned)
+  for (uint32_t e = e0; e < e1; e++) u += (uint32_t)(a32[ks[e]] * (int32_t)vs[e]);
+  return (int32_t)u;
+}
+template <class T>
+inline void q4_outlier_rows(const int16_t* at, size_t rs, const uint32_t* ks, const int8_t* vs, uint32_t e0,
+                            uint32_t e1, int32_t* o) {
+  if constexpr (HasOutlierRows<T>::value) {
+    T::outlier_rows(at, rs, ks, vs, e0, e1, o);
+    return;
+  }
+  uint32_t* u = reinterpret_cast<uint32_t*>(o);
+  for (size_t i = 0; i < rs; i++) u[i] = 0;
+  for (uint32_t e = e0; e < e1; e++) {
+    const int16_t* x = at + (size_t)ks[e] * rs;
+    const int32_t v = vs[e];
+    for (size_t i = 0; i < rs; i++) u[i] += (uint32_t)((int32_t)x[i] * v);
+  }
+}
+
 template <class T>
 void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   const size_t n0 = r.n_begin, n1 = r.n_end < w.N ? r.n_end : w.N;
@@ -64,7 +117,10 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   // below 8 rows: each row's A - a_zp as int32 (the outlier sums then gather 32-bit values)
   const bool row_out = !vec_out && !w.out_v.empty();
   const size_t tbytes = vec_out ? (K * rs * 2 + 63) / 64 * 64 : row_out ? (rows * K * 4 + 63) / 64 * 64 : 0;
-  uint8_t* ap = q4_scratch().get(abytes + sbytes + tbytes + (vec_out ? kPanelN * rs * 4 : 0) + 64);
+  constexpr int kTP = Q4TileOf<T>::panels;  // panels per call below (the GEMV takes 4)
+  const bool use_tile = Q4TileOf<T>::has && rows >= 2;
+  const size_t obytes = vec_out ? kTP * kPanelN * rs * 4 : 0;
+  uint8_t* ap = q4_scratch().get(abytes + sbytes + tbytes + obytes + (use_tile ? abytes : 0) + 64);
   int32_t* a32 = reinterpret_cast<int32_t*>(ap + abytes + sbytes);
   if (row_out)
     for (size_t i = 0; i < rows; i++) {
@@ -98,51 +154,62 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
     }
   }
   // (with kAShift the padding holds -128, multiplied by the padding weights, which are 0)
+  // The tile kernel reads A tile by tile as [chunk][row][8 k] (one pointer for all its rows): the
+  // tile of rows t..t+mr-1 at apt + t * Kp.
+  uint8_t* apt = ap + abytes + sbytes + tbytes + obytes;
+  if constexpr (Q4TileOf<T>::has) {
+    if (use_tile)
+      for (size_t t = 0; t < rows;) {
+        const size_t mr = (size_t)T::tile_rows(rows - t);
+        for (size_t i = 0; i < mr; i++)
+          for (size_t ch = 0; ch < chunks; ch++)
+            std::memcpy(apt + t * Kp + (ch * mr + i) * kQ4ChunkK, ap + (t + i) * Kp + ch * kQ4ChunkK, kQ4ChunkK);
+        t += mr;
+      }
+  }
   const int32_t zp_eff = c.a_zp - T::kAShift;
   const size_t p0 = n0 / kPanelN, p1 = (n1 + kPanelN - 1) / kPanelN;
-  alignas(64) float f[4 * kPanelN];  // MR x 8 or 1 x 32
+  // tiles: MR x 8 (4 rows), 1 x 32 (GEMV), or the tile kernel's 16 rows x 8 * kTP
+  alignas(64) float f[(Q4TileOf<T>::has ? 16 * kTP : 4) * kPanelN];
   const size_t pstride = chunks * kQ4ChunkBytes, gstride = w.groups * kPanelN;
-  // one row (GEMV): 4 panels per call, 4 weight streams in flight; else one panel, tiles of 4 rows
+  // one row (GEMV): 4 panels per call, 4 weight streams in flight; else the tile kernel's panels
+  // (or one panel) and tiles of its rows (or 4)
   for (size_t p = p0; p < p1;) {
-    const int np = rows == 1 && p + 4 <= p1 ? 4 : 1;
+    const int np = rows == 1 ? (p + 4 <= p1 ? 4 : 1) : use_tile ? (int)(p1 - p < (size_t)kTP ? p1 - p : kTP) : 1;
     const uint8_t* bp = w.data.data() + p * pstride;
     const float* sc = w.scales.data() + p * gstride;
     const int32_t* qs = w.qsum.data() + p * gstride;
-    const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN;
+    const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN, fw = use_tile ? kTP * kPanelN : cw;
     const size_t from = c0 < n0 ? n0 - c0 : 0, to = (n1 - c0) < cw ? n1 - c0 : cw;
-    if (vec_out) {  // (np == 1 here: rows > 1)
+    if (vec_out)
       for (size_t j = from; j < to; j++) {
         const size_t n = c0 + j;
-        uint32_t* o = reinterpret_cast<uint32_t*>(osum + j * rs);
-        for (size_t i = 0; i < rs; i++) o[i] = 0;
-        for (uint32_t e = w.out_start[n]; e < w.out_start[n + 1]; e++) {
-          const int16_t* x = at + (size_t)w.out_k[e] * rs;
-          const int32_t v = w.out_v[e];
-          for (size_t i = 0; i < rs; i++) o[i] += (uint32_t)((int32_t)x[i] * v);
+        q4_outlier_rows<T>(at, rs, w.out_k.data(), w.out_v.data(), w.out_start[n], w.out_start[n + 1], osum + j * rs);
+      }
+    for (size_t t = 0; t < rows;) {
+      int mr = (int)(rows - t < 4 ? rows - t : 4);
+      if constexpr (Q4TileOf<T>::has) {
+        if (use_tile) {
+          mr = T::tile_rows(rows - t);
+          T::call_tile(mr, np, apt + t * Kp, Kp, asum + t * w.groups, bp, pstride, sc, qs, w.groups, w.group / kQ4ChunkK,
+                       zp_eff, f);
         }
       }
-    }
-    for (size_t t = 0; t < rows; t += 4) {
-      const int mr = (int)(rows - t < 4 ? rows - t : 4);
-      q4_call_panel<T>(mr, np, ap + t * Kp, Kp, asum + t * w.groups, bp, pstride, sc, qs, w.groups, w.group / kQ4ChunkK,
-                       zp_eff, f);
+      if (!use_tile)
+        q4_call_panel<T>(mr, np, ap + t * Kp, Kp, asum + t * w.groups, bp, pstride, sc, qs, w.groups,
+                         w.group / kQ4ChunkK, zp_eff, f);
       for (int i = 0; i < mr; i++) {
         const size_t m = m0 + t + i;
         for (size_t j = from; j < to; j++) {
           const size_t n = c0 + j;
-          float v = f[i * cw + j];
+          float v = f[i * fw + j];
           const uint32_t e0 = w.out_start[n], e1 = w.out_start[n + 1];
           if (e0 != e1) {  // (a column without outliers adds +0: no change, f is never -0)
             int32_t o = 0;
             if (vec_out) {
               o = osum[j * rs + t + i];
             } else {
-              const int32_t* ar = a32 + (t + i) * K;
-              const uint32_t* ks = w.out_k.data();
-              const int8_t* vs = w.out_v.data();
-              uint32_t u = 0;  // (modulo 2^32: the sum is small, but the loop vectorizes unsigned)
-              for (uint32_t e = e0; e < e1; e++) u += (uint32_t)(ar[ks[e]] * (int32_t)vs[e]);
-              o = (int32_t)u;
+              o = q4_outlier_dot<T>(a32 + (t + i) * K, w.out_k.data(), w.out_v.data(), e0, e1);
             }
             v = v + (float)o * w.out_scale[n];
           }
@@ -152,6 +219,7 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
           c.y[m * c.ldy + n] = y;
         }
       }
+      t += (size_t)mr;
     }
     p += (size_t)np;
   }
