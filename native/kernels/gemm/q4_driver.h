@@ -18,10 +18,11 @@
 //     accumulated in that order from 0 (p = packed A, zp_eff = a_zp - kAShift). asum[r * groups + g]
 //     = sum_{k in g} p[r][k], for kernels that multiply the unsigned nibbles q + 8 and subtract
 //     8 * asum (one instruction less per 8 k than shifting every nibble).
-//   Optionally (announced by kTileRows) a multi-row tile kernel for two or more rows:
+//   Optionally (announced by kTileRows) a tile kernel that replaces panel for every row count:
 //   static int tile_rows(size_t rows);  // the tile height to use for `rows` remaining (<= rows)
-//   static void call_tile(int mr, int np, ...same as panel...);  // mr rows x np <= kTilePanels
-//     panels, f[r * 8 * kTilePanels + c]; A as [chunk][mr rows][8 k] (ap[(t * mr + r) * 8 + j])
+//   static void call_tile(int mr, int np, ...same as panel...);  // mr rows x np panels, np <=
+//     kTilePanels (mr > 1) or kGemvPanels (mr = 1), f[r * 8 * those + c]; A as
+//     [chunk][mr rows][8 k] (ap[(t * mr + r) * 8 + j])
 #pragma once
 
 #include <type_traits>
@@ -58,12 +59,13 @@ void q4_call_panel(int mr, int np, const uint8_t* ap, size_t Kp, const int32_t* 
 template <class T, class = void>
 struct Q4TileOf {
   static constexpr bool has = false;
-  static constexpr int panels = 1;
+  static constexpr int panels = 1, gemv_panels = 4;
 };
 template <class T>
 struct Q4TileOf<T, std::void_t<decltype(T::kTileRows)>> {
   static constexpr bool has = true;
   static constexpr int panels = T::kTilePanels;
+  static constexpr int gemv_panels = T::kGemvPanels;
 };
 
 // The outlier sums: one row (a32[k] = A[k] - a_zp) against entries [e0, e1) of a column, or rows
@@ -117,9 +119,10 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   // below 8 rows: each row's A - a_zp as int32 (the outlier sums then gather 32-bit values)
   const bool row_out = !vec_out && !w.out_v.empty();
   const size_t tbytes = vec_out ? (K * rs * 2 + 63) / 64 * 64 : row_out ? (rows * K * 4 + 63) / 64 * 64 : 0;
-  constexpr int kTP = Q4TileOf<T>::panels;  // panels per call below (the GEMV takes 4)
-  const bool use_tile = Q4TileOf<T>::has && rows >= 2;
-  const size_t obytes = vec_out ? kTP * kPanelN * rs * 4 : 0;
+  constexpr int kTP = Q4TileOf<T>::panels;  // the tile kernel's panels per call (the GEMV: kGP)
+  const bool use_tile = Q4TileOf<T>::has;
+  const size_t nw = n1 - n0;  // the columns of the range
+  const size_t obytes = vec_out ? kTP * kPanelN * rs * 4 : row_out ? (rows * nw * 4 + 63) / 64 * 64 : 0;
   uint8_t* ap = q4_scratch().get(abytes + sbytes + tbytes + obytes + (use_tile ? abytes : 0) + 64);
   int32_t* a32 = reinterpret_cast<int32_t*>(ap + abytes + sbytes);
   if (row_out)
@@ -130,6 +133,14 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   int32_t* asum = reinterpret_cast<int32_t*>(ap + abytes);
   int16_t* at = reinterpret_cast<int16_t*>(ap + abytes + sbytes);
   int32_t* osum = reinterpret_cast<int32_t*>(ap + abytes + sbytes + tbytes);
+  // below 8 rows, every column's outlier sums in one pass before the 4-bit kernel, while a32 stays
+  // in L1 (interleaved with the weight stream, each lookup missed L1: 1x4096x4096 at 1% ran at
+  // 0.55-0.66 of the speed without outliers)
+  if (row_out)
+    for (size_t i = 0; i < rows; i++)
+      for (size_t n = n0; n < n1; n++)
+        osum[i * nw + (n - n0)] =
+            q4_outlier_dot<T>(a32 + i * K, w.out_k.data(), w.out_v.data(), w.out_start[n], w.out_start[n + 1]);
   if (vec_out) {
     for (size_t kb = 0; kb < K; kb += 64) {  // blocks of 64 k: the destination lines stay in L1
       const size_t ke = kb + 64 < K ? kb + 64 : K;
@@ -169,17 +180,19 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
   }
   const int32_t zp_eff = c.a_zp - T::kAShift;
   const size_t p0 = n0 / kPanelN, p1 = (n1 + kPanelN - 1) / kPanelN;
-  // tiles: MR x 8 (4 rows), 1 x 32 (GEMV), or the tile kernel's 16 rows x 8 * kTP
-  alignas(64) float f[(Q4TileOf<T>::has ? 16 * kTP : 4) * kPanelN];
+  // tiles: MR x 8 (4 rows), 1 x 32 (GEMV), or the tile kernel's 16 rows x 8 * kTP or 1 x 8 * kGP
+  constexpr int kGP = Q4TileOf<T>::gemv_panels;
+  alignas(64) float f[(Q4TileOf<T>::has ? (16 * kTP > kGP ? 16 * kTP : kGP) : 4) * kPanelN];
   const size_t pstride = chunks * kQ4ChunkBytes, gstride = w.groups * kPanelN;
-  // one row (GEMV): 4 panels per call, 4 weight streams in flight; else the tile kernel's panels
-  // (or one panel) and tiles of its rows (or 4)
+  // the tile kernel's panels and rows per call; else for one row (GEMV) 4 panels per call (4 weight
+  // streams in flight), and for more one panel and tiles of 4 rows
   for (size_t p = p0; p < p1;) {
-    const int np = rows == 1 ? (p + 4 <= p1 ? 4 : 1) : use_tile ? (int)(p1 - p < (size_t)kTP ? p1 - p : kTP) : 1;
+    const size_t tp = rows == 1 ? (size_t)kGP : (size_t)kTP;  // the tile kernel's panels per call
+    const int np = use_tile ? (int)(p1 - p < tp ? p1 - p : tp) : rows == 1 ? (p + 4 <= p1 ? 4 : 1) : 1;
     const uint8_t* bp = w.data.data() + p * pstride;
     const float* sc = w.scales.data() + p * gstride;
     const int32_t* qs = w.qsum.data() + p * gstride;
-    const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN, fw = use_tile ? kTP * kPanelN : cw;
+    const size_t c0 = p * kPanelN, cw = (size_t)np * kPanelN, fw = use_tile ? tp * kPanelN : cw;
     const size_t from = c0 < n0 ? n0 - c0 : 0, to = (n1 - c0) < cw ? n1 - c0 : cw;
     if (vec_out)
       for (size_t j = from; j < to; j++) {
@@ -209,7 +222,7 @@ void q4_run(const Q4Weights& w, const Q4Call& c, const Range& r) {
             if (vec_out) {
               o = osum[j * rs + t + i];
             } else {
-              o = q4_outlier_dot<T>(a32 + (t + i) * K, w.out_k.data(), w.out_v.data(), e0, e1);
+              o = osum[(t + i) * nw + (n - n0)];
             }
             v = v + (float)o * w.out_scale[n];
           }
