@@ -66,6 +66,22 @@ inline void outlier_block(const int16_t* at, size_t rs, const uint32_t* ks, cons
   for (int b = 0; b < NB; b++) _mm512_storeu_si512(o + 16 * b, acc[b]);
 }
 
+// acc += lo * broadcast(p[0..3]) + hi * broadcast(p[4..7]) (u8 nibbles x s8 A), A straight from
+// memory as an embedded broadcast. In asm: with the intrinsics GCC 12 copied the accumulator to
+// another register and back around every pair (16 vector moves per 32 vpdpbusd in the 16-row tile).
+inline void dot2(__m512i& acc, __m512i lo, __m512i hi, const uint8_t* p) {
+  __asm__("vpdpbusd %[a0]%{1to16%}, %[lo], %[acc]\n\tvpdpbusd %[a1]%{1to16%}, %[hi], %[acc]"
+          : [acc] "+v"(acc)
+          : [lo] "v"(lo), [hi] "v"(hi), [a0] "m"(*reinterpret_cast<const int32_t*>(p)),
+            [a1] "m"(*reinterpret_cast<const int32_t*>(p + 4)));
+}
+
+inline void dot1(__m512i& acc, __m512i u, const uint8_t* p) {
+  __asm__("vpdpbusd %[a]%{1to16%}, %[u], %[acc]"
+          : [acc] "+v"(acc)
+          : [u] "v"(u), [a] "m"(*reinterpret_cast<const int32_t*>(p)));
+}
+
 struct Q4Avx512 : Q4X86<DotVnni> {
   // q4_driver.h's outlier contract, 64 rows per pass over a column (a zmm gather for the one-row
   // outlier_dot measured no faster than the scalar loop on Zen 4: not kept)
@@ -87,7 +103,7 @@ struct Q4Avx512 : Q4X86<DotVnni> {
 
   // out[r * 16 + c] for c < 8 * NP: the q4_driver.h contract of panel, MR rows x NP panels
   template <int MR, int NP>
-  static void tile(const uint8_t* ap, size_t Kp, const int32_t* asum, const uint8_t* bp, size_t pstride,
+  __attribute__((noinline)) static void tile(const uint8_t* ap, size_t Kp, const int32_t* asum, const uint8_t* bp, size_t pstride,
                    const float* scales, const int32_t* qsum, size_t groups, size_t gch, int32_t zp, float* out) {
     const __m512i mask = _mm512_set1_epi8(0x0F);
     const __m512i vzp = _mm512_set1_epi32(zp);
@@ -96,26 +112,35 @@ struct Q4Avx512 : Q4X86<DotVnni> {
     for (size_t g = 0; g < groups; g++) {
       const __m512i nzq = _mm512_sub_epi32(_mm512_setzero_si512(),
                                            _mm512_mullo_epi32(vzp, load2_i32<NP>(qsum + g * kPanelN, gstride)));
-      __m512i acc[MR];
-      for (int r = 0; r < MR; r++) acc[r] = _mm512_sub_epi32(nzq, _mm512_set1_epi32(8 * asum[r * groups + g]));
+      // (named accumulators, rows >= MR compiled out: with an array GCC 12 copied every accumulator
+      // to another register and back each chunk, 24 vector moves per 32 vpdpbusd)
+#define LOWBIT_Q4_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define LOWBIT_Q4_INIT(r) \
+  __m512i c##r = r < MR ? _mm512_sub_epi32(nzq, _mm512_set1_epi32(8 * asum[(r < MR ? r : 0) * groups + g])) : nzq;
+      LOWBIT_Q4_ROWS(LOWBIT_Q4_INIT)
+#undef LOWBIT_Q4_INIT
       const uint8_t* a = ap + g * gch * MR * kQ4ChunkK;
       const uint8_t* b = bp + g * gch * kQ4ChunkBytes;
-      for (size_t t = 0; t < gch; t++, a += MR * kQ4ChunkK, b += kQ4ChunkBytes) {
+      const uint8_t* const a_end = a + gch * MR * kQ4ChunkK;  // (gch >= 1: a group has >= 8 k)
+      do {
         const __m512i x = load2<NP>(b, pstride);
         const __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask);
-        for (int r = 0; r < MR; r++) {
-          int32_t v0, v1;
-          std::memcpy(&v0, a + r * kQ4ChunkK, 4);
-          std::memcpy(&v1, a + r * kQ4ChunkK + 4, 4);
-          acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_set1_epi32(v0));
-          acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_set1_epi32(v1));
-        }
-      }
+#define LOWBIT_Q4_DOT(r) \
+  if constexpr (r < MR) dot2(c##r, lo, hi, a + r * kQ4ChunkK);
+        LOWBIT_Q4_ROWS(LOWBIT_Q4_DOT)
+#undef LOWBIT_Q4_DOT
+        a += MR * kQ4ChunkK;
+        b += kQ4ChunkBytes;
+      } while (a != a_end);
       const __m512 sc = load2_f32<NP>(scales + g * kPanelN, gstride);
-      for (int r = 0; r < MR; r++) {
-        const __m512 f = _mm512_load_ps(out + r * 16);
-        _mm512_store_ps(out + r * 16, _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r]), sc)));
-      }
+#define LOWBIT_Q4_SUM(r)                                                                             \
+  if constexpr (r < MR) {                                                                            \
+    const __m512 f = _mm512_load_ps(out + r * 16);                                                   \
+    _mm512_store_ps(out + r * 16, _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(c##r), sc)));   \
+  }
+      LOWBIT_Q4_ROWS(LOWBIT_Q4_SUM)
+#undef LOWBIT_Q4_SUM
+#undef LOWBIT_Q4_ROWS
     }
   }
   // One row, NP <= 8 panels (4 zmm of 16 columns): eight independent accumulator chains (the low
@@ -143,15 +168,11 @@ struct Q4Avx512 : Q4X86<DotVnni> {
       const uint8_t* a = ap + g * gch * kQ4ChunkK;
       const uint8_t* b = bp + g * gch * kQ4ChunkBytes;
       for (size_t t = 0; t < gch; t++, a += kQ4ChunkK, b += kQ4ChunkBytes) {
-        int32_t v0, v1;
-        std::memcpy(&v0, a, 4);
-        std::memcpy(&v1, a + 4, 4);
-        const __m512i a0 = _mm512_set1_epi32(v0), a1 = _mm512_set1_epi32(v1);
         for (int z = 0; z < NZ; z++) {
           const uint8_t* bz = b + 2 * z * pstride;
           const __m512i x = 2 * z + 1 < NP ? load2<2>(bz, pstride) : load2<1>(bz, pstride);
-          lo_acc[z] = _mm512_dpbusd_epi32(lo_acc[z], _mm512_and_si512(x, mask), a0);
-          hi_acc[z] = _mm512_dpbusd_epi32(hi_acc[z], _mm512_and_si512(_mm512_srli_epi16(x, 4), mask), a1);
+          dot1(lo_acc[z], _mm512_and_si512(x, mask), a);
+          dot1(hi_acc[z], _mm512_and_si512(_mm512_srli_epi16(x, 4), mask), a + 4);
         }
       }
       for (int z = 0; z < NZ; z++) {
