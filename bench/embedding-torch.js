@@ -13,6 +13,7 @@
 //
 //   node bench/embedding-torch.js [formats=q8,q4,q2] [dims=32,64,128,256,512] [rows=cache,1M,4M]
 //        [bags=512,20000] [weights=no,yes] [rounds=3] [json=FILE] [dlrm=1] [threads2=1] [own=1]
+//        [retain=BYTES]   (lowbit.retainFreedMemory(BYTES) first: glibc keeps freed memory for reuse)
 // e.g. flock /tmp/lowbit-bench.lock node bench/embedding-torch.js formats=q8 rows=1M
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
@@ -31,6 +32,7 @@ const ROWS = list('rows', 'cache,1M,4M');
 const BAGS = list('bags', '512,20000').map(Number);
 const WEIGHTS = list('weights', 'no,yes').map((w) => w === 'yes');
 const ROUNDS = Number(args.rounds ?? 3);
+const RETAIN = args.retain !== undefined ? lowbit.retainFreedMemory(Number(args.retain)) : null;
 const POOL = 20;
 const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : require('node:os').tmpdir();
 const TAG = `lowbit-embtorch-${process.pid}`;
@@ -230,7 +232,7 @@ async function main() {
   const torch = new Torch();
   const hello = await torch.ready;
   const cpu = lowbit.cpu();
-  console.log(`embedding bag, lowbit ${cpu.isa} vs PyTorch ${hello.torch} quantized ops, 1 thread each, bags of ${POOL}, default calls (new output), best of ${ROUNDS} interleaved blocks, ${CPU_TIME ? 'CPU time' : 'wall time'}`);
+  console.log(`embedding bag, lowbit ${cpu.isa} vs PyTorch ${hello.torch} quantized ops, 1 thread each, bags of ${POOL}, default calls (new output), best of ${ROUNDS} interleaved blocks, ${CPU_TIME ? 'CPU time' : 'wall time'}${RETAIN === null ? '' : `; retainFreedMemory(${args.retain}): ${RETAIN ? 'applied' : 'not glibc, nothing changed'}`}`);
   const results = [];
   const header = 'format   D  rows        bags  weights | lowbit Mrows/s  torch Mrows/s  ratio | lowbit GB/s(lines) | bits';
   console.log(header);

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export { cpu, measurePeaks, setIsa } from './cpu';
+export { MAX_RETAINED_BYTES, retainFreedMemory } from './allocator';
 export type { CpuInfo, CpuPeaks, Isa } from './cpu';
 export { chooseQuantParams, dequantize, dequantizeAsync, quantize, quantizeAsync } from './quant';
 export type {

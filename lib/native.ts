@@ -25,6 +25,7 @@ export interface NativeQuantParams {
 export interface NativeBinding {
   cpu(): NativeCpu;
   setIsa(isa: string): void;
+  _retainFreedMemory(bytes: number): boolean;
   quantize<T extends Uint8Array | Int8Array>(
     x: Float32Array, out: T, scale: number, zeroPoint: number, qmin: number, qmax: number, async: false,
   ): T;

@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::call_once(once, [] { problem = lowbit::apply_isa_env(); });
   if (!problem.empty()) lowbit::napi::throw_range_error(env, "ERR_LOWBIT_ISA_UNSUPPORTED", problem);
   lowbit::napi::register_cpu(env, exports);
+  lowbit::napi::register_allocator(env, exports);
   lowbit::napi::register_quant(env, exports);
   lowbit::napi::register_gemm(env, exports);
   lowbit::napi::register_embedding(env, exports);

@@ -7,6 +7,7 @@ namespace lowbit {
 namespace napi {
 
 void register_cpu(Napi::Env env, Napi::Object exports);
+void register_allocator(Napi::Env env, Napi::Object exports);
 void register_quant(Napi::Env env, Napi::Object exports);
 void register_gemm(Napi::Env env, Napi::Object exports);
 void register_embedding(Napi::Env env, Napi::Object exports);
