@@ -9,6 +9,8 @@ export const {
   cpu,
   measurePeaks,
   setIsa,
+  retainFreedMemory,
+  MAX_RETAINED_BYTES,
   chooseQuantParams,
   quantize,
   quantizeAsync,
