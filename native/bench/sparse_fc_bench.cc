@@ -6,8 +6,9 @@
 //   taskset -c 1 ./build-sfc/sparse_fc_bench [--reps N] [--min-s S] [--wall] [--isa avx2] [--safe]
 //
 // GOPS are effective: dense operations 2*M*N*K per second, for both. Weights are full range
-// [-128, 127] (both kernels on their always-exact vpmaddwd paths); --safe: [-64, 63], where both
-// take their proven-safe vpmaddubsw paths (the GEMM for M > 1). Timing: interleaved rounds of
+// [-128, 127] (both kernels on their always-exact vpmaddwd paths; on AVX-512 VNNI both run
+// vpdpbusd, exact for any weights); --safe: [-64, 63], where the AVX2 kernels take their
+// proven-safe vpmaddubsw paths (the GEMM for M > 1). Timing: interleaved rounds of
 // >= min_s seconds each, median; clock = this thread's CPU time (--wall: steady clock).
 #include <algorithm>
 #include <chrono>
@@ -119,14 +120,17 @@ int main(int argc, char** argv) {
           [&] { gk.gemm_u8s8(x.data(), K, 128, pb, od, gemm::Range{0, M, 0, N}, gemm::Options{}); },
           [&] { sk.sparse_fc_u8s8(sw, x.data(), K, M, 128, os, 0, N); }};
       const std::vector<double> t = interleaved(fns, reps, min_s);
-      const bool fast = sparse_fc::path_counters().fast_tiles > before.fast_tiles;
+      const sparse_fc::PathCounters after = sparse_fc::path_counters();
+      const char* path = after.vnni_tiles > before.vnni_tiles ? "dpbusd"
+                         : after.fast_tiles > before.fast_tiles ? "maddubs"
+                                                                 : "maddwd";
       if (cd != cs) {
         std::fprintf(stderr, "MISMATCH sparse vs dense at M=%zu sp=%.2f\n", M, sp);
         return 1;
       }
       const double ops = 2.0 * (double)M * N * K;
       std::printf("%4zu %5.0f%% %8.1f%% %9.1f %9.1f %7.2fx %8s %7.2f\n", M, sp * 100, sw.block_sparsity() * 100,
-                  ops / t[0] * 1e-9, ops / t[1] * 1e-9, t[0] / t[1], fast ? "maddubs" : "maddwd",
+                  ops / t[0] * 1e-9, ops / t[1] * 1e-9, t[0] / t[1], path,
                   sw.memory_bytes() / 1048576.0);
     }
   }

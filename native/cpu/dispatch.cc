@@ -99,13 +99,16 @@ const QConvKernels kQConvCandidates[] = {
 };
 
 const SparseFcKernels kSparseFcCandidates[] = {
+#if defined(LOWBIT_HAVE_AVX512)
+    SparseFcKernels{Isa::avx512, sparse_fc::sparse_fc_u8s8__avx512, 16},
+#endif
 #if defined(LOWBIT_HAVE_AVX2)
-    SparseFcKernels{Isa::avx2, sparse_fc::sparse_fc_u8s8__avx2},
+    SparseFcKernels{Isa::avx2, sparse_fc::sparse_fc_u8s8__avx2, 8},
 #endif
 #if defined(LOWBIT_HAVE_NEON)
-    SparseFcKernels{Isa::neon, sparse_fc::sparse_fc_u8s8__neon},
+    SparseFcKernels{Isa::neon, sparse_fc::sparse_fc_u8s8__neon, 8},
 #endif
-    SparseFcKernels{Isa::scalar, sparse_fc::sparse_fc_u8s8__ref},
+    SparseFcKernels{Isa::scalar, sparse_fc::sparse_fc_u8s8__ref, 8},
 };
 
 }  // namespace

@@ -77,6 +77,7 @@ inline const QConvKernels& qconv_kernels() { return qconv_kernels(active_isa());
 struct SparseFcKernels {
   Isa isa;
   sparse_fc::SparseFcU8S8Fn sparse_fc_u8s8;
+  size_t tile_rows;  // rows of X per register tile (the performance models count tiles of this height)
 };
 
 const SparseFcKernels& sparse_fc_kernels(Isa isa);

@@ -55,15 +55,16 @@ inline bool residual_split_pays(Isa isa, bool maddubs_safe, double density, size
 }
 
 // The trial cache's bucket of a batch size: every M up to 16 on its own (the sparse kernel's cost
-// steps with tiles of 8 rows and the one-row kernel for M mod 8 = 1), above that one bucket per
-// power of two and M mod 8 = 1 or not (both kernels' times grow about linearly there, so the ratio
-// barely moves within a bucket). A serving workload with any mix of batch sizes thus runs at most
-// 16 + 2 * 40 trials per (activation width, threads), and the cache holds 64 entries.
+// steps with its row tiles, 8 rows on AVX2 and NEON, 16 on AVX-512, and with the one-row kernel
+// for M mod R = 1), above that one bucket per power of two and M mod 16 = 1, M mod 16 = 9 or
+// neither (both kernels' times grow about linearly there, so the ratio barely moves within a
+// bucket). A serving workload with any mix of batch sizes thus runs at most 16 + 3 * 40 trials
+// per (activation width, threads), and the cache holds 64 entries.
 inline int64_t m_bucket(size_t M) {
   if (M <= 16) return (int64_t)M;
   int lg = 0;
   while ((M >> (lg + 1)) != 0) lg++;
-  return 16 + 2 * (int64_t)lg + (M % 8 == 1 ? 1 : 0);
+  return 16 + 3 * (int64_t)lg + (M % 16 == 1 ? 1 : M % 16 == 9 ? 2 : 0);
 }
 
 // The kernel of a call: fixed where only one is held; in auto mode the model's choice where its

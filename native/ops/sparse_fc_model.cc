@@ -108,9 +108,10 @@ SparseShape shape_of(const int8_t* w, size_t N, size_t K) {
 }
 
 double PerfModel::sparse_seconds(const SparseShape& w, size_t M) const {
-  const size_t ones = M % 8 == 1 ? 1 : 0;
-  const size_t tiles = (M - ones + 7) / 8;
-  const size_t partial = (M - ones) % 8 != 0 ? 1 : 0;
+  const size_t R = tile_rows;
+  const size_t ones = M % R == 1 ? 1 : 0;
+  const size_t tiles = (M - ones + R - 1) / R;
+  const size_t partial = (M - ones) % R != 0 ? 1 : 0;
   const int f = w.maddubs_safe ? 1 : 0;
   const double nnz = (double)w.nnz_blocks, N = (double)w.N;
   return (double)tiles * (nnz * tile_block_s[f] + N * tile_row_s[f]) + (double)partial * (double)w.K * partial_k_s +
@@ -136,10 +137,10 @@ std::string PerfModel::describe() const {
   char buf[400];
   std::snprintf(buf, sizeof buf,
                 "dense %.1f/%.1f GOPS at M=1, %.1f/%.1f at M=64 (8-bit/7-bit "
-                "activations, the larger layer); sparse one-row %.2f ns per block + %.1f ns per channel, 8-row tile %.2f ns per block + %.1f "
-                "ns per channel (fast path %.2f + %.1f), partial tile %.2f ns per k",
+                "activations, the larger layer); sparse one-row %.2f ns per block + %.1f ns per channel, %zu-row tile %.2f ns per block + "
+                "%.1f ns per channel (fast path %.2f + %.1f), partial tile %.2f ns per k",
                 2e-9 / dense_s_per_weight[0][0][0], 2e-9 / dense_s_per_weight[0][1][0], 128e-9 / dense_s_per_weight[0][0][6],
-                128e-9 / dense_s_per_weight[0][1][6], one_block_s * 1e9, one_row_s * 1e9,
+                128e-9 / dense_s_per_weight[0][1][6], one_block_s * 1e9, one_row_s * 1e9, tile_rows,
                 tile_block_s[0] * 1e9, tile_row_s[0] * 1e9, tile_block_s[1] * 1e9, tile_row_s[1] * 1e9, partial_k_s * 1e9);
   return buf;
 }
@@ -148,6 +149,8 @@ PerfModel calibrate(Isa isa) {
   PerfModel m;
   const GemmKernels& gk = gemm_kernels(isa);
   const SparseFcKernels& sk = sparse_fc_kernels(isa);
+  const size_t R = sk.tile_rows;
+  m.tile_rows = R;
   // Dense: layer a's weights (768 KiB) stream from L3 at M = 1, layer b's (80 KiB) sit in L2 and
   // its fixed costs weigh more; the model interpolates between them by size. Sparse: layer a.
   // The scalar kernels get smaller layers (they are ~50x slower; that level only serves debugging).
@@ -217,7 +220,7 @@ PerfModel calibrate(Isa isa) {
   for (int i = 0; i < 2; i++) {
     sparse_items.push_back({[&, i] { o.ldc = Na; sk.sparse_fc_u8s8(sw[0][i], x_wide.data(), Ka, 1, 0, o, 0, Na); }, &t_one[i]});
     for (int f = 0; f < 2; f++)
-      sparse_items.push_back({[&, i, f] { o.ldc = Na; sk.sparse_fc_u8s8(sw[f][i], x_wide.data(), Ka, 8, 0, o, 0, Na); }, &t_tile[f][i]});
+      sparse_items.push_back({[&, i, f] { o.ldc = Na; sk.sparse_fc_u8s8(sw[f][i], x_wide.data(), Ka, R, 0, o, 0, Na); }, &t_tile[f][i]});
   }
   sparse_items.push_back({[&] { o.ldc = Na; sk.sparse_fc_u8s8(sw[0][1], x_wide.data(), Ka, 3, 0, o, 0, Na); }, &t_partial});
   std::vector<Item> order;

@@ -8,10 +8,13 @@
 //
 //   sparse(M) = tiles(M) * (nnz * tile_block + N * tile_row) + partial(M) * K * partial_k
 //             + ones(M) * (nnz * one_block + N * one_row)
-//       tiles(M): 8-row tiles with 2..8 rows (a 2-row tile costs as much as a full one);
-//       partial(M) = 1 when the last tile has 2..7 rows (packed by a slower per-element loop);
-//       ones(M) = 1 when M mod 8 == 1 (the last row runs the one-row kernel), else 0;
-//       tile_* for the fast (vpmaddubsw, maddubs_safe weights) or the exact tile path;
+//       tiles(M): R-row tiles with 2..R rows (a 2-row tile costs as much as a full one), R the
+//       kernel's tile_rows (8 on AVX2 and NEON, 16 on AVX-512 VNNI);
+//       partial(M) = 1 when the last tile has 2..R-1 rows (packed by a slower loop where the
+//       kernel has one);
+//       ones(M) = 1 when M mod R == 1 (the last row runs the one-row kernel), else 0;
+//       tile_* for the fast (vpmaddubsw, maddubs_safe weights) or the exact tile path (VNNI: one
+//       path, exact for any weights, calibrated as both);
 //   dense(M)  = W * d(W, M),  W = round_up(N, 8) * round_up(K, 4) weights
 //       d: seconds per weight, measured on two layer sizes (weights streaming from L3, and in L2
 //       with the fixed costs weighing more), interpolated between them in log W (clamped), and at
@@ -62,9 +65,10 @@ struct PerfModel {
   double dense_s_per_weight[2][2][kTableSize] = {
       {{24e-12, 26e-12, 32e-12, 57e-12, 115e-12, 225e-12, 450e-12}, {22e-12, 24e-12, 28e-12, 45e-12, 85e-12, 170e-12, 340e-12}},
       {{28e-12, 30e-12, 36e-12, 60e-12, 125e-12, 245e-12, 480e-12}, {26e-12, 28e-12, 32e-12, 50e-12, 95e-12, 185e-12, 360e-12}}};
-  double one_block_s = 0.7e-9, one_row_s = 2e-9;              // one-row kernel (M mod 8 == 1)
-  double tile_block_s[2] = {1.1e-9, 1.0e-9}, tile_row_s[2] = {8e-9, 8e-9};  // [fast] 8-row tile
-  double partial_k_s = 2.5e-9;  // packing a tile of 2..7 rows, per k
+  size_t tile_rows = 8;                                       // R: rows per sparse tile
+  double one_block_s = 0.7e-9, one_row_s = 2e-9;              // one-row kernel (M mod R == 1)
+  double tile_block_s[2] = {1.1e-9, 1.0e-9}, tile_row_s[2] = {8e-9, 8e-9};  // [fast] R-row tile
+  double partial_k_s = 2.5e-9;  // packing a tile of 2..R-1 rows, per k
   // Sparse is chosen when predicted faster than dense by this factor: near break-even the model's
   // error (~5% on the shared machines it was measured on) could pick the slower kernel, and dense
   // (no per-call activation packing of its own, the better-tuned kernel) is the safe side. The

@@ -212,5 +212,6 @@ LOWBIT_TEST(ops_linear_choice_fixed_kernels_and_buckets) {
   // buckets: every M up to 16 on its own, then grow only per power of two (and M mod 8 == 1)
   for (size_t m = 1; m <= 16; m++) LOWBIT_CHECK(ops::m_bucket(m) == (int64_t)m, "bucket of " << m);
   LOWBIT_CHECK(ops::m_bucket(64) == ops::m_bucket(100) && ops::m_bucket(64) != ops::m_bucket(128), "power-of-two buckets");
-  LOWBIT_CHECK(ops::m_bucket(65) != ops::m_bucket(64), "M mod 8 == 1 has its own bucket");
+  LOWBIT_CHECK(ops::m_bucket(65) != ops::m_bucket(64) && ops::m_bucket(73) != ops::m_bucket(64) && ops::m_bucket(73) != ops::m_bucket(65),
+               "M mod 16 == 1 and M mod 16 == 9 have their own buckets");
 }

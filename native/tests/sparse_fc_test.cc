@@ -239,7 +239,7 @@ LOWBIT_TEST(sparse_fc_sweep) {
     for (double sp : sps)
       for (size_t K : {1, 3, 5, 37, 100})
         for (size_t N = 1; N <= 17; N++)
-          for (size_t M : {1, 2, 7, 8, 9, 17, 40}) {
+          for (size_t M : {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 40}) {
             if (bad > 3) return;
             const WRange wr = (WRange)(variant % 3);
             const Case c{N, K, M, sp, wr, variant % 11 == 0, zps[variant % 3], variant % 32, 1 + variant % 3};
@@ -281,6 +281,12 @@ LOWBIT_TEST(sparse_fc_paths) {
       run_case(isa, Case{40, 64, 16, 0.5, WRange::full, true, 0, 0, 1}, false);
       LOWBIT_CHECK(path_counters().fast_tiles == mid.fast_tiles && path_counters().exact_tiles == mid.exact_tiles + 2,
                    "exact path for unsafe weights");
+    }
+    if (isa == Isa::avx512) {
+      // the VNNI kernel runs for any weights: 16-row tiles, one-row calls
+      const PathCounters before = path_counters();
+      run_case(isa, Case{40, 64, 33, 0.5, WRange::extreme, true, 0, 0, 1}, false);
+      LOWBIT_CHECK(path_counters().vnni_tiles == before.vnni_tiles + 3, "VNNI tiles ran (16 + 16 + 1 rows)");
     }
   });
 }

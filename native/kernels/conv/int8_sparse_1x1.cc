@@ -45,11 +45,12 @@ QConvSparsePlan plan_qconv_sparse_1x1(const ConvLayout& l, const sparse_fc::Spar
   p.pixels = l.out_pixels();
   const size_t K = w.K, N = w.N;
   // Pixels per block: the gathered rows plus the output tile in about 192 KiB (L2), as the dense
-  // path; a multiple of 8 (the kernel's row tile: no partial tile but the image's last).
+  // path; a multiple of 16 (whole row tiles of the AVX-512 kernel, 16 rows, and of the others, 8: no
+  // partial tile but the image's last).
   size_t block = (192 * 1024) / (K + 4 * N);
-  block = std::max<size_t>(64, std::min<size_t>(1024, block)) / 8 * 8;
+  block = std::max<size_t>(64, std::min<size_t>(1024, block)) / 16 * 16;
   const size_t want = (size_t)std::max(1, threads);
-  while (block > 32 && (size_t)l.n * ((p.pixels + block - 1) / block) < want) block = std::max<size_t>(32, block / 2 / 8 * 8);
+  while (block > 32 && (size_t)l.n * ((p.pixels + block - 1) / block) < want) block = std::max<size_t>(32, block / 2 / 16 * 16);
   p.block = std::min(block, p.pixels);
   p.blocks = (p.pixels + p.block - 1) / p.block;
   const size_t have = (size_t)l.n * p.blocks;

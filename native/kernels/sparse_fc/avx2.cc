@@ -6,37 +6,13 @@
 
 #include "kernels/gemm/epilogue_avx2.h"
 #include "kernels/sparse_fc/impl.h"
+#include "kernels/sparse_fc/x86_shared.h"
 
 namespace lowbit {
 namespace sparse_fc {
 namespace {
 
 using gemm::Output;
-
-inline int32_t load_w4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// In place: r[i] holds row i of an 8x8 int32 matrix; afterwards r[i] holds column i.
-inline void transpose8x8(__m256i r[8]) {
-  __m256i t[8], u[8];
-  for (int h = 0; h < 2; h++) {
-    t[4 * h + 0] = _mm256_unpacklo_epi32(r[4 * h + 0], r[4 * h + 1]);
-    t[4 * h + 1] = _mm256_unpackhi_epi32(r[4 * h + 0], r[4 * h + 1]);
-    t[4 * h + 2] = _mm256_unpacklo_epi32(r[4 * h + 2], r[4 * h + 3]);
-    t[4 * h + 3] = _mm256_unpackhi_epi32(r[4 * h + 2], r[4 * h + 3]);
-    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
-    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
-    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
-    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
-  }
-  for (int i = 0; i < 4; i++) {
-    r[i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x20);
-    r[4 + i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x31);
-  }
-}
 
 // Packs rows [0, mr) of X (zeros for rows >= mr and k >= K) as [g][row][4]: uint8 (x8) or int16 (x16).
 template <bool kFast>
@@ -117,31 +93,6 @@ inline __m256i column8(const SparseFcInt8Weights& w, size_t n, const void* xp) {
   return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a0, a1), 0xD8);
 }
 
-// One row: X widened to int16 (x16, k_groups * 4 entries, zero past K); 4 blocks per vpmaddwd.
-inline int32_t row1(const SparseFcInt8Weights& w, size_t n, const int16_t* x16) {
-  const uint32_t* kg = w.kg.data();
-  const int8_t* wb = w.w.data();
-  uint32_t b = w.row_ptr[n];
-  const uint32_t e = w.row_ptr[n + 1];
-  __m256i acc = _mm256_setzero_si256();
-  auto q = [&](uint32_t i) { return reinterpret_cast<const double*>(x16 + (size_t)kg[i] * 4); };
-  for (; b + 4 <= e; b += 4) {
-    const __m128i lo = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q(b)), q(b + 1)));
-    const __m128i hi = _mm_castpd_si128(_mm_loadh_pd(_mm_load_sd(q(b + 2)), q(b + 3)));
-    const __m256i xv = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + (size_t)b * 4)));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv));
-  }
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  uint32_t sum = (uint32_t)_mm_cvtsi128_si32(s);
-  for (; b < e; b++)
-    for (size_t i = 0; i < kBlockK; i++)
-      sum += (uint32_t)((int32_t)x16[(size_t)kg[b] * 4 + i] * (int32_t)wb[(size_t)b * 4 + i]);
-  return (int32_t)sum;
-}
-
 template <bool kFast>
 void run_tile(const SparseFcInt8Weights& w, const void* xp, size_t mr, const Window& win, size_t n0, size_t n1,
               const Output& out, uint8_t* dst_row0, size_t esz) {
@@ -182,16 +133,7 @@ void sparse_fc_u8s8__avx2(const SparseFcInt8Weights& w, const uint8_t* x, size_t
     const uint8_t* xr = x + j0 * ldx;
     uint8_t* dst = static_cast<uint8_t*>(out.c) + (j0 * out.ldc + n0) * esz;
     if (mr == 1) {
-      int16_t* x16 = static_cast<int16_t*>(xp);
-      for (size_t k = 0; k < G * kBlockK; k++) x16[k] = k < K ? xr[k] : 0;
-      alignas(32) int32_t tile[kNC];
-      for (size_t c0 = n0; c0 < n1; c0 += kNC) {
-        const size_t cnt = gemm::dmin(kNC, n1 - c0);
-        for (size_t i = 0; i < cnt; i++) tile[i] = row1(w, c0 + i, x16);
-        for (size_t i = cnt; i < gemm::round_up(cnt, 8); i++) tile[i] = 0;
-        gemm::epilogue_tile_avx2(tile, kNC, 1, nullptr, chunk_params(win, c0 - n0), out, 0, cnt,
-                                 dst + (c0 - n0) * esz, out.ldc * esz);
-      }
+      run_row1(w, xr, static_cast<int16_t*>(xp), win, n0, n1, out, dst, esz);
       pc.exact_tiles++;
     } else if (fast) {
       pack_tile<true>(xr, ldx, mr, K, G, xp);

@@ -74,12 +74,14 @@ using SparseFcU8S8Fn = void (*)(const SparseFcInt8Weights& w, const uint8_t* x, 
 
 LOWBIT_SPARSE_FC_DECLARE(ref)
 LOWBIT_SPARSE_FC_DECLARE(avx2)
+LOWBIT_SPARSE_FC_DECLARE(avx512)
 LOWBIT_SPARSE_FC_DECLARE(neon)
 #undef LOWBIT_SPARSE_FC_DECLARE
 
-// Per-thread counters of the row tiles each AVX2 path ran (tests prove the fast path ran).
+// Per-thread counters of the row tiles each x86 path ran (tests prove which path ran): the AVX2
+// exact and vpmaddubsw tiles, the AVX-512 VNNI tiles (16 rows, or one row).
 struct PathCounters {
-  uint64_t exact_tiles = 0, fast_tiles = 0;
+  uint64_t exact_tiles = 0, fast_tiles = 0, vnni_tiles = 0;
 };
 PathCounters& path_counters();
 
