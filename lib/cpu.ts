@@ -9,7 +9,7 @@ export type Isa = 'scalar' | 'avx2' | 'avx512' | 'neon' | 'neon_dotprod' | 'neon
 export interface CpuInfo {
   /** `'x64'`, `'arm64'` or `'other'`. */
   arch: string;
-  /** Detected CPU features (x64: avx2, fma, f16c, avx512f/bw/dq/vl/vnni, osYmm, osZmm...; arm64: neon, dotprod, i8mm, fp16). */
+  /** Detected CPU features (x64: avx2, fma, f16c, avx512f/bw/dq/vl/vnni, amxTile, amxInt8, osYmm, osZmm...; arm64: neon, dotprod, i8mm, fp16). */
   features: Record<string, boolean>;
   /** The ISA level in use now (the best supported one, unless capped by `LOWBIT_ISA` or {@link setIsa}). */
   isa: Isa;
@@ -19,6 +19,12 @@ export interface CpuInfo {
   compiled: Isa[];
   /** For each op, the level of the kernel that serves it at the current level. */
   kernels: Record<string, Isa>;
+  /**
+   * True when the int8 GEMM (and what runs on it: QuantizedLinear, im2col convolutions) uses AMX
+   * tiles at the `'avx512'` level: the CPU has AMX-INT8, the OS granted this process the tile state,
+   * and the environment does not set `LOWBIT_AMX=0`. Read once at load.
+   */
+  amx: boolean;
 }
 
 /**

@@ -120,3 +120,32 @@ describe('on an x86-64 CPU without AVX (qemu-x86_64 -cpu Nehalem)', () => {
     expect(r.stderr).toMatch(/LOWBIT_ISA=avx2 cannot run on this CPU \(x64\); it can run: scalar/);
   });
 });
+
+// AMX tiles (Intel AMX-INT8): used by the AVX-512 level's GEMM where the CPU and the OS allow it,
+// off with LOWBIT_AMX=0. The same product with and without them, bit for bit, in two processes.
+describe('AMX', () => {
+  const product =
+    "const l = require('./dist'); let s = 7; const r = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;" +
+    'const [m, k, n] = [70, 300, 90];' +
+    'const w = Int8Array.from({ length: k * n }, () => Math.floor(r() * 256) - 128);' +
+    'const x = Uint8Array.from({ length: m * k }, () => Math.floor(r() * 256));' +
+    "const lin = l.QuantizedLinear.fromInt8(w, { k, n, layout: 'kn', scale: 0.01 });" +
+    'const y = lin.matmulInt32(x, { zeroPoint: 131 });' +
+    'const q = lin.matmulQuantized(x, { zeroPoint: 131, scale: 0.02, outScale: 3, outZeroPoint: 7 });' +
+    'let h = 0; for (const v of y) h = (Math.imul(h, 31) + v) | 0; for (const v of q) h = (Math.imul(h, 31) + v) | 0;' +
+    'console.log(JSON.stringify({ amx: l.cpu().amx, amxInt8: !!l.cpu().features.amxInt8, h }))';
+  const run = (env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, ['-e', product], { cwd: root, env: { ...process.env, LOWBIT_ISA: '', ...env }, encoding: 'utf8', timeout: 60000 });
+
+  test('cpu().amx says whether the tiles are in use; LOWBIT_AMX=0 turns them off; same results either way', () => {
+    const on = run({});
+    const off = run({ LOWBIT_AMX: '0' });
+    expect(on.signal).toBeNull();
+    expect(off.signal).toBeNull();
+    const a = JSON.parse(on.stdout), b = JSON.parse(off.stdout);
+    expect(typeof a.amx).toBe('boolean');
+    expect(b.amx).toBe(false);
+    if (!a.amxInt8) expect(a.amx).toBe(false);
+    expect(a.h).toBe(b.h);
+  });
+});

@@ -1,5 +1,12 @@
 #include "cpu/cpu_features.h"
 
+#include <cstdlib>
+#include <cstring>
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64)
 #define LOWBIT_X86 1
 #if defined(_MSC_VER)
@@ -54,11 +61,13 @@ void detect(CpuFeatures& f) {
   f.fma = ecx1 & (1u << 12);
   f.f16c = ecx1 & (1u << 29);
   const bool osxsave = ecx1 & (1u << 27);
+  bool os_tiles = false;
   const bool avx_bit = ecx1 & (1u << 28);
   if (osxsave) {
     const unsigned long long xcr0 = xgetbv0();
     f.os_ymm = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
     f.os_zmm = (xcr0 & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+    os_tiles = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
   }
   f.avx = avx_bit && f.os_ymm;
   if (max_leaf >= 7) {
@@ -70,6 +79,9 @@ void detect(CpuFeatures& f) {
     f.avx512bw = f.avx512f && (ebx7 & (1u << 30));
     f.avx512vl = f.avx512f && (ebx7 & (1u << 31));
     f.avx512vnni = f.avx512f && (ecx7 & (1u << 11));
+    const unsigned edx7 = r[3];
+    f.amx_tile = os_tiles && (edx7 & (1u << 24));
+    f.amx_int8 = f.amx_tile && (edx7 & (1u << 25));
     cpuid(7, 1, r);
     f.avxvnni = f.avx && (r[0] & (1u << 4));
   }
@@ -109,6 +121,25 @@ const CpuFeatures& cpu_features() {
     return f;
   }();
   return features;
+}
+
+bool amx_ready() {
+  static const bool ready = [] {
+    const CpuFeatures& f = cpu_features();
+    if (!f.amx_int8) return false;
+    const char* env = std::getenv("LOWBIT_AMX");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
+    // Linux 5.16+: tile data is off until the process asks (ARCH_REQ_XCOMP_PERM, feature 18,
+    // XTILEDATA); an older kernel or a refusal (e.g. a too small alternate signal stack) leaves
+    // AMX unused.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;  // other systems: not enabled (Windows grants it; untested here)
+#endif
+  }();
+  return ready;
 }
 
 }  // namespace lowbit

@@ -1,5 +1,7 @@
 #include "cpu/dispatch.h"
 
+#include "cpu/cpu_features.h"
+
 #include <array>
 
 namespace lowbit {
@@ -90,7 +92,7 @@ const ConvKernels kConvCandidates[] = {
 
 const QConvKernels kQConvCandidates[] = {
 #if defined(LOWBIT_HAVE_AVX512)
-    QConvKernels{Isa::avx512, nullptr},  // the VNNI GEMM is exact at full speed: im2col + GEMM
+    QConvKernels{Isa::avx512, conv::qconv_u8s8_direct__avx512},
 #endif
 #if defined(LOWBIT_HAVE_AVX2)
     QConvKernels{Isa::avx2, conv::qconv_u8s8_direct__avx2},
@@ -123,10 +125,20 @@ const QuantKernels& quant_kernels(Isa isa) {
   return k ? *k : pick(kQuantCandidates, Isa::scalar);
 }
 
+#if defined(LOWBIT_HAVE_AMX) && defined(LOWBIT_HAVE_AVX512)
+// The AVX-512 level's GEMM where the process may use AMX tiles (amx_ready: CPUID, OS state, the
+// Linux permission, LOWBIT_AMX != 0); the kernels fall back to the VNNI ones for calls AMX does not
+// serve well (kernels/gemm/amx.cc).
+const GemmKernels kGemmAmx = LOWBIT_GEMM_TABLE(Isa::avx512, amx);
+#endif
+
 const GemmKernels& gemm_kernels(Isa isa) {
   static const std::array<const GemmKernels*, kLevels> tables = [] {
     std::array<const GemmKernels*, kLevels> t{};
     for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kGemmCandidates, level);
+#if defined(LOWBIT_HAVE_AMX) && defined(LOWBIT_HAVE_AVX512)
+    if (isa_supported(Isa::avx512) && amx_ready()) t[level_index(Isa::avx512)] = &kGemmAmx;
+#endif
     return t;
   }();
   const GemmKernels* k = tables[level_index(isa)];

@@ -36,6 +36,8 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
     feat.Set("avx512vl", f.avx512vl);
     feat.Set("avx512vnni", f.avx512vnni);
     feat.Set("avxvnni", f.avxvnni);
+    feat.Set("amxTile", f.amx_tile);
+    feat.Set("amxInt8", f.amx_int8);
     feat.Set("osYmm", f.os_ymm);
     feat.Set("osZmm", f.os_zmm);
   } else if (std::string(f.arch) == "arm64") {
@@ -55,6 +57,7 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
   kernels.Set("embeddingBag", isa_name(embedding_kernels(active).isa));
   kernels.Set("conv", isa_name(conv_kernels(active).isa));
   out.Set("kernels", kernels);
+  out.Set("amx", amx_ready());
   return out;
 }
 

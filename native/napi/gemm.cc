@@ -141,7 +141,7 @@ class PackedLinear : public Napi::ObjectWrap<PackedLinear> {
         std::snprintf(buf, sizeof buf, "block sparsity %.1f%% < %.0f%%: the sparse kernel cannot win, sparse weights not packed",
                       shape_.block_sparsity() * 100, kLinearMinAutoSparsity * 100);
         not_kept_ = buf;
-      } else if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape_)) {
+      } else if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape_, kLinearTrialBand)) {
         std::snprintf(buf, sizeof buf, "block sparsity %.1f%%: sparse predicted slower at every batch size, sparse weights not kept",
                       shape_.block_sparsity() * 100);
         not_kept_ = buf;

@@ -11,6 +11,11 @@
 #include "napi/sparse_linear.h"
 
 namespace lowbit {
+
+namespace {
+// Predictions closer than this are timed (the model is within ~10-30% near break-even).
+constexpr double kTrialBand = 1.3;
+}  // namespace
 namespace napi {
 
 namespace {
@@ -54,7 +59,7 @@ std::shared_ptr<QConvSparse> QConvSparse::make(Napi::Env env, const conv::ConvGe
       *why_not = buf;
       return nullptr;
     }
-    if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape)) {
+    if (!sparse_fc::model_for(active_isa()).sparse_can_win(shape, kTrialBand)) {
       std::snprintf(buf, sizeof buf, "block sparsity %.1f%%: sparse predicted slower at every size, sparse weights not kept",
                     shape.block_sparsity() * 100);
       *why_not = buf;
@@ -73,8 +78,6 @@ sparse_fc::Prediction QConvSparse::predict(const conv::ConvLayout& l, bool narro
 }
 
 namespace {
-// Predictions closer than this are timed (the model is within ~10-30% near break-even).
-constexpr double kTrialBand = 1.3;
 
 ops::TrialCache::Key trial_key(const conv::ConvLayout& l, bool narrow, int threads, Isa isa) {
   return ops::TrialCache::Key((int64_t)l.n * 1000003 + l.h, l.w, (int64_t)threads * 2 + (narrow ? 1 : 0), (int64_t)isa);

@@ -118,10 +118,12 @@ double PerfModel::sparse_seconds(const SparseShape& w, size_t M) const {
          (double)ones * (nnz * one_block_s + N * one_row_s);
 }
 
-bool PerfModel::sparse_can_win(const SparseShape& w) const {
+bool PerfModel::sparse_can_win(const SparseShape& w, double band) const {
   for (size_t M : {1, 2, 8, 9, 16, 64, 1024})
-    for (bool narrow : {false, true})
-      if (predict(w, M, narrow).use_sparse) return true;
+    for (bool narrow : {false, true}) {
+      const Prediction p = predict(w, M, narrow);
+      if (p.use_sparse || p.sparse_s < band * p.dense_s) return true;
+    }
   return false;
 }
 

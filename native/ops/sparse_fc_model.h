@@ -81,8 +81,10 @@ struct PerfModel {
   double dense_seconds(size_t N, size_t K, size_t M, bool narrow) const;
   double sparse_seconds(const SparseShape& w, size_t M) const;
   // True if sparse is predicted faster for some batch size (M = 1, 2, 8, 9, 16, 64, 1024, either
-  // kind of activations): where it is not, a layer need not keep the sparse weights at all.
-  bool sparse_can_win(const SparseShape& w) const;
+  // kind of activations), or within `band` of dense there (a layer whose calls are timed when the
+  // two predictions are that close must keep the sparse weights to time them): where it is not, a
+  // layer need not keep the sparse weights at all.
+  bool sparse_can_win(const SparseShape& w, double band = 1.0) const;
   std::string describe() const;  // the rates, one line
 };
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu/cpu_features.h"
 #include "cpu/dispatch.h"
 #include "kernels/gemm/gemm.h"
 #include "tests/harness.h"
@@ -439,6 +440,58 @@ LOWBIT_TEST(gemm_tall_small_k) {
     }
   });
 }
+
+#if defined(LOWBIT_HAVE_AMX) && defined(LOWBIT_HAVE_AVX512)
+// The AMX kernel (amx.cc) where the CPU and the OS allow it: row counts around its 16-row tiles and
+// 32-row blocks, K around its 64-byte k blocks, N around its 16-column tiles, every output type,
+// zero points at the extremes, sub-rectangles, large K; against the reference, and proof that the
+// tiles ran (calls of fewer than 8 rows or with a residual run the VNNI kernel by design).
+LOWBIT_TEST(gemm_amx) {
+  if (!amx_ready()) {
+    std::printf("  (no AMX here: skipped)\n");
+    return;
+  }
+  const GemmKernels amx{Isa::avx512, gemm::gemm_u8s8__amx, gemm::gemm_s8s8__amx};
+  LOWBIT_CHECK(gemm_kernels(Isa::avx512).gemm_u8s8 == gemm::gemm_u8s8__amx, "the AVX-512 level uses AMX here");
+  const uint64_t before = gemm::path_counters().amx_blocks;
+  const size_t Ms[] = {8, 15, 16, 17, 31, 32, 33, 70};
+  const size_t Ns[] = {1, 7, 15, 16, 17, 32, 33, 50};
+  const size_t Ks[] = {1, 3, 4, 63, 64, 65, 130, 257};
+  int variant = 0;
+  for (size_t M : Ms)
+    for (size_t N : Ns)
+      for (size_t K : Ks) {
+        Case c{M, N, K};
+        c.a_signed = variant % 2;
+        c.bmode = variant % 5 == 0 ? b_extremes : b_full;
+        c.amode = variant % 7 == 0 ? (c.a_signed ? a_min : a_max) : a_full;
+        c.transposed = variant % 3 == 0;
+        c.per_channel = variant % 4 < 2;
+        const int32_t lo = c.a_signed ? -128 : 0, hi = c.a_signed ? 127 : 255;
+        c.a_zp = variant % 6 == 0 ? lo : variant % 6 == 1 ? hi : (int32_t)rand_int(lo, hi);
+        c.bzp_fixed = variant % 8 == 0 ? 127 : variant % 8 == 1 ? -128 : 1000;
+        c.type = (OutType)(variant % 4);
+        c.bias_s32 = variant % 3 == 1;
+        c.bias_f32 = variant % 5 == 2;
+        c.relu = variant % 9 == 4;
+        c.scale_pc = variant % 2 == 0;
+        c.lda_extra = (size_t)rand_int(0, 3);
+        c.ldc_extra = (size_t)rand_int(0, 3);
+        c.sub_range = variant % 11 == 3;
+        run_case(c, amx, "amx");
+        variant++;
+      }
+  for (size_t K : {4099, 9001}) {
+    Case c{40, 19, K};
+    c.amode = a_max;
+    c.bmode = b_min;
+    c.a_zp = 0;
+    c.bzp_fixed = 127;
+    run_case(c, amx, "amx");
+  }
+  LOWBIT_CHECK(gemm::path_counters().amx_blocks > before, "AMX tiles ran");
+}
+#endif
 
 LOWBIT_TEST(gemm_dispatch) {
   for (Isa isa : supported_isas()) {

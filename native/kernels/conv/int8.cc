@@ -261,8 +261,8 @@ namespace {
 // The direct kernel's plan: pixel blocks of at most 256 pixels (the kernel's K blocks of <= 640
 // taps keep their packed panels, 16 x 2 bytes a tap a panel, within about 320 KiB of L2), equal,
 // multiples of 16 (every pass over the block streams all the weights once: a small last block
-// would cost as much as a full one); output channels in chunks of multiples of 12 (both kernels'
-// tile heights divide it).
+// would cost as much as a full one); output channels in chunks of multiples of 24 (every direct
+// kernel's tile height, 4, 6 and 8 channels, divides it).
 QConvPlan plan_direct(const ConvLayout& l, int threads) {
   const ConvGeometry& g = l.geo;
   QConvPlan p;
@@ -278,10 +278,10 @@ QConvPlan plan_direct(const ConvLayout& l, int threads) {
   p.chunk = N;
   p.chunks = 1;
   const size_t have = outer * p.blocks;
-  if (have < want && N > 12) {
-    const size_t tiles = (N + 11) / 12;
+  if (have < want && N > 24) {
+    const size_t tiles = (N + 23) / 24;
     const size_t parts = std::min(tiles, (want + have - 1) / have);
-    p.chunk = (tiles + parts - 1) / parts * 12;
+    p.chunk = (tiles + parts - 1) / parts * 24;
     p.chunks = (N + p.chunk - 1) / p.chunk;
   }
   p.tasks = outer * p.blocks * p.chunks;

@@ -26,7 +26,7 @@
 namespace lowbit {
 namespace conv {
 
-// The weights again, for a direct kernel (qconv_u8s8_direct__avx2): output channels are its rows,
+// The weights again, for a direct kernel (qconv_u8s8_direct__avx2 / __avx512): output channels are its rows,
 // output pixels its columns, so each is packed once here in the tiles the kernel broadcasts from.
 //   w16: per group, ceil(cout_g / 6) tiles of [ceil(K/2)][6][2] int16 holding w - w_zp[co]
 //        (the exact vpmaddwd kernel: one 32-bit broadcast = one k pair of one channel);
@@ -120,6 +120,8 @@ using QConvDirectFn = void (*)(const QConvWeights& w, const ConvLayout& l, const
                                int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
 void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                              int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+void qconv_u8s8_direct__avx512(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
+                               int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
 
 // Rows [py0, py0 + rows) of the zero-point-padded image of one group (padded coordinates: row py is
 // input row py - pad_h, column px input column px - pad_w), every channel of the group:

@@ -242,6 +242,34 @@ inline void residual_columns(const ResidualView& res, const int16_t* at, size_t 
   }
 }
 
+// The per-column parameters of the columns [c0, c0 + W) (zeros past N), 8-entry readable chunks
+// for the epilogue: b zero points, per-channel scales, fp32 biases.
+inline void column_window(const PackedB& b, const Output& out, size_t c0, size_t W, int32_t* bz, float* scale,
+                          float* biasf) {
+  for (size_t i = 0; i < W; i++) {
+    const size_t n = c0 + i;
+    const bool in = n < b.N;
+    bz[i] = in ? b.b_zp[n] : 0;
+    scale[i] = in && out.scale && out.scale_per_channel ? out.scale[n] : 0.0f;
+    biasf[i] = in && out.bias_f32 ? out.bias_f32[n] : 0.0f;
+  }
+}
+
+// colterm[i] = bias_s32[n] + K z bz[n] - z colsum[n] (mod 2^32) for the columns n = c0 + i, where
+// z = a_zp - shift is the zero point of the packed values p = a - shift.
+inline void column_terms(const PackedB& b, const Output& out, int32_t z_signed, size_t c0, size_t W, int32_t* colterm) {
+  const uint32_t z = (uint32_t)z_signed;
+  for (size_t i = 0; i < W; i++) {
+    const size_t n = c0 + i;
+    uint32_t c = 0;
+    if (n < b.N) {
+      c = (uint32_t)b.K * z * (uint32_t)b.b_zp[n] - z * (uint32_t)b.col_sum[n];
+      if (out.bias_s32) c += (uint32_t)out.bias_s32[n];
+    }
+    colterm[i] = (int32_t)c;
+  }
+}
+
 template <class T>
 void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const PackedB& b,
          const Output& out, const Range& r, const Options& opt) {
@@ -287,13 +315,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
   int32_t* bz = reinterpret_cast<int32_t*>(base + off_bz);
   float* scale = reinterpret_cast<float*>(base + off_scale);
   float* biasf = reinterpret_cast<float*>(base + off_biasf);
-  for (size_t i = 0; i < W; i++) {
-    const size_t n = p0 * kPanelN + i;
-    const bool in = n < b.N;
-    bz[i] = in ? b.b_zp[n] : 0;
-    scale[i] = in && out.scale && out.scale_per_channel ? out.scale[n] : 0.0f;
-    biasf[i] = in && out.bias_f32 ? out.bias_f32[n] : 0.0f;
-  }
+  column_window(b, out, p0 * kPanelN, W, bz, scale, biasf);
   const float scale_one = out.scale ? out.scale[0] : 1.0f;
   const int32_t* bz_use = b.b_zp_all_zero ? nullptr : bz;
   const size_t esz = out_elem_size(out.type);
@@ -379,16 +401,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
       }
     }
     // ---- column terms for this block's z = a_zp - shift
-    const uint32_t z = (uint32_t)(a_zp - shift);
-    for (size_t i = 0; i < W; i++) {
-      const size_t n = p0 * kPanelN + i;
-      uint32_t c = 0;
-      if (n < b.N) {
-        c = (uint32_t)K * z * (uint32_t)b.b_zp[n] - z * (uint32_t)b.col_sum[n];
-        if (out.bias_s32) c += (uint32_t)out.bias_s32[n];
-      }
-      colterm[i] = (int32_t)c;
-    }
+    column_terms(b, out, a_zp - shift, p0 * kPanelN, W, colterm);
 
     if (has_res) {
       if (a_signed)

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace lowbit {
@@ -45,6 +47,32 @@ class AlignedBytes {
   size_t n_ = 0;
 };
 
+// A form of the weights derived from PackedB::data on first use and kept with it (the AMX
+// kernel's 16-column tiles, amx.cc). A copy or an assignment starts empty, so that a derived form
+// never outlives the data it was made from; get() is thread-safe (the first caller builds).
+class DerivedForm {
+ public:
+  DerivedForm() : s_(new State) {}
+  DerivedForm(const DerivedForm&) : s_(new State) {}
+  DerivedForm& operator=(const DerivedForm&) {
+    s_.reset(new State);
+    return *this;
+  }
+  template <typename Build>
+  const uint8_t* get(Build&& build) const {
+    std::call_once(s_->once, [&] { build(s_->bytes); });
+    return s_->bytes.data();
+  }
+  size_t size() const { return s_->bytes.size(); }  // 0 until built
+
+ private:
+  struct State {
+    std::once_flag once;
+    AlignedBytes bytes;
+  };
+  std::unique_ptr<State> s_;
+};
+
 // Packed int8 weights. data holds panels * k_groups blocks of 32 bytes:
 //   byte (p * k_groups + g) * 32 + c * 4 + j  =  B[4g + j][8p + c]   (0 where k >= K or n >= N)
 struct PackedB {
@@ -60,13 +88,14 @@ struct PackedB {
   std::vector<int32_t> b_zp;     // N entries (the same value repeated when per tensor)
   std::vector<int32_t> col_sum;  // N entries: sum over k < K of B[k][n]
   AlignedBytes data;
+  DerivedForm amx;  // the AMX tiles of data (amx.cc), built by the first AMX call
 
   int8_t weight(size_t k, size_t n) const {  // B[k][n], read back from the packed layout
     return (int8_t)data.data()[((n / kPanelN) * k_groups + k / kGroupK) * kPanelGroupBytes +
                                (n % kPanelN) * kGroupK + k % kGroupK];
   }
   size_t memory_bytes() const {  // everything this object owns, for external-memory accounting
-    return sizeof(*this) + data.size() + (b_zp.size() + col_sum.size()) * sizeof(int32_t);
+    return sizeof(*this) + data.size() + amx.size() + (b_zp.size() + col_sum.size()) * sizeof(int32_t);
   }
 };
 
@@ -165,6 +194,7 @@ using GemmS8S8Fn = void (*)(const int8_t* a, size_t lda, int32_t a_zp, const Pac
 LOWBIT_GEMM_DECLARE(ref)
 LOWBIT_GEMM_DECLARE(avx2)
 LOWBIT_GEMM_DECLARE(avx512)
+LOWBIT_GEMM_DECLARE(amx)  // AVX-512 level with AMX tiles: only where amx_ready() (cpu/cpu_features.h)
 LOWBIT_GEMM_DECLARE(neon)
 LOWBIT_GEMM_DECLARE(dotprod)
 #undef LOWBIT_GEMM_DECLARE
@@ -174,6 +204,7 @@ LOWBIT_GEMM_DECLARE(dotprod)
 struct PathCounters {
   uint64_t exact_blocks = 0, fast_blocks = 0;
   uint64_t wide_blocks = 0;  // of the exact blocks, those that ran the AVX2 wide kernel
+  uint64_t amx_blocks = 0;   // row blocks (32 rows) that ran on AMX tiles (amx.cc)
 };
 PathCounters& path_counters();
 
