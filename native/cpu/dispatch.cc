@@ -165,10 +165,18 @@ const ConvKernels& conv_kernels(Isa isa) {
   return k ? *k : pick(kConvCandidates, Isa::scalar);
 }
 
+#if defined(LOWBIT_HAVE_AMX) && defined(LOWBIT_HAVE_AVX512)
+const QConvKernels kQConvAmx{Isa::avx512, conv::qconv_u8s8_direct__avx512_amx};
+#endif
+
 const QConvKernels& qconv_kernels(Isa isa) {
   static const std::array<const QConvKernels*, kLevels> tables = [] {
     std::array<const QConvKernels*, kLevels> t{};
     for (Isa level : compiled_isas()) t[level_index(level)] = &pick(kQConvCandidates, level);
+#if defined(LOWBIT_HAVE_AMX) && defined(LOWBIT_HAVE_AVX512)
+    // with AMX tiles the direct kernel's im2col blocks (7x7 planes) run on the AMX GEMM
+    if (isa_supported(Isa::avx512) && amx_ready()) t[level_index(Isa::avx512)] = &kQConvAmx;
+#endif
     return t;
   }();
   const QConvKernels* k = tables[level_index(isa)];

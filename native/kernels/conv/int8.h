@@ -122,6 +122,9 @@ void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const Q
                              int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
 void qconv_u8s8_direct__avx512(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                                int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
+// The same with AMX for its im2col blocks: only where amx_ready() (cpu/cpu_features.h).
+void qconv_u8s8_direct__avx512_amx(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
+                                   int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
 
 // Rows [py0, py0 + rows) of the zero-point-padded image of one group (padded coordinates: row py is
 // input row py - pad_h, column px input column px - pad_w), every channel of the group:
