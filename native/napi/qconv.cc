@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/cpu_features.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "kernels/conv/conv.h"
@@ -75,10 +76,12 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     sparse_ = QConvSparse::make(env, geo_, w.data, zp.data, nzp, mode, &dense_reason_);
     // block sparsity of the 1 x 4 blocks along the input channels (explain's figure; 1x1 layers)
     if (conv::qconv_sparse_1x1_applies(geo_)) block_sparsity_ = sparse_fc::shape_of(w.data, (size_t)geo_.cout, (size_t)geo_.cin).block_sparsity();
-    // the direct kernel's packing too where this CPU has one (qconv_kernels: AVX2)
+    // the direct kernel's packing too where this CPU has one (qconv_kernels: AVX2, AVX-512), and
+    // the AMX tiles where the AVX-512 level runs on them (a later setIsa below avx512 ignores them)
     if (mode != QConvMode::sparse) {
+      const bool direct = qconv_kernels().qconv_u8s8_direct != nullptr;
       weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
-          geo_, w.data, zp.data, per_channel, qconv_kernels().qconv_u8s8_direct != nullptr));
+          geo_, w.data, zp.data, per_channel, direct, direct && amx_ready() && !conv::depthwise_eligible(geo_)));
     }
     // depthwise (groups = channels): its own kernel, on w - w_zp as floats (exact: depthwise.h)
     if (mode != QConvMode::sparse && conv::depthwise_eligible(geo_)) {

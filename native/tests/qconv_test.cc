@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/cpu_features.h"
 #include "cpu/dispatch.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/int8.h"
@@ -189,6 +190,12 @@ std::vector<QCase> direct_cases() {
       {3, 6, 3, 3, 2, 2, 2, 1, 1, 20, 21},    // stride 2, dilation 2
       {8, 12, 1, 1, 2, 0, 1, 1, 1, 15, 33},   // 1x1 stride 2 (ResNet downsample)
       {128, 128, 3, 3, 2, 1, 1, 1, 1, 28, 28},  // ResNet-50 3x3 stride 2
+      // the AMX direct kernel (symmetric weights, >= 16 channels a group, >= 8 output columns)
+      {64, 32, 3, 3, 1, 1, 1, 2, 1, 13, 13},  // groups 2, 32 channels a group (cpad 64)
+      {32, 24, 3, 3, 1, 2, 2, 1, 1, 15, 17},  // dilation 2, pad 2, cout 24 (panel tail)
+      {48, 40, 5, 5, 1, 2, 1, 1, 2, 27, 27},  // AlexNet conv2-like, batch 2
+      {70, 17, 3, 3, 2, 1, 1, 1, 1, 21, 37},  // stride 2, 70 channels (2 chunks, tails)
+      {16, 16, 1, 1, 1, 0, 1, 1, 1, 9, 41},   // 1x1, row of 41: segments across rows
   };
   v.insert(v.end(), more.begin(), more.end());
   return v;
@@ -205,6 +212,7 @@ LOWBIT_TEST(qconv_direct_vs_int64_oracle) {
   if (isa_supported(Isa::avx512) && qconv_kernels(Isa::avx512).qconv_u8s8_direct != qconv_u8s8_direct__avx512)
     kernels.push_back({Isa::avx512, qconv_u8s8_direct__avx512});
 #endif
+  const uint64_t amx_before = gemm::path_counters().amx_blocks;
   for (const auto& [isa, direct] : kernels) {
     int idx = 0;
     for (const QCase& c : direct_cases()) {
@@ -227,7 +235,7 @@ LOWBIT_TEST(qconv_direct_vs_int64_oracle) {
         for (auto& v : bias) v = (int32_t)rand_int(-100000, 100000);
         std::vector<int64_t> ref(L.out_floats());
         qconv_direct_s64__ref(g, c.n, c.h, c.w, w.data(), wz.data(), per_channel, x.data(), xz, bias.data(), ref.data());
-        const QConvWeights qw = QConvWeights::pack(g, w.data(), wz.data(), per_channel, true);
+        const QConvWeights qw = QConvWeights::pack(g, w.data(), wz.data(), per_channel, true, amx_ready());
         LOWBIT_CHECK(kind != 2 || qw.maddubs_safe(), "weights in [-64, 63] are pair-safe");
         const std::string what = std::string(isa_name(isa)) + " direct case " + std::to_string(idx - 1) + " kind " +
                                  std::to_string(kind) + " cin=" + std::to_string(c.cin) + " k=" + std::to_string(c.kh) +
@@ -316,4 +324,6 @@ LOWBIT_TEST(qconv_direct_vs_int64_oracle) {
       }
     }
   }
+  // where AMX is in use, its direct kernel ran (symmetric weights, wide enough layers)
+  if (amx_ready()) LOWBIT_CHECK(gemm::path_counters().amx_blocks > amx_before, "AMX direct convolution ran");
 }

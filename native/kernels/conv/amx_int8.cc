@@ -1,10 +1,21 @@
-// The AVX-512 VNNI direct int8 convolution (avx512_int8.cc) for CPUs where AMX tiles may be used
-// (dispatch checks amx_ready): the blocks that run im2col + the GEMM (planes of <= 64 pixels that
-// would waste >= 10% of the 16-pixel panels: 7x7) take the AMX GEMM (kernels/gemm/amx.cc), 1.4-1.6x
-// the direct kernel there (resnet 3x3 512@7: 456 vs 323 GOPS; 1x1 2048>512@7: 551 vs 355).
+// The int8 direct convolution for CPUs where AMX tiles may be used (dispatch checks amx_ready):
+// qconv_u8s8_direct__avx512_amx.
+//
+// Symmetric weights packed as AMX tiles (QConvAmx, int8.h): per task (image, group, block of
+// output pixels, channel chunk) the input rows the block needs are copied once as zero-point-padded
+// NHWC with the channels padded to a multiple of 64 (zeros there, x_zp in the spatial padding: so
+// acc = sum x w - x_zp colsum + bias exactly, with no per-pixel input sums), and each A tile (16
+// output pixels of one row x 64 channels of one tap) is loaded straight from it with row stride
+// stride_w * cpad: no im2col. Per pair of 16-pixel segments and pair of 16-channel panels, four
+// TDPBUSD per (tap, 64-channel chunk) into tmm0-3; the 32 x 32 int32 result goes through the AVX2
+// tile epilogue into a [pixel][channel] tile of the output type, which write_tile_nchw transposes
+// into NCHW. Weights with zero points, thin inputs (< 16 channels per group) and narrow outputs (<
+// 8 columns) run the AVX-512 VNNI direct kernel, whose im2col blocks (7x7 planes) take the AMX GEMM.
 #include <immintrin.h>
 
 #include "kernels/conv/vnni_int8_kern.h"
+#include "kernels/gemm/driver.h"
+#include "kernels/gemm/epilogue_avx2.h"
 
 namespace lowbit {
 namespace conv {
@@ -14,11 +25,204 @@ struct VnniAmxKern : VnniKern {
   static constexpr gemm::GemmU8S8Fn gemm = gemm::gemm_u8s8__amx;
 };
 
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {0};
+  uint16_t colsb[16] = {0};
+  uint8_t rows[16] = {0};
+};
+
+// 16 x 16 bytes: src rows r at src + r * sld (16 bytes each) -> dst rows c at dst + c * dld.
+inline void transpose16(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld) {
+  __m128i a[16], b[16];
+  for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * sld));
+  for (int i = 0; i < 8; i++) {
+    b[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    b[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) {
+      a[4 * i + j] = _mm_unpacklo_epi16(b[4 * i + j], b[4 * i + j + 2]);
+      a[4 * i + j + 2] = _mm_unpackhi_epi16(b[4 * i + j], b[4 * i + j + 2]);
+    }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      b[8 * i + j] = _mm_unpacklo_epi32(a[8 * i + j], a[8 * i + j + 4]);
+      b[8 * i + j + 4] = _mm_unpackhi_epi32(a[8 * i + j], a[8 * i + j + 4]);
+    }
+  for (int j = 0; j < 8; j++) {
+    a[j] = _mm_unpacklo_epi64(b[j], b[j + 8]);
+    a[j + 8] = _mm_unpackhi_epi64(b[j], b[j + 8]);
+  }
+  // a[k] now holds, for the lane order produced by the stages, column perm(k): map back
+  static const int kOrder[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+  for (int k = 0; k < 16; k++) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + kOrder[k] * dld), a[k]);
+}
+
+// Rows [iy0, iy0 + R) of the group's input (NCHW, cin_g channels of h x w) as padded NHWC: row r,
+// padded column X (ix = X - pw), channel c at buf[(r * wp + X) * cpad + c]; x_zp where (iy, ix)
+// is outside the image, 0 for c >= cin_g.
+void pad_nhwc(const uint8_t* x, int h, int w, int cin_g, int iy0, int R, int pw, size_t wp, size_t cpad, uint8_t xz,
+              uint8_t* buf) {
+  const size_t plane = (size_t)h * w, pix = cpad;
+  for (int r = 0; r < R; r++) {
+    const int iy = iy0 + r;
+    uint8_t* row = buf + (size_t)r * wp * pix;
+    const bool in_row = iy >= 0 && iy < h;
+    for (size_t X = 0; X < wp; X++) {
+      const int ix = (int)X - pw;
+      uint8_t* p = row + X * pix;
+      if (!in_row || ix < 0 || ix >= w) std::memset(p, xz, (size_t)cin_g);
+      std::memset(p + cin_g, 0, pix - (size_t)cin_g);
+    }
+    if (!in_row) continue;
+    const uint8_t* src = x + (size_t)iy * w;
+    int c = 0;
+    for (; c + 16 <= cin_g; c += 16) {
+      int ix = 0;
+      for (; ix + 16 <= w; ix += 16) transpose16(src + (size_t)c * plane + ix, plane, row + (size_t)(ix + pw) * pix + c, pix);
+      for (; ix < w; ix++)
+        for (int i = 0; i < 16; i++) row[(size_t)(ix + pw) * pix + c + i] = src[(size_t)(c + i) * plane + ix];
+    }
+    for (; c < cin_g; c++)
+      for (int ix = 0; ix < w; ix++) row[(size_t)(ix + pw) * pix + c] = src[(size_t)c * plane + ix];
+  }
+}
+
+struct Segment {
+  size_t p;   // first output pixel
+  size_t n;   // valid pixels (<= 16)
+  size_t a;   // byte offset of its tap (0, 0), chunk 0 in the padded buffer
+};
+
+template <bool SEG2, bool PAN2>
+void segment_block(const QConvAmx& A, size_t grp, size_t q, const uint8_t* buf, const Segment* s, const size_t* toff,
+                   size_t astride, int32_t* ct) {
+  _tile_zero(0);
+  if (PAN2) _tile_zero(1);
+  if (SEG2) _tile_zero(2);
+  if (SEG2 && PAN2) _tile_zero(3);
+  for (size_t t = 0; t < A.taps; t++)
+    for (size_t c = 0; c < A.chunks; c++) {
+      const size_t o = toff[t] + c * 64;
+      _tile_loadd(4, buf + s[0].a + o, astride);
+      _tile_loadd(6, A.tile(grp, q, t, c), 64);
+      if (PAN2) _tile_loadd(7, A.tile(grp, q + 1, t, c), 64);
+      _tile_dpbusd(0, 4, 6);
+      if (PAN2) _tile_dpbusd(1, 4, 7);
+      if (SEG2) {
+        _tile_loadd(5, buf + s[1].a + o, astride);
+        _tile_dpbusd(2, 5, 6);
+        if (PAN2) _tile_dpbusd(3, 5, 7);
+      }
+    }
+  _tile_stored(0, ct, 128);
+  if (PAN2) _tile_stored(1, ct + 16, 128);
+  if (SEG2) _tile_stored(2, ct + 16 * 32, 128);
+  if (SEG2 && PAN2) _tile_stored(3, ct + 16 * 32 + 16, 128);
+}
+
+void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x, int32_t x_zp,
+              const QConvOutput& out, size_t task) {
+  const ConvGeometry& g = w.geo;
+  const QConvAmx& A = w.amx;
+  const size_t N = (size_t)g.cout_g();
+  const QConvTaskRange tr = qconv_task_range(plan, g, task);
+  const size_t grp = tr.grp, img = tr.img, p0 = tr.p0, p1 = tr.p1, c0 = tr.c0, c1 = tr.c1;
+  if (p0 >= p1 || c0 >= c1) return;
+
+  const size_t ow = (size_t)l.ow, cpad = A.cpad;
+  const int sh = g.stride_h, sw = g.stride_w;
+  const size_t oy_a = p0 / ow, oy_b = (p1 - 1) / ow;
+  const int R = (int)(oy_b - oy_a) * sh + (g.kh - 1) * g.dil_h + 1;
+  const size_t wp = (size_t)l.wp;
+  // a segment's last lanes may read up to 15 * sw columns past its row: slack after the last row
+  const size_t buf_bytes = (size_t)R * wp * cpad, slack = (16 * (size_t)sw + 64) * cpad;
+  const size_t q_first = c0 / 16, q_end = (c1 + 15) / 16;
+  const size_t W = (q_end - q_first) * 16;       // the channel window of this task
+  const size_t Npad = W;                         // tmp tile width (elements)
+  const size_t esz = out.type == gemm::OutType::s32 || out.type == gemm::OutType::f32 ? 4 : 1;
+  const size_t off_tmp = gemm::round_up(buf_bytes + slack, 64);
+  const size_t off_win = off_tmp + gemm::round_up(32 * Npad * esz, 64);
+  static thread_local Scratch scratch;
+  uint8_t* base = scratch.get(off_win + 4 * W * 4 + 64);
+  uint8_t* buf = base;
+  uint8_t* tmp = base + off_tmp;
+  int32_t* colterm = reinterpret_cast<int32_t*>(base + off_win);
+  int32_t* bz = colterm + W;
+  float* scale = reinterpret_cast<float*>(bz + W);
+  float* biasf = scale + W;
+
+  const size_t plane_in = (size_t)l.h * l.w;
+  const uint8_t* xg = x + ((size_t)img * g.cin + grp * (size_t)g.cin_g()) * plane_in;
+  pad_nhwc(xg, l.h, l.w, g.cin_g(), (int)oy_a * sh - g.pad_h, R, g.pad_w, wp, cpad, (uint8_t)x_zp, buf);
+  std::memset(buf + buf_bytes, (uint8_t)x_zp, slack);
+
+  // the tile epilogue's column parameters (the group's PackedB holds the column sums over K)
+  const size_t co_g = grp * N;
+  const gemm::PackedB& pb = w.groups[grp];
+  const gemm::Output o = tile_output(out, co_g, tmp, Npad);
+  gemm::column_window(pb, o, q_first * 16, W, bz, scale, biasf);
+  gemm::column_terms(pb, o, x_zp, q_first * 16, W, colterm);
+  const float scale_one = o.scale ? o.scale[0] : 1.0f;
+  static const int32_t kZeroRows[32] = {0};
+
+  size_t toff[64];  // per tap: byte offset of (ky, kx) in the padded buffer
+  for (int ky = 0, i = 0; ky < g.kh; ky++)
+    for (int kx = 0; kx < g.kw; kx++, i++) toff[i] = ((size_t)ky * g.dil_h * wp + (size_t)kx * g.dil_w) * cpad;
+  const size_t astride = (size_t)sw * cpad;
+
+  // 16-pixel segments of one output row each
+  Segment segs[272];
+  size_t ns = 0;
+  for (size_t oy = oy_a; oy <= oy_b; oy++) {
+    const size_t r0 = std::max(p0, oy * ow), r1 = std::min(p1, (oy + 1) * ow);
+    for (size_t p = r0; p < r1; p += 16) {
+      const size_t ox = p - oy * ow;
+      segs[ns++] = Segment{p, std::min<size_t>(16, r1 - p), ((oy - oy_a) * sh * wp + ox * sw) * cpad};
+    }
+  }
+
+  gemm::path_counters().amx_blocks++;
+  TileConfig cfg;
+  for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+  _tile_loadconfig(&cfg);
+  alignas(64) int32_t ct[32 * 32];
+  const size_t plane_out = plan.pixels;
+  for (size_t si = 0; si < ns; si += 2) {
+    const bool seg2 = si + 1 < ns;
+    for (size_t q = q_first; q < q_end; q += 2) {
+      const bool pan2 = q + 1 < q_end;
+      if (seg2) {
+        if (pan2) segment_block<true, true>(A, grp, q, buf, segs + si, toff, astride, ct);
+        else segment_block<true, false>(A, grp, q, buf, segs + si, toff, astride, ct);
+      } else {
+        if (pan2) segment_block<false, true>(A, grp, q, buf, segs + si, toff, astride, ct);
+        else segment_block<false, false>(A, grp, q, buf, segs + si, toff, astride, ct);
+      }
+      const size_t cq = q * 16, wi = cq - q_first * 16;
+      const gemm::EpiChunk e{colterm + wi, nullptr, o.scale_per_channel ? scale + wi : &scale_one,
+                             o.scale_per_channel, o.bias_f32 ? biasf + wi : nullptr};
+      gemm::epilogue_tile_avx2(ct, 32, seg2 ? 32 : 16, kZeroRows, e, o, 0, (pan2 ? 2 : 1) * 16, tmp + wi * esz,
+                               Npad * esz);
+    }
+    for (size_t j = 0; j < (seg2 ? 2u : 1u); j++) {
+      const Segment& s = segs[si + j];
+      const size_t y_off = ((size_t)img * g.cout + co_g) * plane_out + s.p;
+      write_tile_nchw(out, tmp + j * 16 * Npad * esz - q_first * 16 * esz, Npad, s.n, c0, c1, y_off, plane_out);
+    }
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 void qconv_u8s8_direct__avx512_amx(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                                    int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
-  direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
+  const ConvGeometry& g = w.geo;
+  if (w.amx.empty() || g.cin_g() < 16 || l.ow < 8 || g.kh * g.kw > 64 || plan.block > 256)
+    return direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
+  amx_task(w, l, plan, x, x_zp, out, task);
 }
 
 }  // namespace conv

@@ -274,15 +274,8 @@ void direct_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& pl
   const ConvGeometry& g = w.geo;
   const QConvDirect& d = w.direct;
   const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
-  size_t t = task;
-  const size_t chunk = t % plan.chunks;
-  t /= plan.chunks;
-  const size_t block = t % plan.blocks;
-  t /= plan.blocks;
-  const size_t grp = t % (size_t)g.groups;
-  const size_t img = t / (size_t)g.groups;
-  const size_t p0 = block * plan.block, p1 = std::min(plan.pixels, p0 + plan.block);
-  const size_t c0 = chunk * plan.chunk, c1 = std::min(N, c0 + plan.chunk);
+  const QConvTaskRange tr = qconv_task_range(plan, g, task);
+  const size_t grp = tr.grp, img = tr.img, p0 = tr.p0, p1 = tr.p1, c0 = tr.c0, c1 = tr.c1;
   if (p0 >= p1 || c0 >= c1) return;
   // Small blocks whose pixels fill 8-pixel vectors badly (a 7 x 7 plane: 49 pixels computed as 56,
   // 14% waste) run im2col + the GEMM instead, whose vectors hold output channels (pixel rows pad

@@ -50,8 +50,32 @@ QConvDirect pack_direct(const ConvGeometry& geo, const int8_t* w, const int32_t*
 
 }  // namespace
 
+namespace {
+
+QConvAmx pack_amx(const ConvGeometry& geo, const int8_t* w) {
+  QConvAmx a;
+  const size_t cin_g = (size_t)geo.cin_g(), cout_g = (size_t)geo.cout_g(), kk = (size_t)geo.kh * geo.kw;
+  a.cpad = (cin_g + 63) / 64 * 64;
+  a.chunks = a.cpad / 64;
+  a.taps = kk;
+  a.panels = (cout_g + 15) / 16;
+  a.tiles = gemm::AlignedBytes((size_t)geo.groups * a.panels * a.taps * a.chunks * 1024);
+  std::memset(a.tiles.data(), 0, a.tiles.size());
+  for (size_t grp = 0; grp < (size_t)geo.groups; grp++)
+    for (size_t co = 0; co < cout_g; co++)
+      for (size_t ci = 0; ci < cin_g; ci++)
+        for (size_t t = 0; t < kk; t++) {
+          const int8_t v = w[((grp * cout_g + co) * cin_g + ci) * kk + t];
+          uint8_t* tile = const_cast<uint8_t*>(a.tile(grp, co / 16, t, ci / 64));
+          tile[((ci % 64) / 4) * 64 + (co % 16) * 4 + ci % 4] = (uint8_t)v;
+        }
+  return a;
+}
+
+}  // namespace
+
 QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
-                                bool with_direct) {
+                                bool with_direct, bool with_amx) {
   QConvWeights out;
   out.geo = geo;
   const size_t K = (size_t)geo.taps(), N = (size_t)geo.cout_g();
@@ -62,6 +86,9 @@ QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const 
                                       zp_per_channel ? w_zp + (size_t)g * N : w_zp, zp_per_channel));
   }
   if (with_direct) out.direct = pack_direct(geo, w, w_zp, zp_per_channel);
+  bool symmetric = true;
+  for (int i = 0; i < (zp_per_channel ? geo.cout : 1); i++) symmetric &= w_zp[i] == 0;
+  if (with_amx && symmetric) out.amx = pack_amx(geo, w);
   return out;
 }
 
@@ -69,6 +96,7 @@ size_t QConvWeights::memory_bytes() const {
   size_t total = sizeof(*this);
   for (const gemm::PackedB& b : groups) total += b.memory_bytes();
   total += direct.w16.size() + direct.w8.size() + (direct.wsum.size() + direct.wz.size()) * sizeof(int32_t);
+  total += amx.tiles.size();
   return total;
 }
 
@@ -344,19 +372,28 @@ QConvPlan plan_qconv(const ConvLayout& l, int threads, bool direct) {
   return p;
 }
 
-void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
-                     const uint8_t* x, int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
-  const ConvGeometry& g = w.geo;
-  const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
+QConvTaskRange qconv_task_range(const QConvPlan& plan, const ConvGeometry& g, size_t task) {
+  QConvTaskRange r;
   size_t t = task;
   const size_t chunk = t % plan.chunks;
   t /= plan.chunks;
   const size_t block = t % plan.blocks;
   t /= plan.blocks;
-  const size_t grp = t % (size_t)g.groups;
-  const size_t img = t / (size_t)g.groups;
-  const size_t p0 = block * plan.block, p1 = std::min(plan.pixels, p0 + plan.block), rows = p1 - p0;
-  const size_t c0 = chunk * plan.chunk, c1 = std::min(N, c0 + plan.chunk);
+  r.grp = t % (size_t)g.groups;
+  r.img = t / (size_t)g.groups;
+  r.p0 = block * plan.block;
+  r.p1 = std::min(plan.pixels, r.p0 + plan.block);
+  r.c0 = chunk * plan.chunk;
+  r.c1 = std::min((size_t)g.cout_g(), r.c0 + plan.chunk);
+  return r;
+}
+
+void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
+                     const uint8_t* x, int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
+  const ConvGeometry& g = w.geo;
+  const size_t K = (size_t)g.taps(), N = (size_t)g.cout_g();
+  const QConvTaskRange tr = qconv_task_range(plan, g, task);
+  const size_t grp = tr.grp, img = tr.img, p0 = tr.p0, p1 = tr.p1, rows = p1 - p0, c0 = tr.c0, c1 = tr.c1;
 
   thread_local Scratch s;
   if (s.col.size() < rows * K) s.col.resize(rows * K);

@@ -44,17 +44,33 @@ struct QConvDirect {
   bool empty() const { return k2 == 0; }
 };
 
+// The weights as AMX B tiles for the AMX direct convolution (amx_int8.cc): K ordered (tap, channel)
+// with each group's input channels padded to cpad = a multiple of 64, one 1 KiB tile per (group,
+// 16-channel output panel, tap, 64-channel chunk): byte r * 64 + i * 4 + j = w[co][ci][ky][kx] for
+// co = panel * 16 + i, ci = chunk * 64 + 4 r + j (0 past cout_g or cin_g). Symmetric weights only
+// (every w_zp 0): the kernel needs no per-pixel input sums then.
+struct QConvAmx {
+  size_t cpad = 0, chunks = 0, taps = 0, panels = 0;  // panels: ceil(cout_g / 16)
+  gemm::AlignedBytes tiles;
+  bool empty() const { return panels == 0; }
+  const uint8_t* tile(size_t grp, size_t panel, size_t tap, size_t chunk) const {
+    return tiles.data() + (((grp * panels + panel) * taps + tap) * chunks + chunk) * 1024;
+  }
+};
+
 // Packed int8 weights of a convolution: one PackedB (K x cout_g) per group (im2col + GEMM), and,
-// when asked, the direct kernel's form.
+// when asked, the direct kernel's form and the AMX tiles.
 struct QConvWeights {
   ConvGeometry geo;
   std::vector<gemm::PackedB> groups;
   QConvDirect direct;
+  QConvAmx amx;
 
   // w: [cout][cin/groups][kh][kw] int8; w_zp: 1 value (per tensor) or cout values. geo must be valid.
   // with_direct: also build `direct` (when the CPU has a direct kernel: qconv_kernels()).
+  // with_amx: also build `amx` where the weights are symmetric (the caller asks where amx_ready()).
   static QConvWeights pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
-                           bool with_direct = false);
+                           bool with_direct = false, bool with_amx = false);
   size_t memory_bytes() const;
   // true when every group's weights make the AVX2 fast path exact for any input (PackedB::maddubs_safe)
   bool maddubs_safe() const;
@@ -116,6 +132,13 @@ void qconv_u8s8_task(gemm::GemmU8S8Fn gemm_fn, const QConvWeights& w, const Conv
 
 // A direct kernel: runs task `task` of a direct plan, same contract as qconv_u8s8_task (w packed with
 // with_direct). x_zp in [0, 255].
+// What task `task` of a plan covers (the numbering every path shares: chunk fastest, then pixel
+// block, group, image): image, group, output pixels [p0, p1), group-local channels [c0, c1).
+struct QConvTaskRange {
+  size_t img = 0, grp = 0, p0 = 0, p1 = 0, c0 = 0, c1 = 0;
+};
+QConvTaskRange qconv_task_range(const QConvPlan& plan, const ConvGeometry& g, size_t task);
+
 using QConvDirectFn = void (*)(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                                int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task);
 void qconv_u8s8_direct__avx2(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
