@@ -72,8 +72,8 @@ async function gatherSum(table, rows, D, indices, bags, L) {
   return { run: () => s.run(feeds) };
 }
 
-/** fp32 Conv (NCHW) with bias; or QLinearConv u8s8 when quantized is true. */
-async function conv({ cin, cout, h, w, k, stride = 1, pad = 0, group = 1, quantized = false }) {
+/** fp32 Conv (NCHW) with bias; or QLinearConv u8s8 when quantized is true (batch n, quantized only). */
+async function conv({ cin, cout, h, w, k, stride = 1, pad = 0, group = 1, quantized = false, n = 1 }) {
   const wCount = cout * (cin / group) * k * k;
   const attrs = { kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride], group };
   const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
@@ -92,8 +92,8 @@ async function conv({ cin, cout, h, w, k, stride = 1, pad = 0, group = 1, quanti
       initializers: [{ name: 'W', dtype: 'int8', dims: [cout, cin / group, k, k], data: randInt8(wCount, -127, 127) },
         f('xs', 0.02), { name: 'xz', dtype: 'uint8', dims: [], data: new Uint8Array([128]) }, f('ws', 0.01), { name: 'wz', dtype: 'int8', dims: [], data: new Int8Array(1) },
         f('ys', 0.5), { name: 'yz', dtype: 'uint8', dims: [], data: new Uint8Array([128]) }, { name: 'B', dtype: 'int32', dims: [cout], data: new Int32Array(cout) }],
-      inputs: [{ name: 'X', dtype: 'uint8', dims: [1, cin, h, w] }], outputs: [{ name: 'Y', dtype: 'uint8', dims: [1, cout, oh, ow] }] };
-    feeds = { X: new ort.Tensor('uint8', Uint8Array.from({ length: cin * h * w }, (_, i) => i & 255), [1, cin, h, w]) };
+      inputs: [{ name: 'X', dtype: 'uint8', dims: [n, cin, h, w] }], outputs: [{ name: 'Y', dtype: 'uint8', dims: [n, cout, oh, ow] }] };
+    feeds = { X: new ort.Tensor('uint8', Uint8Array.from({ length: n * cin * h * w }, (_, i) => i & 255), [n, cin, h, w]) };
   }
   const s = await session(ort, model(spec));
   return { run: () => s.run(feeds), oh, ow };

@@ -1,7 +1,8 @@
-// int8 dense convolution: lowbit's QuantizedConv2d (im2col + the exact int8 GEMM, uint8 out)
-// against onnxruntime-node's QLinearConv (u8s8 -> u8) when it is installed, interleaved. Two
-// activation kinds for lowbit: full-range uint8 (the GEMM's exact int16 kernel on AVX2) and 7-bit
-// (values spanning 128, the fast vpmaddubsw kernel, still exact). Batch 1; GOPS = 2 * MACs / time.
+// int8 dense convolution: lowbit's QuantizedConv2d (uint8 out; the direct kernels of AVX2, AVX-512
+// VNNI or AMX, kernels/conv/README.md) against onnxruntime-node's QLinearConv (u8s8 -> u8) when it
+// is installed, interleaved. Two activation kinds for lowbit: full-range uint8 (the exact vpmaddwd
+// kernel on AVX2) and 7-bit (values spanning 128, the fast vpmaddubsw kernel, still exact; one
+// kernel on AVX-512 and AMX). Batch 1 (--full: and batch 8); GOPS = 2 * MACs / time.
 'use strict';
 const { compareAsync, table } = require('./harness');
 const ort = require('./ort');
@@ -29,28 +30,32 @@ async function run(lowbit, { quick = false, full = false, threads = 1, onRow = (
   const names = quick ? QUICK : full ? LAYERS.map((l) => l[0]) : DEFAULT;
   const minTime = quick ? 0.03 : 0.06;
   const rows = [];
-  for (const [name, cin, cout, hw, k, stride, pad, groups] of LAYERS.filter((l) => names.includes(l[0]))) {
+  // --full: every layer at batch 1 and at batch 8
+  const cases = [];
+  for (const n of full ? [1, 8] : [1])
+    for (const l of LAYERS.filter((x) => names.includes(x[0]))) cases.push([n, ...l]);
+  for (const [n, name, cin, cout, hw, k, stride, pad, groups] of cases) {
     const r = lcg(cin * 7 + cout + hw);
     const count = cout * (cin / groups) * k * k;
     const w = Int8Array.from({ length: count }, () => Math.floor(r() * 255) - 127);
     const layer = lowbit.QuantizedConv2d.fromInt8(w, { inChannels: cin, outChannels: cout, kernelSize: k, stride, padding: pad, groups, scale: 0.01, bias: new Int32Array(cout) });
-    const [, , oh, ow] = layer.outputShape({ h: hw, w: hw });
-    const ops = 2 * cout * (cin / groups) * k * k * oh * ow;
-    const x8 = Uint8Array.from({ length: cin * hw * hw }, (_, i) => i & 255); // as bench/ort.js feeds QLinearConv
-    const x7 = Uint8Array.from({ length: cin * hw * hw }, () => 64 + Math.floor(r() * 128)); // 7-bit: spans 128 values
-    const out = new Uint8Array(cout * oh * ow);
-    const o = { h: hw, w: hw, scale: 0.02, zeroPoint: 128, outScale: 0.5, outZeroPoint: 128, out, threads };
+    const [, , oh, ow] = layer.outputShape({ n, h: hw, w: hw });
+    const ops = 2 * n * cout * (cin / groups) * k * k * oh * ow;
+    const x8 = Uint8Array.from({ length: n * cin * hw * hw }, (_, i) => i & 255); // as bench/ort.js feeds QLinearConv
+    const x7 = Uint8Array.from({ length: n * cin * hw * hw }, () => 64 + Math.floor(r() * 128)); // 7-bit: spans 128 values
+    const out = new Uint8Array(n * cout * oh * ow);
+    const o = { n, h: hw, w: hw, scale: 0.02, zeroPoint: 128, outScale: 0.5, outZeroPoint: 128, out, threads };
     const variants = [
       { name: 'full', fn: () => layer.forward(x8, o) },
       { name: 'seven', fn: () => layer.forward(x7, o) },
     ];
     if (ort.available && threads === 1) {
-      const c = await ort.conv({ cin, cout, h: hw, w: hw, k, stride, pad, group: groups, quantized: true });
+      const c = await ort.conv({ cin, cout, h: hw, w: hw, k, stride, pad, group: groups, quantized: true, n });
       variants.push({ name: 'ort', fn: c.run, async: true });
     }
     const t = await compareAsync(variants, { minTime, rounds: 3, reps: 5 });
     const g = (n) => (t.has(n) ? ops / t.get(n) / 1e9 : undefined);
-    const row = { layer: name, full: g('full'), seven: g('seven'), ort: g('ort') };
+    const row = { layer: n > 1 ? `${name} b${n}` : name, full: g('full'), seven: g('seven'), ort: g('ort') };
     row.fullVsOrt = row.ort ? row.full / row.ort : undefined;
     row.sevenVsOrt = row.ort ? row.seven / row.ort : undefined;
     rows.push(row);
@@ -74,7 +79,7 @@ function format(rows) {
     rows.map((r) => [r.layer, f1(r.full), f1(r.seven), f1(r.ort), x2(r.fullVsOrt), x2(r.sevenVsOrt)]),
   );
   s += `\nmedian vs ort: 8-bit activations ${x2(median(rows.map((r) => r.fullVsOrt)))}, 7-bit ${x2(median(rows.map((r) => r.sevenVsOrt)))}`;
-  return s + '\nbatch 1, uint8 in/out, int8 weights; GOPS = 2 * MACs / time; 8-bit: exact vpmaddwd kernel (AVX2 direct conv), 7-bit: vpmaddubsw kernel, used only where proven exact.';
+  return s + '\nbatch 1 (rows "b8": batch 8), uint8 in/out, int8 weights; GOPS = 2 * MACs / time; 8-bit: exact vpmaddwd kernel (AVX2 direct conv), 7-bit: vpmaddubsw kernel, used only where proven exact.';
 }
 
 function report(rows) {
@@ -82,7 +87,7 @@ function report(rows) {
     id: 'qconv',
     title: 'int8 convolution: lowbit QuantizedConv2d vs onnxruntime QLinearConv',
     html: barChart({
-      title: 'GOPS per layer (batch 1)', yLabel: 'GOPS', categories: rows.map((r) => r.layer),
+      title: 'GOPS per layer', yLabel: 'GOPS', categories: rows.map((r) => r.layer),
       series: [{ name: 'lowbit 8-bit x', values: rows.map((r) => r.full) }, { name: 'lowbit 7-bit x', values: rows.map((r) => r.seven) },
         { name: 'ort QLinearConv', values: rows.map((r) => r.ort ?? 0) }],
     }) + htmlTable(['layer', 'lowbit 8-bit x GOPS', 'lowbit 7-bit x GOPS', 'ort GOPS', '8-bit/ort', '7-bit/ort'],

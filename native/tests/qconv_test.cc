@@ -196,6 +196,10 @@ std::vector<QCase> direct_cases() {
       {48, 40, 5, 5, 1, 2, 1, 1, 2, 27, 27},  // AlexNet conv2-like, batch 2
       {70, 17, 3, 3, 2, 1, 1, 1, 1, 21, 37},  // stride 2, 70 channels (2 chunks, tails)
       {16, 16, 1, 1, 1, 0, 1, 1, 1, 9, 41},   // 1x1, row of 41: segments across rows
+      {32, 20, 1, 1, 1, 0, 1, 1, 1, 7, 7},    // 1x1 at 7x7: segments across rows
+      {64, 48, 1, 1, 1, 0, 1, 1, 3, 5, 3},    // 1x1, ow = 3, batch 3
+      {16, 16, 3, 3, 1, 1, 1, 1, 1, 5, 70},   // rows of 70: the 64-pixel NHWC copy, padded
+      {48, 32, 1, 1, 1, 0, 1, 1, 1, 6, 30},   // 1x1: one run of 180 pixels (64-pixel copies)
   };
   v.insert(v.end(), more.begin(), more.end());
   return v;

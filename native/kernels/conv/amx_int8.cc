@@ -10,7 +10,8 @@
 // TDPBUSD per (tap, 64-channel chunk) into tmm0-3; the 32 x 32 int32 result goes through the AVX2
 // tile epilogue into a [pixel][channel] tile of the output type, which write_tile_nchw transposes
 // into NCHW. Weights with zero points, thin inputs (< 16 channels per group) and narrow outputs (<
-// 8 columns) run the AVX-512 VNNI direct kernel, whose im2col blocks (7x7 planes) take the AMX GEMM.
+// 8 columns; 1x1 stride-1 unpadded layers excepted, whose segments run across rows) run the
+// AVX-512 VNNI direct kernel, whose im2col blocks (7x7 planes) take the AMX GEMM.
 #include <immintrin.h>
 
 #include "kernels/conv/vnni_int8_kern.h"
@@ -59,33 +60,84 @@ inline void transpose16(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld
   for (int k = 0; k < 16; k++) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + kOrder[k] * dld), a[k]);
 }
 
+// 16 x 64 bytes (rows r at src + r * sld) -> 64 rows of 16 bytes at dst + c * dld: the stages of
+// transpose16 on zmm, each 128-bit lane a 16 x 16 block of its own (4x the bytes per instruction;
+// the NHWC copy is the cost of a thin 1x1 layer).
+inline void transpose16x64(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 16; i++) a[i] = _mm512_loadu_si512(src + i * sld);
+  for (int i = 0; i < 8; i++) {
+    b[2 * i] = _mm512_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    b[2 * i + 1] = _mm512_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) {
+      a[4 * i + j] = _mm512_unpacklo_epi16(b[4 * i + j], b[4 * i + j + 2]);
+      a[4 * i + j + 2] = _mm512_unpackhi_epi16(b[4 * i + j], b[4 * i + j + 2]);
+    }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      b[8 * i + j] = _mm512_unpacklo_epi32(a[8 * i + j], a[8 * i + j + 4]);
+      b[8 * i + j + 4] = _mm512_unpackhi_epi32(a[8 * i + j], a[8 * i + j + 4]);
+    }
+  for (int j = 0; j < 8; j++) {
+    a[j] = _mm512_unpacklo_epi64(b[j], b[j + 8]);
+    a[j + 8] = _mm512_unpackhi_epi64(b[j], b[j + 8]);
+  }
+  static const int kOrder[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+  for (int k = 0; k < 16; k++) {
+    const size_t r = (size_t)kOrder[k];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + r * dld), _mm512_castsi512_si128(a[k]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (16 + r) * dld), _mm512_extracti32x4_epi32(a[k], 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (32 + r) * dld), _mm512_extracti32x4_epi32(a[k], 2));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (48 + r) * dld), _mm512_extracti32x4_epi32(a[k], 3));
+  }
+}
+
+// One run of `len` pixels (channel c of pixel i at src[c * plane + i]) to dst[i * cpad + c], c < cin_g.
+// Pixels outside, channels inside: 64 pixels' destination (64 x cpad bytes) stays in L1 while
+// every channel block writes into it.
+void nhwc_run(const uint8_t* src, size_t plane, int cin_g, size_t len, size_t cpad, uint8_t* dst) {
+  const int c16 = cin_g / 16 * 16;
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64)
+    for (int c = 0; c < c16; c += 16) transpose16x64(src + (size_t)c * plane + i, plane, dst + i * cpad + c, cpad);
+  for (; i + 16 <= len; i += 16)
+    for (int c = 0; c < c16; c += 16) transpose16(src + (size_t)c * plane + i, plane, dst + i * cpad + c, cpad);
+  for (; i < len; i++)
+    for (int c = 0; c < c16; c++) dst[i * cpad + c] = src[(size_t)c * plane + i];
+  for (int c = c16; c < cin_g; c++)
+    for (size_t j = 0; j < len; j++) dst[j * cpad + c] = src[(size_t)c * plane + j];
+}
+
 // Rows [iy0, iy0 + R) of the group's input (NCHW, cin_g channels of h x w) as padded NHWC: row r,
 // padded column X (ix = X - pw), channel c at buf[(r * wp + X) * cpad + c]; x_zp where (iy, ix)
 // is outside the image, 0 for c >= cin_g.
 void pad_nhwc(const uint8_t* x, int h, int w, int cin_g, int iy0, int R, int pw, size_t wp, size_t cpad, uint8_t xz,
               uint8_t* buf) {
-  const size_t plane = (size_t)h * w, pix = cpad;
+  const size_t plane = (size_t)h * w;
+  auto fill = [&](size_t X0, size_t X1) {  // padding pixels [X0, X1) of the buffer
+    for (size_t X = X0; X < X1; X++) std::memset(buf + X * cpad, xz, (size_t)cin_g);
+  };
   for (int r = 0; r < R; r++) {
     const int iy = iy0 + r;
-    uint8_t* row = buf + (size_t)r * wp * pix;
-    const bool in_row = iy >= 0 && iy < h;
-    for (size_t X = 0; X < wp; X++) {
-      const int ix = (int)X - pw;
-      uint8_t* p = row + X * pix;
-      if (!in_row || ix < 0 || ix >= w) std::memset(p, xz, (size_t)cin_g);
-      std::memset(p + cin_g, 0, pix - (size_t)cin_g);
+    const size_t row = (size_t)r * wp;
+    if (iy < 0 || iy >= h) {
+      fill(row, row + wp);
+    } else {
+      fill(row, row + (size_t)pw);
+      fill(row + (size_t)pw + (size_t)w, row + wp);
     }
-    if (!in_row) continue;
-    const uint8_t* src = x + (size_t)iy * w;
-    int c = 0;
-    for (; c + 16 <= cin_g; c += 16) {
-      int ix = 0;
-      for (; ix + 16 <= w; ix += 16) transpose16(src + (size_t)c * plane + ix, plane, row + (size_t)(ix + pw) * pix + c, pix);
-      for (; ix < w; ix++)
-        for (int i = 0; i < 16; i++) row[(size_t)(ix + pw) * pix + c + i] = src[(size_t)(c + i) * plane + ix];
-    }
-    for (; c < cin_g; c++)
-      for (int ix = 0; ix < w; ix++) row[(size_t)(ix + pw) * pix + c] = src[(size_t)c * plane + ix];
+  }
+  if (cpad > (size_t)cin_g)
+    for (size_t X = 0; X < (size_t)R * wp; X++) std::memset(buf + X * cpad + cin_g, 0, cpad - (size_t)cin_g);
+  if (pw == 0 && iy0 >= 0 && iy0 + R <= h) {  // unpadded rows are one run in both layouts
+    nhwc_run(x + (size_t)iy0 * w, plane, cin_g, (size_t)R * w, cpad, buf);
+    return;
+  }
+  for (int r = 0; r < R; r++) {
+    const int iy = iy0 + r;
+    if (iy >= 0 && iy < h) nhwc_run(x + (size_t)iy * w, plane, cin_g, (size_t)w, cpad, buf + ((size_t)r * wp + pw) * cpad);
   }
 }
 
@@ -172,10 +224,13 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
     for (int kx = 0; kx < g.kw; kx++, i++) toff[i] = ((size_t)ky * g.dil_h * wp + (size_t)kx * g.dil_w) * cpad;
   const size_t astride = (size_t)sw * cpad;
 
-  // 16-pixel segments of one output row each
+  // 16-pixel segments of one output row each; a 1x1, stride-1, unpadded layer's rows are
+  // contiguous in the buffer (wp = w = ow), so its segments run across rows
   Segment segs[272];
   size_t ns = 0;
-  for (size_t oy = oy_a; oy <= oy_b; oy++) {
+  const bool flat = g.kh == 1 && g.kw == 1 && sh == 1 && sw == 1 && g.pad_h == 0 && g.pad_w == 0;
+  for (size_t p = p0; flat && p < p1; p += 16) segs[ns++] = Segment{p, std::min<size_t>(16, p1 - p), (p - oy_a * ow) * cpad};
+  for (size_t oy = oy_a; !flat && oy <= oy_b; oy++) {
     const size_t r0 = std::max(p0, oy * ow), r1 = std::min(p1, (oy + 1) * ow);
     for (size_t p = r0; p < r1; p += 16) {
       const size_t ox = p - oy * ow;
@@ -220,7 +275,8 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
 void qconv_u8s8_direct__avx512_amx(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                                    int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
   const ConvGeometry& g = w.geo;
-  if (w.amx.empty() || g.cin_g() < 16 || l.ow < 8 || g.kh * g.kw > 64 || plan.block > 256)
+  const bool flat = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+  if (w.amx.empty() || g.cin_g() < 16 || (l.ow < 8 && !flat) || g.kh * g.kw > 64 || plan.block > 256)
     return direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
   amx_task(w, l, plan, x, x_zp, out, task);
 }
