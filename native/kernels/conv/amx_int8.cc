@@ -33,58 +33,66 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {0};
 };
 
-// 16 x 16 bytes: src rows r at src + r * sld (16 bytes each) -> dst rows c at dst + c * dld.
-inline void transpose16(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld) {
-  __m128i a[16], b[16];
-  for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * sld));
+// The four unpack stages of a 16 x 16 byte transpose, on every 128-bit lane of V at once (xmm: one
+// block; zmm: four side by side). Afterwards a[k] holds row kOrder[k] of each lane's transpose.
+constexpr int kOrder[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+template <typename V, typename Ops>
+inline void transpose_stages(V (&a)[16]) {
+  V b[16];
   for (int i = 0; i < 8; i++) {
-    b[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
-    b[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+    b[2 * i] = Ops::lo8(a[2 * i], a[2 * i + 1]);
+    b[2 * i + 1] = Ops::hi8(a[2 * i], a[2 * i + 1]);
   }
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 2; j++) {
-      a[4 * i + j] = _mm_unpacklo_epi16(b[4 * i + j], b[4 * i + j + 2]);
-      a[4 * i + j + 2] = _mm_unpackhi_epi16(b[4 * i + j], b[4 * i + j + 2]);
+      a[4 * i + j] = Ops::lo16(b[4 * i + j], b[4 * i + j + 2]);
+      a[4 * i + j + 2] = Ops::hi16(b[4 * i + j], b[4 * i + j + 2]);
     }
   for (int i = 0; i < 2; i++)
     for (int j = 0; j < 4; j++) {
-      b[8 * i + j] = _mm_unpacklo_epi32(a[8 * i + j], a[8 * i + j + 4]);
-      b[8 * i + j + 4] = _mm_unpackhi_epi32(a[8 * i + j], a[8 * i + j + 4]);
+      b[8 * i + j] = Ops::lo32(a[8 * i + j], a[8 * i + j + 4]);
+      b[8 * i + j + 4] = Ops::hi32(a[8 * i + j], a[8 * i + j + 4]);
     }
   for (int j = 0; j < 8; j++) {
-    a[j] = _mm_unpacklo_epi64(b[j], b[j + 8]);
-    a[j + 8] = _mm_unpackhi_epi64(b[j], b[j + 8]);
+    a[j] = Ops::lo64(b[j], b[j + 8]);
+    a[j + 8] = Ops::hi64(b[j], b[j + 8]);
   }
-  // a[k] now holds, for the lane order produced by the stages, column perm(k): map back
-  static const int kOrder[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+}
+struct Xmm {
+  static __m128i lo8(__m128i x, __m128i y) { return _mm_unpacklo_epi8(x, y); }
+  static __m128i hi8(__m128i x, __m128i y) { return _mm_unpackhi_epi8(x, y); }
+  static __m128i lo16(__m128i x, __m128i y) { return _mm_unpacklo_epi16(x, y); }
+  static __m128i hi16(__m128i x, __m128i y) { return _mm_unpackhi_epi16(x, y); }
+  static __m128i lo32(__m128i x, __m128i y) { return _mm_unpacklo_epi32(x, y); }
+  static __m128i hi32(__m128i x, __m128i y) { return _mm_unpackhi_epi32(x, y); }
+  static __m128i lo64(__m128i x, __m128i y) { return _mm_unpacklo_epi64(x, y); }
+  static __m128i hi64(__m128i x, __m128i y) { return _mm_unpackhi_epi64(x, y); }
+};
+struct Zmm {
+  static __m512i lo8(__m512i x, __m512i y) { return _mm512_unpacklo_epi8(x, y); }
+  static __m512i hi8(__m512i x, __m512i y) { return _mm512_unpackhi_epi8(x, y); }
+  static __m512i lo16(__m512i x, __m512i y) { return _mm512_unpacklo_epi16(x, y); }
+  static __m512i hi16(__m512i x, __m512i y) { return _mm512_unpackhi_epi16(x, y); }
+  static __m512i lo32(__m512i x, __m512i y) { return _mm512_unpacklo_epi32(x, y); }
+  static __m512i hi32(__m512i x, __m512i y) { return _mm512_unpackhi_epi32(x, y); }
+  static __m512i lo64(__m512i x, __m512i y) { return _mm512_unpacklo_epi64(x, y); }
+  static __m512i hi64(__m512i x, __m512i y) { return _mm512_unpackhi_epi64(x, y); }
+};
+
+// 16 x 16 bytes: src rows r at src + r * sld (16 bytes each) -> dst rows c at dst + c * dld.
+inline void transpose16(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld) {
+  __m128i a[16];
+  for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * sld));
+  transpose_stages<__m128i, Xmm>(a);
   for (int k = 0; k < 16; k++) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + kOrder[k] * dld), a[k]);
 }
 
-// 16 x 64 bytes (rows r at src + r * sld) -> 64 rows of 16 bytes at dst + c * dld: the stages of
-// transpose16 on zmm, each 128-bit lane a 16 x 16 block of its own (4x the bytes per instruction;
-// the NHWC copy is the cost of a thin 1x1 layer).
+// 16 x 64 bytes (rows r at src + r * sld) -> 64 rows of 16 bytes at dst + c * dld, four 16 x 16
+// blocks per instruction (the NHWC copy is the cost of a thin 1x1 layer).
 inline void transpose16x64(const uint8_t* src, size_t sld, uint8_t* dst, size_t dld) {
-  __m512i a[16], b[16];
+  __m512i a[16];
   for (int i = 0; i < 16; i++) a[i] = _mm512_loadu_si512(src + i * sld);
-  for (int i = 0; i < 8; i++) {
-    b[2 * i] = _mm512_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
-    b[2 * i + 1] = _mm512_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 2; j++) {
-      a[4 * i + j] = _mm512_unpacklo_epi16(b[4 * i + j], b[4 * i + j + 2]);
-      a[4 * i + j + 2] = _mm512_unpackhi_epi16(b[4 * i + j], b[4 * i + j + 2]);
-    }
-  for (int i = 0; i < 2; i++)
-    for (int j = 0; j < 4; j++) {
-      b[8 * i + j] = _mm512_unpacklo_epi32(a[8 * i + j], a[8 * i + j + 4]);
-      b[8 * i + j + 4] = _mm512_unpackhi_epi32(a[8 * i + j], a[8 * i + j + 4]);
-    }
-  for (int j = 0; j < 8; j++) {
-    a[j] = _mm512_unpacklo_epi64(b[j], b[j + 8]);
-    a[j + 8] = _mm512_unpackhi_epi64(b[j], b[j + 8]);
-  }
-  static const int kOrder[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+  transpose_stages<__m512i, Zmm>(a);
   for (int k = 0; k < 16; k++) {
     const size_t r = (size_t)kOrder[k];
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + r * dld), _mm512_castsi512_si128(a[k]));
