@@ -489,6 +489,15 @@ LOWBIT_TEST(gemm_amx) {
     c.bzp_fixed = 127;
     run_case(c, amx, "amx");
   }
+  // several column chunks (large K: 32-64 columns a chunk) and several 1024-row super-blocks
+  for (const Case& c0 : {Case{40, 100, 4099}, Case{1100, 40, 70}, Case{1057, 70, 300}}) {
+    Case c = c0;
+    c.per_channel = true;
+    c.type = OutType::u8;
+    c.a_zp = 131;
+    c.ldc_extra = 3;
+    run_case(c, amx, "amx");
+  }
   LOWBIT_CHECK(gemm::path_counters().amx_blocks > before, "AMX tiles ran");
 }
 #endif
