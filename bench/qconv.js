@@ -17,6 +17,12 @@ const LAYERS = [
   ['resnet 3x3 128 s2', 128, 128, 28, 3, 2, 1, 1], ['resnet 1x1 256>64@56', 256, 64, 56, 1, 1, 0, 1],
   ['resnet 1x1 512>128@28', 512, 128, 28, 1, 1, 0, 1], ['resnet 1x1 1024>256@14', 1024, 256, 14, 1, 1, 0, 1],
   ['resnet 1x1 2048>512@7', 2048, 512, 7, 1, 1, 0, 1],
+  // MobileNetV2's dense convolutions (its depthwise ones: bench/conv-depthwise.js)
+  ['mobilenetv2 3x3 s2 3>32@224', 3, 32, 224, 3, 2, 1, 1], ['mobilenetv2 1x1 32>16@112', 32, 16, 112, 1, 1, 0, 1],
+  ['mobilenetv2 1x1 16>96@112', 16, 96, 112, 1, 1, 0, 1], ['mobilenetv2 1x1 24>144@56', 24, 144, 56, 1, 1, 0, 1],
+  ['mobilenetv2 1x1 144>24@56', 144, 24, 56, 1, 1, 0, 1], ['mobilenetv2 1x1 192>32@28', 192, 32, 28, 1, 1, 0, 1],
+  ['mobilenetv2 1x1 384>64@14', 384, 64, 14, 1, 1, 0, 1], ['mobilenetv2 1x1 576>96@14', 576, 96, 14, 1, 1, 0, 1],
+  ['mobilenetv2 1x1 960>160@7', 960, 160, 7, 1, 1, 0, 1], ['mobilenetv2 1x1 320>1280@7', 320, 1280, 7, 1, 1, 0, 1],
 ];
 const QUICK = ['alexnet conv3', 'resnet 3x3 128@28', 'resnet 1x1 512>128@28'];
 const DEFAULT = ['alexnet conv2', 'alexnet conv3', 'resnet 3x3 64@56', 'resnet 3x3 256@14', 'resnet 1x1 1024>256@14'];

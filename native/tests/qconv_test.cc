@@ -200,6 +200,10 @@ std::vector<QCase> direct_cases() {
       {64, 48, 1, 1, 1, 0, 1, 1, 3, 5, 3},    // 1x1, ow = 3, batch 3
       {16, 16, 3, 3, 1, 1, 1, 1, 1, 5, 70},   // rows of 70: the 64-pixel NHWC copy, padded
       {48, 32, 1, 1, 1, 0, 1, 1, 1, 6, 30},   // 1x1: one run of 180 pixels (64-pixel copies)
+      {32, 48, 3, 3, 1, 1, 1, 1, 1, 12, 20},  // AMX with 32 channels (one chunk of 32)
+      {16, 64, 5, 5, 1, 2, 1, 1, 1, 10, 18},  // AMX with 16 channels, 5x5
+      {256, 40, 1, 1, 1, 0, 1, 1, 1, 7, 7},   // AMX 1x1 at 7x7 (segments across rows)
+      {320, 96, 1, 1, 1, 0, 1, 1, 2, 9, 70},  // AMX 1x1, 5 chunks, rows of 70, batch 2
   };
   v.insert(v.end(), more.begin(), more.end());
   return v;

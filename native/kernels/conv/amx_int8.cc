@@ -249,6 +249,10 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
   gemm::path_counters().amx_blocks++;
   TileConfig cfg;
   for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+  // A tiles read min(cpad, 64) bytes a row, B tiles that many / 4 rows (k groups)
+  const int ka = (int)std::min<size_t>(64, cpad);
+  cfg.colsb[4] = cfg.colsb[5] = (uint16_t)ka;
+  cfg.rows[6] = cfg.rows[7] = (uint8_t)(ka / 4);
   _tile_loadconfig(&cfg);
   alignas(64) int32_t ct[32 * 32];
   const size_t plane_out = plan.pixels;
@@ -284,7 +288,11 @@ void qconv_u8s8_direct__avx512_amx(const QConvWeights& w, const ConvLayout& l, c
                                    int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
   const ConvGeometry& g = w.geo;
   const bool flat = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
-  if (w.amx.empty() || g.cin_g() < 16 || (l.ow < 8 && !flat) || g.kh * g.kw > 64 || plan.block > 256)
+  // Thin layers (K = cin_g kh kw < 256 or fewer than 32 outputs a group: MobileNetV2's pointwise
+  // convolutions) are bound by writing the outputs, which the VNNI kernel does straight into NCHW:
+  // 24>144@56 126 vs 71 GOPS, 16>96@112 122 vs 77, 144>24@56 128 vs 84; from 256>64@56 on AMX wins.
+  const bool thin = g.taps() < 256 || g.cout_g() < 32;
+  if (w.amx.empty() || thin || g.cin_g() < 16 || (l.ow < 8 && !flat) || g.kh * g.kw > 64 || plan.block > 256)
     return direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
   amx_task(w, l, plan, x, x_zp, out, task);
 }

@@ -55,8 +55,10 @@ namespace {
 QConvAmx pack_amx(const ConvGeometry& geo, const int8_t* w) {
   QConvAmx a;
   const size_t cin_g = (size_t)geo.cin_g(), cout_g = (size_t)geo.cout_g(), kk = (size_t)geo.kh * geo.kw;
-  a.cpad = (cin_g + 63) / 64 * 64;
-  a.chunks = a.cpad / 64;
+  // below 64 channels one chunk of the channels rounded to 16 (the A tiles then read cpad bytes a
+  // row and the B tiles use cpad / 4 of their rows): thin layers copy and multiply no padding
+  a.cpad = cin_g < 64 ? (cin_g + 15) / 16 * 16 : (cin_g + 63) / 64 * 64;
+  a.chunks = (a.cpad + 63) / 64;
   a.taps = kk;
   a.panels = (cout_g + 15) / 16;
   a.tiles = gemm::AlignedBytes((size_t)geo.groups * a.panels * a.taps * a.chunks * 1024);

@@ -45,7 +45,8 @@ struct QConvDirect {
 };
 
 // The weights as AMX B tiles for the AMX direct convolution (amx_int8.cc): K ordered (tap, channel)
-// with each group's input channels padded to cpad = a multiple of 64, one 1 KiB tile per (group,
+// with each group's input channels padded to cpad (a multiple of 64; below 64 channels, of 16: one
+// chunk whose tiles use cpad / 4 rows), one 1 KiB tile per (group,
 // 16-channel output panel, tap, 64-channel chunk): byte r * 64 + i * 4 + j = w[co][ci][ky][kx] for
 // co = panel * 16 + i, ci = chunk * 64 + 4 r + j (0 past cout_g or cin_g). Symmetric weights only
 // (every w_zp 0): the kernel needs no per-pixel input sums then.
