@@ -14,6 +14,28 @@ export function forEachIsa(fn: (isa: lowbit.Isa) => void): void {
   }
 }
 
+/** Runs `fn` at level `isa`, restoring the level in use before; returns what `fn` returns. */
+export function atIsa<T>(isa: lowbit.Isa, fn: () => T): T {
+  const level = lowbit.cpu().isa;
+  lowbit.setIsa(isa);
+  try {
+    return fn();
+  } finally {
+    lowbit.setIsa(level);
+  }
+}
+
+/**
+ * `search()` at the active level, and where it finds nothing there, once more at the AVX2 level
+ * when the CPU has it (which kernel wins, and by how much, depends on the level: with AMX tiles the
+ * dense int8 GEMM leaves a sparse kernel no near break-even case at all).
+ */
+export function atActiveOrAvx2(search: () => boolean): boolean {
+  if (search()) return true;
+  const { isa, supported } = lowbit.cpu();
+  return isa !== 'avx2' && supported.includes('avx2') ? atIsa('avx2', search) : false;
+}
+
 /** A small deterministic PRNG (mulberry32), so failures reproduce. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

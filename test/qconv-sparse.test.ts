@@ -2,7 +2,7 @@
 // weights): modes 'sparse' and 'auto' give results bit-identical to mode 'dense' for every output
 // type, bias kind, thread count, batch, async form and ISA; explain(); bad input.
 import * as lowbit from '../lib';
-import { expectCode, forEachIsa, rng } from './helpers';
+import { atActiveOrAvx2, atIsa, expectCode, forEachIsa, rng } from './helpers';
 
 const { QuantizedConv2d, pruneWeights } = lowbit;
 type Conv = lowbit.QuantizedConv2d;
@@ -110,13 +110,12 @@ describe('QuantizedConv2d 1x1 on the sparse kernel equals the dense path bit for
     // Which kernel wins depends on the level: with AMX tiles the dense GEMM is ~4x the VNNI one and
     // wins here. On every level the choice follows the model's own predictions; on the AVX2 level
     // (any x86 CI machine has it) sparse is > 2x faster at 95%.
-    const level = lowbit.cpu().isa;
     const check = (expectSparse: boolean) => {
       const auto = QuantizedConv2d.fromFloat32(pruned, g);
       expect(auto.mode).toBe('auto');
       expect(auto.blockSparsity).toBeCloseTo(0.95, 3);
       const e = auto.explain({ h, w });
-      if (!auto.explain({ h, w }).predictedSparseUs) return auto;  // not kept: predicted slower everywhere
+      if (!e.predictedSparseUs) return auto;  // not kept: predicted slower everywhere
       const ratio = e.predictedDenseUs! / e.predictedSparseUs!;
       if (!/too close to call/.test(e.reason)) expect(e.kernel).toBe(ratio > 1.04 ? 'sparse' : 'dense');
       if (expectSparse) {
@@ -125,14 +124,7 @@ describe('QuantizedConv2d 1x1 on the sparse kernel equals the dense path bit for
       }
       return auto;
     };
-    if (lowbit.cpu().supported.includes('avx2')) {
-      lowbit.setIsa('avx2');
-      try {
-        check(true);
-      } finally {
-        lowbit.setIsa(level);
-      }
-    }
+    if (lowbit.cpu().supported.includes('avx2')) atIsa('avx2', () => check(true));
     const auto = check(false);
     const dense = QuantizedConv2d.fromFloat32(pruned, { ...g, mode: 'dense' });
     expect(dense.explain({ h, w })).toMatchObject({ kernel: 'dense', reason: "mode 'dense'" });
@@ -150,9 +142,7 @@ describe('QuantizedConv2d 1x1 on the sparse kernel equals the dense path bit for
     const [cin, cout, h, w] = [256, 64, 14, 14];
     const wf = Float32Array.from({ length: cout * cin }, () => r() * 2 - 1);
     const g = { inChannels: cin, outChannels: cout, kernelSize: 1 };
-    // Whether some sparsity of the list lands in the trial band depends on the level: with AMX
-    // tiles the dense GEMM is so fast that a 1x1 layer never gets close; the AVX2 level (every x86
-    // CI machine has it) always does. So: the active level, else the AVX2 one.
+    // whether some sparsity of the list lands in the trial band depends on the level (helpers.ts)
     const search = (): boolean => {
       let found = false;
       // the sparse/dense ratio crosses 1 somewhere in this list on any CPU the model fits (on AVX-512
@@ -182,17 +172,7 @@ describe('QuantizedConv2d 1x1 on the sparse kernel equals the dense path bit for
       }
       return found;
     };
-    let found = search();
-    const level = lowbit.cpu().isa;
-    if (!found && level !== 'avx2' && lowbit.cpu().supported.includes('avx2')) {
-      lowbit.setIsa('avx2');
-      try {
-        found = search();
-      } finally {
-        lowbit.setIsa(level);
-      }
-    }
-    expect(found).toBe(true);
+    expect(atActiveOrAvx2(search)).toBe(true);
   });
 
   test('bad input: sparse on other layers or with zero points, bad mode', () => {

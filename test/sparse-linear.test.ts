@@ -1,7 +1,7 @@
 // QuantizedLinear on the sparse kernel: mode 'sparse' and 'auto' give results bit-identical to mode
 // 'dense' for every method, output type, shape edge case, thread count and ISA; explain(); bad input.
 import * as lowbit from '../lib';
-import { expectCode, forEachIsa, rng } from './helpers';
+import { atActiveOrAvx2, expectCode, forEachIsa, rng } from './helpers';
 
 const { QuantizedLinear, pruneWeights } = lowbit;
 type Layer = lowbit.QuantizedLinear;
@@ -174,9 +174,7 @@ describe('QuantizedLinear sparse mode equals dense mode bit for bit', () => {
     const r = rng(21);
     const [n, k] = [256, 512];
     const wf = Float32Array.from({ length: n * k }, () => r() * 2 - 1);
-    // Whether some sparsity of the list lands in the trial band depends on the level: with AMX
-    // tiles the dense GEMM is so fast that a 1x1 layer never gets close; the AVX2 level (every x86
-    // CI machine has it) always does. So: the active level, else the AVX2 one.
+    // whether some sparsity of the list lands in the trial band depends on the level (helpers.ts)
     const search = (): boolean => {
       let found = false;
       // the sparse/dense ratio at m = 1 crosses 1 somewhere between 50% and 97% block sparsity, so
@@ -209,17 +207,7 @@ describe('QuantizedLinear sparse mode equals dense mode bit for bit', () => {
       }
       return found;
     };
-    let found = search();
-    const level = lowbit.cpu().isa;
-    if (!found && level !== 'avx2' && lowbit.cpu().supported.includes('avx2')) {
-      lowbit.setIsa('avx2');
-      try {
-        found = search();
-      } finally {
-        lowbit.setIsa(level);
-      }
-    }
-    expect(found).toBe(true);
+    expect(atActiveOrAvx2(search)).toBe(true);
   });
 
   test('serialize keeps the mode and the results; sparse-only layers round trip', () => {

@@ -81,7 +81,7 @@ class QConvLayer : public Napi::ObjectWrap<QConvLayer> {
     if (mode != QConvMode::sparse) {
       const bool direct = qconv_kernels().qconv_u8s8_direct != nullptr;
       weights_ = std::make_shared<conv::QConvWeights>(conv::QConvWeights::pack(
-          geo_, w.data, zp.data, per_channel, direct, direct && amx_ready() && !conv::depthwise_eligible(geo_)));
+          geo_, w.data, zp.data, per_channel, direct, direct && amx_ready()));
     }
     // depthwise (groups = channels): its own kernel, on w - w_zp as floats (exact: depthwise.h)
     if (mode != QConvMode::sparse && conv::depthwise_eligible(geo_)) {

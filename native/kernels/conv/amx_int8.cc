@@ -9,12 +9,13 @@
 // stride_w * cpad: no im2col. Per pair of 16-pixel segments and pair of 16-channel panels, four
 // TDPBUSD per (tap, 64-channel chunk) into tmm0-3; the 32 x 32 int32 result goes through the AVX2
 // tile epilogue into a [pixel][channel] tile of the output type, which write_tile_nchw transposes
-// into NCHW. Weights with zero points, thin inputs (< 16 channels per group) and narrow outputs (<
-// 8 columns; 1x1 stride-1 unpadded layers excepted, whose segments run across rows) run the
-// AVX-512 VNNI direct kernel, whose im2col blocks (7x7 planes) take the AMX GEMM.
+// into NCHW. Weights with zero points, geometries qconv_amx_eligible (int8.h) rejects (thin
+// layers) and narrow outputs (< 8 columns; pointwise layers excepted, whose segments run across
+// rows) run the AVX-512 VNNI direct kernel, whose im2col blocks (7x7 planes) take the AMX GEMM.
 #include <immintrin.h>
 
 #include "kernels/conv/vnni_int8_kern.h"
+#include "kernels/gemm/amx_tiles.h"
 #include "kernels/gemm/driver.h"
 #include "kernels/gemm/epilogue_avx2.h"
 
@@ -24,13 +25,6 @@ namespace {
 
 struct VnniAmxKern : VnniKern {
   static constexpr gemm::GemmU8S8Fn gemm = gemm::gemm_u8s8__amx;
-};
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {0};
-  uint16_t colsb[16] = {0};
-  uint8_t rows[16] = {0};
 };
 
 // The four unpack stages of a 16 x 16 byte transpose, on every 128-bit lane of V at once (xmm: one
@@ -155,33 +149,6 @@ struct Segment {
   size_t a;   // byte offset of its tap (0, 0), chunk 0 in the padded buffer
 };
 
-template <bool SEG2, bool PAN2>
-void segment_block(const QConvAmx& A, size_t grp, size_t q, const uint8_t* buf, const Segment* s, const size_t* toff,
-                   size_t astride, int32_t* ct) {
-  _tile_zero(0);
-  if (PAN2) _tile_zero(1);
-  if (SEG2) _tile_zero(2);
-  if (SEG2 && PAN2) _tile_zero(3);
-  for (size_t t = 0; t < A.taps; t++)
-    for (size_t c = 0; c < A.chunks; c++) {
-      const size_t o = toff[t] + c * 64;
-      _tile_loadd(4, buf + s[0].a + o, astride);
-      _tile_loadd(6, A.tile(grp, q, t, c), 64);
-      if (PAN2) _tile_loadd(7, A.tile(grp, q + 1, t, c), 64);
-      _tile_dpbusd(0, 4, 6);
-      if (PAN2) _tile_dpbusd(1, 4, 7);
-      if (SEG2) {
-        _tile_loadd(5, buf + s[1].a + o, astride);
-        _tile_dpbusd(2, 5, 6);
-        if (PAN2) _tile_dpbusd(3, 5, 7);
-      }
-    }
-  _tile_stored(0, ct, 128);
-  if (PAN2) _tile_stored(1, ct + 16, 128);
-  if (SEG2) _tile_stored(2, ct + 16 * 32, 128);
-  if (SEG2 && PAN2) _tile_stored(3, ct + 16 * 32 + 16, 128);
-}
-
 void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x, int32_t x_zp,
               const QConvOutput& out, size_t task) {
   const ConvGeometry& g = w.geo;
@@ -199,19 +166,16 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
   // a segment's last lanes may read up to 15 * sw columns past its row: slack after the last row
   const size_t buf_bytes = (size_t)R * wp * cpad, slack = (16 * (size_t)sw + 64) * cpad;
   const size_t q_first = c0 / 16, q_end = (c1 + 15) / 16;
-  const size_t W = (q_end - q_first) * 16;       // the channel window of this task
-  const size_t Npad = W;                         // tmp tile width (elements)
-  const size_t esz = out.type == gemm::OutType::s32 || out.type == gemm::OutType::f32 ? 4 : 1;
+  const size_t W = (q_end - q_first) * 16;  // the channel window of this task, also the tmp tile's width
+  const size_t esz = gemm::out_elem_size(out.type), steps = A.taps * A.chunks;
   const size_t off_tmp = gemm::round_up(buf_bytes + slack, 64);
-  const size_t off_win = off_tmp + gemm::round_up(32 * Npad * esz, 64);
+  const size_t off_aoff = off_tmp + gemm::round_up(32 * W * esz, 64);
+  const size_t off_win = off_aoff + gemm::round_up(steps * sizeof(size_t), 64);
   static thread_local Scratch scratch;
-  uint8_t* base = scratch.get(off_win + 4 * W * 4 + 64);
+  uint8_t* base = scratch.get(off_win + gemm::ColumnWindow::bytes(W));
   uint8_t* buf = base;
   uint8_t* tmp = base + off_tmp;
-  int32_t* colterm = reinterpret_cast<int32_t*>(base + off_win);
-  int32_t* bz = colterm + W;
-  float* scale = reinterpret_cast<float*>(bz + W);
-  float* biasf = scale + W;
+  size_t* aoff = reinterpret_cast<size_t*>(base + off_aoff);
 
   const size_t plane_in = (size_t)l.h * l.w;
   const uint8_t* xg = x + ((size_t)img * g.cin + grp * (size_t)g.cin_g()) * plane_in;
@@ -221,22 +185,23 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
   // the tile epilogue's column parameters (the group's PackedB holds the column sums over K)
   const size_t co_g = grp * N;
   const gemm::PackedB& pb = w.groups[grp];
-  const gemm::Output o = tile_output(out, co_g, tmp, Npad);
-  gemm::column_window(pb, o, q_first * 16, W, bz, scale, biasf);
-  gemm::column_terms(pb, o, x_zp, q_first * 16, W, colterm);
-  const float scale_one = o.scale ? o.scale[0] : 1.0f;
+  const gemm::Output o = tile_output(out, co_g, tmp, W);
+  gemm::ColumnWindow win(pb, o, q_first * 16, W, base + off_win);
+  win.set_terms(pb, x_zp);
   static const int32_t kZeroRows[32] = {0};
 
-  size_t toff[64];  // per tap: byte offset of (ky, kx) in the padded buffer
-  for (int ky = 0, i = 0; ky < g.kh; ky++)
-    for (int kx = 0; kx < g.kw; kx++, i++) toff[i] = ((size_t)ky * g.dil_h * wp + (size_t)kx * g.dil_w) * cpad;
+  // per k step (tap, 64-channel chunk): the byte offset of its A tile from a segment's start
+  for (int ky = 0, t = 0; ky < g.kh; ky++)
+    for (int kx = 0; kx < g.kw; kx++, t++)
+      for (size_t c = 0; c < A.chunks; c++)
+        aoff[(size_t)t * A.chunks + c] = ((size_t)ky * g.dil_h * wp + (size_t)kx * g.dil_w) * cpad + c * 64;
   const size_t astride = (size_t)sw * cpad;
 
   // 16-pixel segments of one output row each; a 1x1, stride-1, unpadded layer's rows are
   // contiguous in the buffer (wp = w = ow), so its segments run across rows
   Segment segs[272];
   size_t ns = 0;
-  const bool flat = g.kh == 1 && g.kw == 1 && sh == 1 && sw == 1 && g.pad_h == 0 && g.pad_w == 0;
+  const bool flat = g.pointwise();
   for (size_t p = p0; flat && p < p1; p += 16) segs[ns++] = Segment{p, std::min<size_t>(16, p1 - p), (p - oy_a * ow) * cpad};
   for (size_t oy = oy_a; !flat && oy <= oy_b; oy++) {
     const size_t r0 = std::max(p0, oy * ow), r1 = std::min(p1, (oy + 1) * ow);
@@ -247,36 +212,25 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
   }
 
   gemm::path_counters().amx_blocks++;
-  TileConfig cfg;
-  for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
-  // A tiles read min(cpad, 64) bytes a row, B tiles that many / 4 rows (k groups)
-  const int ka = (int)std::min<size_t>(64, cpad);
-  cfg.colsb[4] = cfg.colsb[5] = (uint16_t)ka;
-  cfg.rows[6] = cfg.rows[7] = (uint8_t)(ka / 4);
-  _tile_loadconfig(&cfg);
+  gemm::load_tile_config((int)std::min<size_t>(64, cpad));  // below 64 channels: A tiles cpad wide
   alignas(64) int32_t ct[32 * 32];
   const size_t plane_out = plan.pixels;
   for (size_t si = 0; si < ns; si += 2) {
     const bool seg2 = si + 1 < ns;
+    const uint8_t* a0 = buf + segs[si].a;
+    const uint8_t* a1 = seg2 ? buf + segs[si + 1].a : a0;
     for (size_t q = q_first; q < q_end; q += 2) {
       const bool pan2 = q + 1 < q_end;
-      if (seg2) {
-        if (pan2) segment_block<true, true>(A, grp, q, buf, segs + si, toff, astride, ct);
-        else segment_block<true, false>(A, grp, q, buf, segs + si, toff, astride, ct);
-      } else {
-        if (pan2) segment_block<false, true>(A, grp, q, buf, segs + si, toff, astride, ct);
-        else segment_block<false, false>(A, grp, q, buf, segs + si, toff, astride, ct);
-      }
-      const size_t cq = q * 16, wi = cq - q_first * 16;
-      const gemm::EpiChunk e{colterm + wi, nullptr, o.scale_per_channel ? scale + wi : &scale_one,
-                             o.scale_per_channel, o.bias_f32 ? biasf + wi : nullptr};
-      gemm::epilogue_tile_avx2(ct, 32, seg2 ? 32 : 16, kZeroRows, e, o, 0, (pan2 ? 2 : 1) * 16, tmp + wi * esz,
-                               Npad * esz);
+      const uint8_t* b0 = A.tile(grp, q, 0, 0);
+      gemm::tile_block(seg2, pan2, a0, a1, aoff, astride, b0, b0 + steps * 1024, steps, ct);
+      const size_t wi = q * 16 - q_first * 16;
+      gemm::epilogue_tile_avx2(ct, 32, seg2 ? 32 : 16, kZeroRows, win.at(wi), o, 0, (pan2 ? 2 : 1) * 16, tmp + wi * esz,
+                               W * esz);
     }
     for (size_t j = 0; j < (seg2 ? 2u : 1u); j++) {
       const Segment& s = segs[si + j];
       const size_t y_off = ((size_t)img * g.cout + co_g) * plane_out + s.p;
-      write_tile_nchw(out, tmp + j * 16 * Npad * esz - q_first * 16 * esz, Npad, s.n, c0, c1, y_off, plane_out);
+      write_tile_nchw(out, tmp + j * 16 * W * esz - q_first * 16 * esz, W, s.n, c0, c1, y_off, plane_out);
     }
   }
   _tile_release();
@@ -286,14 +240,11 @@ void amx_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan,
 
 void qconv_u8s8_direct__avx512_amx(const QConvWeights& w, const ConvLayout& l, const QConvPlan& plan, const uint8_t* x,
                                    int32_t x_zp, const QConvOutput& out, const gemm::Options& opt, size_t task) {
-  const ConvGeometry& g = w.geo;
-  const bool flat = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
-  // Thin layers (K = cin_g kh kw < 256 or fewer than 32 outputs a group: MobileNetV2's pointwise
-  // convolutions) are bound by writing the outputs, which the VNNI kernel does straight into NCHW:
-  // 24>144@56 126 vs 71 GOPS, 16>96@112 122 vs 77, 144>24@56 128 vs 84; from 256>64@56 on AMX wins.
-  const bool thin = g.taps() < 256 || g.cout_g() < 32;
-  if (w.amx.empty() || thin || g.cin_g() < 16 || (l.ow < 8 && !flat) || g.kh * g.kw > 64 || plan.block > 256)
-    return direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
+  // w.amx holds tiles only for the geometries qconv_amx_eligible accepts; what remains to check
+  // depends on the input: narrow outputs fill the 16-row tiles badly (pointwise layers' segments
+  // run across rows instead), and a plan's blocks must fit the segment list
+  const bool narrow = l.ow < 8 && !w.geo.pointwise();
+  if (w.amx.empty() || narrow || plan.block > 256) return direct_task<VnniAmxKern>(w, l, plan, x, x_zp, out, opt, task);
   amx_task(w, l, plan, x, x_zp, out, task);
 }
 

@@ -44,6 +44,8 @@ struct ConvGeometry {
   int cin_g() const { return cin / groups; }
   int cout_g() const { return cout / groups; }
   int taps() const { return cin_g() * kh * kw; }  // K: reduction length of one output
+  // 1x1, stride 1, unpadded: an output pixel is its input pixel (dilation does not matter)
+  bool pointwise() const { return kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0; }
 };
 
 // "" if the geometry is valid, else the reason (channels, kernel, stride, dilation >= 1;

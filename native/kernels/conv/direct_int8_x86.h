@@ -326,7 +326,7 @@ void direct_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& pl
   // A 1x1, stride 1, unpadded convolution reads the caller's rows as they are (every panel is one
   // run of consecutive bytes, so nothing before them is read), unless a 16-byte load could pass
   // the input's end: then, as every other shape, a padded copy of the rows.
-  const bool plain = g.kh == 1 && g.kw == 1 && g.pad_h == 0 && g.pad_w == 0 && g.stride_h == 1 && g.stride_w == 1;
+  const bool plain = g.pointwise();
   const size_t in_end = (size_t)l.n * g.cin * plane_in;  // bytes of x
   const size_t rows_off = (size_t)oy_a * l.w;
   const bool in_place = plain && (size_t)(xg - x) + (cin_g - 1) * plane_in + rows_off + (size_t)rows * l.w + 32 <= in_end;
@@ -414,7 +414,9 @@ void direct_task(const QConvWeights& w, const ConvLayout& l, const QConvPlan& pl
     // ---- tiles of channels x every panel
     const Tiles tl{d, grp, kb, kn, c0, c1, p0, p1, npanels, panels, panel_bytes, colsums, part, ldp};
     Part pt{nullptr, ldp, kb == 0, kb + KC >= K};
-    if (fast)
+    if constexpr (Kern::kVnni)
+      Kern::fast_tiles(tl, e, pt);  // one kernel, exact for any input
+    else if (fast)
       Kern::fast_tiles(tl, e, pt);
     else
       Kern::exact_tiles(tl, e, pt);

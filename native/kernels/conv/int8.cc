@@ -68,13 +68,17 @@ QConvAmx pack_amx(const ConvGeometry& geo, const int8_t* w) {
       for (size_t ci = 0; ci < cin_g; ci++)
         for (size_t t = 0; t < kk; t++) {
           const int8_t v = w[((grp * cout_g + co) * cin_g + ci) * kk + t];
-          uint8_t* tile = const_cast<uint8_t*>(a.tile(grp, co / 16, t, ci / 64));
+          uint8_t* tile = a.tiles.data() + a.tile_offset(grp, co / 16, t, ci / 64);
           tile[((ci % 64) / 4) * 64 + (co % 16) * 4 + ci % 4] = (uint8_t)v;
         }
   return a;
 }
 
 }  // namespace
+
+bool qconv_amx_eligible(const ConvGeometry& g) {
+  return g.cin_g() >= 16 && g.kh * g.kw <= 64 && g.taps() >= 256 && g.cout_g() >= 32;
+}
 
 QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
                                 bool with_direct, bool with_amx) {
@@ -90,7 +94,7 @@ QConvWeights QConvWeights::pack(const ConvGeometry& geo, const int8_t* w, const 
   if (with_direct) out.direct = pack_direct(geo, w, w_zp, zp_per_channel);
   bool symmetric = true;
   for (int i = 0; i < (zp_per_channel ? geo.cout : 1); i++) symmetric &= w_zp[i] == 0;
-  if (with_amx && symmetric) out.amx = pack_amx(geo, w);
+  if (with_amx && symmetric && qconv_amx_eligible(geo)) out.amx = pack_amx(geo, w);
   return out;
 }
 

@@ -54,10 +54,20 @@ struct QConvAmx {
   size_t cpad = 0, chunks = 0, taps = 0, panels = 0;  // panels: ceil(cout_g / 16)
   gemm::AlignedBytes tiles;
   bool empty() const { return panels == 0; }
+  size_t tile_offset(size_t grp, size_t panel, size_t tap, size_t chunk) const {
+    return (((grp * panels + panel) * taps + tap) * chunks + chunk) * 1024;
+  }
   const uint8_t* tile(size_t grp, size_t panel, size_t tap, size_t chunk) const {
-    return tiles.data() + (((grp * panels + panel) * taps + tap) * chunks + chunk) * 1024;
+    return tiles.data() + tile_offset(grp, panel, tap, chunk);
   }
 };
+
+// The geometries the AMX convolution serves (symmetric weights aside): >= 16 channels a group,
+// kernels of <= 64 taps, and not thin (K = cin_g kh kw >= 256 and >= 32 outputs a group; thin
+// layers, MobileNetV2's pointwise ones, are bound by writing their outputs, which the VNNI direct
+// kernel does straight into NCHW: 24>144@56 126 vs 71 GOPS, 16>96@112 122 vs 77, 144>24@56 128 vs
+// 84; from 256>64@56 on AMX wins). QConvWeights::pack builds QConvAmx only for these.
+bool qconv_amx_eligible(const ConvGeometry& g);
 
 // Packed int8 weights of a convolution: one PackedB (K x cout_g) per group (im2col + GEMM), and,
 // when asked, the direct kernel's form and the AMX tiles.
@@ -69,7 +79,8 @@ struct QConvWeights {
 
   // w: [cout][cin/groups][kh][kw] int8; w_zp: 1 value (per tensor) or cout values. geo must be valid.
   // with_direct: also build `direct` (when the CPU has a direct kernel: qconv_kernels()).
-  // with_amx: also build `amx` where the weights are symmetric (the caller asks where amx_ready()).
+  // with_amx: also build `amx` where the weights are symmetric and qconv_amx_eligible(geo) (the
+  // caller asks where amx_ready()).
   static QConvWeights pack(const ConvGeometry& geo, const int8_t* w, const int32_t* w_zp, bool zp_per_channel,
                            bool with_direct = false, bool with_amx = false);
   size_t memory_bytes() const;

@@ -37,7 +37,7 @@ struct Scratch {
 }  // namespace
 
 bool qconv_sparse_1x1_applies(const ConvGeometry& g) {
-  return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 && g.groups == 1;
+  return g.pointwise() && g.groups == 1;
 }
 
 QConvSparsePlan plan_qconv_sparse_1x1(const ConvLayout& l, const sparse_fc::SparseFcInt8Weights& w, int threads) {

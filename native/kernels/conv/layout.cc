@@ -41,7 +41,7 @@ std::string make_layout(const ConvGeometry& g, int n, int h, int w, ConvLayout* 
   o.oh = (int)((hp - ext_h) / g.stride_h + 1);
   o.ow = (int)((wp - ext_w) / g.stride_w + 1);
   o.sh = g.stride_h, o.sw = g.stride_w;
-  o.direct = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+  o.direct = g.pointwise();
   o.hp = (int)hp, o.wp = (int)wp;
   o.hq = (int)((hp + o.sh - 1) / o.sh);
   o.wq = (int)((wp + o.sw - 1) / o.sw);

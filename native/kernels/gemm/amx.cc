@@ -23,6 +23,7 @@
 // a row or two would use 1/16 of each tile).
 #include <immintrin.h>
 
+#include "kernels/gemm/amx_tiles.h"
 #include "kernels/gemm/driver.h"
 #include "kernels/gemm/epilogue_avx2.h"
 
@@ -34,20 +35,6 @@ constexpr size_t kTile = 16;      // rows of every tile; also columns of a C or 
 constexpr size_t kTileK = 64;     // bytes of k per A tile row
 constexpr size_t kBlockM = 32;    // rows of A per block (2 A tiles)
 constexpr size_t kMinRows = 8;    // fewer rows: the VNNI kernel
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {0};
-  uint16_t colsb[16] = {0};
-  uint8_t rows[16] = {0};
-};
-
-// tmm0-3: C (16 x 16 int32), tmm4-5: A (16 x 64 uint8), tmm6-7: B (16 k groups x 16 columns x 4)
-void configure_tiles() {
-  TileConfig c;
-  for (int i = 0; i < 8; i++) c.rows[i] = kTile, c.colsb[i] = 64;
-  _tile_loadconfig(&c);
-}
 
 // PackedB's panels (8 columns, 32 bytes per k group) as [16-col panel][k block][16 g][16 c][4].
 void build_tiles(const PackedB& b, AlignedBytes& dst) {
@@ -62,32 +49,6 @@ void build_tiles(const PackedB& b, AlignedBytes& dst) {
       uint8_t* d = dst.data() + ((n / kTile) * kb + g / kTile) * 1024 + (g % kTile) * 64 + (n % kTile) * kGroupK;
       std::memcpy(d, s, kPanelGroupBytes);
     }
-}
-
-// 2 x 2 C tiles (ROWS2: rows 16-31 too; COLS2: columns 16-31 too) over kb k blocks; stored into ct
-// (32 x 32 int32, row stride 128 bytes).
-template <bool ROWS2, bool COLS2>
-void block(const uint8_t* ap, size_t astride, const uint8_t* b0, const uint8_t* b1, size_t kb, int32_t* ct) {
-  _tile_zero(0);
-  if (COLS2) _tile_zero(1);
-  if (ROWS2) _tile_zero(2);
-  if (ROWS2 && COLS2) _tile_zero(3);
-  for (size_t t = 0; t < kb; t++) {
-    _tile_loadd(4, ap + t * kTileK, astride);
-    _tile_loadd(6, b0 + t * 1024, 64);
-    if (COLS2) _tile_loadd(7, b1 + t * 1024, 64);
-    _tile_dpbusd(0, 4, 6);
-    if (COLS2) _tile_dpbusd(1, 4, 7);
-    if (ROWS2) {
-      _tile_loadd(5, ap + kTile * astride + t * kTileK, astride);
-      _tile_dpbusd(2, 5, 6);
-      if (COLS2) _tile_dpbusd(3, 5, 7);
-    }
-  }
-  _tile_stored(0, ct, 128);
-  if (COLS2) _tile_stored(1, ct + kTile, 128);
-  if (ROWS2) _tile_stored(2, ct + kTile * 32, 128);
-  if (ROWS2 && COLS2) _tile_stored(3, ct + kTile * 32 + kTile, 128);
 }
 
 template <typename TA>
@@ -107,24 +68,20 @@ void run_amx(const TA* a, bool a_signed, size_t lda, int32_t a_zp, const PackedB
   constexpr size_t kSuperM = 1024;
   const size_t nb = dmax(2 * kTile, (256 * 1024 / Kp) / (2 * kTile) * (2 * kTile));  // columns per chunk
   const size_t super_rows = round_up(dmin(kSuperM, m1 - m0), kBlockM);
-  // scratch: A super-block, row sums, window parameters
+  // scratch: A super-block, row sums, the offsets of its k blocks, the column window
   const size_t off_rowsum = round_up(super_rows * Kp, 64);
-  const size_t off_colterm = off_rowsum + round_up(super_rows * 4, 64);
-  const size_t off_bz = off_colterm + W * 4, off_scale = off_bz + W * 4, off_biasf = off_scale + W * 4;
-  uint8_t* base = scratch().get(off_biasf + W * 4);
+  const size_t off_koff = off_rowsum + round_up(super_rows * 4, 64);
+  const size_t off_window = off_koff + round_up(kb * sizeof(size_t), 64);
+  uint8_t* base = scratch().get(off_window + ColumnWindow::bytes(W));
   int32_t* rowsum = reinterpret_cast<int32_t*>(base + off_rowsum);
-  int32_t* colterm = reinterpret_cast<int32_t*>(base + off_colterm);
-  int32_t* bz = reinterpret_cast<int32_t*>(base + off_bz);
-  float* scale = reinterpret_cast<float*>(base + off_scale);
-  float* biasf = reinterpret_cast<float*>(base + off_biasf);
-  column_window(b, out, q0 * kTile, W, bz, scale, biasf);
-  column_terms(b, out, a_zp - shift, q0 * kTile, W, colterm);
-  const float scale_one = out.scale ? out.scale[0] : 1.0f;
-  const int32_t* bz_use = b.b_zp_all_zero ? nullptr : bz;
+  size_t* koff = reinterpret_cast<size_t*>(base + off_koff);
+  for (size_t t = 0; t < kb; t++) koff[t] = t * kTileK;
+  ColumnWindow win(b, out, q0 * kTile, W, base + off_window);
+  win.set_terms(b, a_zp - shift);
   const size_t esz = out_elem_size(out.type);
   alignas(64) int32_t ct[kBlockM * 32];
 
-  configure_tiles();
+  load_tile_config();
   for (size_t ms = m0; ms < m1; ms += kSuperM) {
     const size_t srows = dmin(kSuperM, m1 - ms), salloc = round_up(srows, kBlockM);
     for (size_t i = 0; i < salloc; i++) {
@@ -152,19 +109,10 @@ void run_amx(const TA* a, bool a_signed, size_t lda, int32_t a_zp, const PackedB
         for (size_t q = qc; q < qe; q += 2) {
           const bool two = q + 1 < qe;
           const uint8_t* b0 = bt + q * kb * 1024;
-          const uint8_t* b1 = b0 + kb * 1024;
-          if (rows > kTile) {
-            if (two) block<true, true>(ap, Kp, b0, b1, kb, ct);
-            else block<true, false>(ap, Kp, b0, b1, kb, ct);
-          } else {
-            if (two) block<false, true>(ap, Kp, b0, b1, kb, ct);
-            else block<false, false>(ap, Kp, b0, b1, kb, ct);
-          }
-          const size_t c0 = q * kTile, wi = c0 - q0 * kTile;
-          const EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr, out.scale_per_channel ? scale + wi : &scale_one,
-                           out.scale_per_channel, out.bias_f32 ? biasf + wi : nullptr};
+          tile_block(rows > kTile, two, ap, ap + kTile * Kp, koff, Kp, b0, b0 + kb * 1024, kb, ct);
+          const size_t c0 = q * kTile;
           uint8_t* dst = static_cast<uint8_t*>(out.c) + (mb * out.ldc + c0) * esz;
-          epilogue_tile_avx2(ct, 32, (int)rows, rowsum + (mb - ms), e, out, c0 < n0 ? n0 - c0 : 0,
+          epilogue_tile_avx2(ct, 32, (int)rows, rowsum + (mb - ms), win.at(c0 - q0 * kTile), out, c0 < n0 ? n0 - c0 : 0,
                              dmin((two ? 2 : 1) * kTile, n1 - c0), dst, out.ldc * esz);
         }
       }

@@ -242,33 +242,56 @@ inline void residual_columns(const ResidualView& res, const int16_t* at, size_t 
   }
 }
 
-// The per-column parameters of the columns [c0, c0 + W) (zeros past N), 8-entry readable chunks
-// for the epilogue: b zero points, per-channel scales, fp32 biases.
-inline void column_window(const PackedB& b, const Output& out, size_t c0, size_t W, int32_t* bz, float* scale,
-                          float* biasf) {
-  for (size_t i = 0; i < W; i++) {
-    const size_t n = c0 + i;
-    const bool in = n < b.N;
-    bz[i] = in ? b.b_zp[n] : 0;
-    scale[i] = in && out.scale && out.scale_per_channel ? out.scale[n] : 0.0f;
-    biasf[i] = in && out.bias_f32 ? out.bias_f32[n] : 0.0f;
-  }
-}
+// The per-column parameters of a call's columns [c0, c0 + W) (zeros past N) that every x86 tile
+// epilogue reads, in 8-entry readable chunks: the column terms, b zero points, per-channel scales,
+// fp32 biases. Lives in caller-provided scratch (bytes(W)).
+struct ColumnWindow {
+  int32_t* colterm = nullptr;
+  int32_t* bz = nullptr;
+  float* scale = nullptr;
+  float* biasf = nullptr;
+  float scale_one = 1.0f;
+  const int32_t* bz_use = nullptr;  // nullptr when every b zero point is 0
+  const Output* out = nullptr;
+  size_t c0 = 0, W = 0;
 
-// colterm[i] = bias_s32[n] + K z bz[n] - z colsum[n] (mod 2^32) for the columns n = c0 + i, where
-// z = a_zp - shift is the zero point of the packed values p = a - shift.
-inline void column_terms(const PackedB& b, const Output& out, int32_t z_signed, size_t c0, size_t W, int32_t* colterm) {
-  const uint32_t z = (uint32_t)z_signed;
-  for (size_t i = 0; i < W; i++) {
-    const size_t n = c0 + i;
-    uint32_t c = 0;
-    if (n < b.N) {
-      c = (uint32_t)b.K * z * (uint32_t)b.b_zp[n] - z * (uint32_t)b.col_sum[n];
-      if (out.bias_s32) c += (uint32_t)out.bias_s32[n];
+  static size_t bytes(size_t W) { return 4 * W * 4; }
+  ColumnWindow(const PackedB& b, const Output& o, size_t first, size_t width, uint8_t* mem) : out(&o), c0(first), W(width) {
+    colterm = reinterpret_cast<int32_t*>(mem);
+    bz = colterm + W;
+    scale = reinterpret_cast<float*>(bz + W);
+    biasf = scale + W;
+    for (size_t i = 0; i < W; i++) {
+      const size_t n = c0 + i;
+      const bool in = n < b.N;
+      bz[i] = in ? b.b_zp[n] : 0;
+      scale[i] = in && o.scale && o.scale_per_channel ? o.scale[n] : 0.0f;
+      biasf[i] = in && o.bias_f32 ? o.bias_f32[n] : 0.0f;
     }
-    colterm[i] = (int32_t)c;
+    scale_one = o.scale ? o.scale[0] : 1.0f;
+    bz_use = b.b_zp_all_zero ? nullptr : bz;
   }
-}
+  // colterm[i] = bias_s32[n] + K z bz[n] - z colsum[n] (mod 2^32), n = c0 + i, where z = a_zp -
+  // shift is the zero point of the packed values p = a - shift (a kernel may change the shift per
+  // row block and call this again).
+  void set_terms(const PackedB& b, int32_t z_signed) {
+    const uint32_t z = (uint32_t)z_signed;
+    for (size_t i = 0; i < W; i++) {
+      const size_t n = c0 + i;
+      uint32_t c = 0;
+      if (n < b.N) {
+        c = (uint32_t)b.K * z * (uint32_t)b.b_zp[n] - z * (uint32_t)b.col_sum[n];
+        if (out->bias_s32) c += (uint32_t)out->bias_s32[n];
+      }
+      colterm[i] = (int32_t)c;
+    }
+  }
+  // The epilogue parameters of the chunk starting at window index wi.
+  EpiChunk at(size_t wi) const {
+    return EpiChunk{colterm + wi, bz_use ? bz_use + wi : nullptr, out->scale_per_channel ? scale + wi : &scale_one,
+                    out->scale_per_channel, out->bias_f32 ? biasf + wi : nullptr};
+  }
+};
 
 template <class T>
 void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const PackedB& b,
@@ -298,26 +321,17 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
   const size_t off_wide = round_up(a_bytes, 64);
   const size_t wide_bytes = kWide && k4 <= (size_t)WideOf<T>::max_k4 ? (size_t)WideOf<T>::np * wstride * 2 : 0;
   const size_t off_rowsum = round_up(off_wide + wide_bytes, 64);
-  const size_t off_colterm = off_rowsum + round_up(Mc * 4, 64);
-  const size_t off_bz = off_colterm + W * 4;
-  const size_t off_scale = off_bz + W * 4;
-  const size_t off_biasf = off_scale + W * 4;
+  const size_t off_window = off_rowsum + round_up(Mc * 4, 64);
   // the residual's transposed activations and per-group sums (see residual_transpose)
   const bool has_res = opt.residual.col_start != nullptr;
   const size_t rs = round_up(Mc, 16);
-  const size_t off_at = round_up(off_biasf + W * 4, 64);
+  const size_t off_at = round_up(off_window + ColumnWindow::bytes(W), 64);
   const size_t off_racc = off_at + (has_res ? round_up(K * rs * 2, 64) : 0);
   uint8_t* base = scratch().get(off_racc + (has_res ? 4 * kPanelN * rs * 4 : 0));
   int16_t* at = reinterpret_cast<int16_t*>(base + off_at);
   int32_t* racc = reinterpret_cast<int32_t*>(base + off_racc);
   int32_t* rowsum = reinterpret_cast<int32_t*>(base + off_rowsum);
-  int32_t* colterm = reinterpret_cast<int32_t*>(base + off_colterm);
-  int32_t* bz = reinterpret_cast<int32_t*>(base + off_bz);
-  float* scale = reinterpret_cast<float*>(base + off_scale);
-  float* biasf = reinterpret_cast<float*>(base + off_biasf);
-  column_window(b, out, p0 * kPanelN, W, bz, scale, biasf);
-  const float scale_one = out.scale ? out.scale[0] : 1.0f;
-  const int32_t* bz_use = b.b_zp_all_zero ? nullptr : bz;
+  ColumnWindow win(b, out, p0 * kPanelN, W, base + off_window);
   const size_t esz = out_elem_size(out.type);
   alignas(64) int32_t tile[kMRMax * 4 * kPanelN];
   const size_t tld = 4 * kPanelN;
@@ -401,7 +415,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
       }
     }
     // ---- column terms for this block's z = a_zp - shift
-    column_terms(b, out, a_zp - shift, p0 * kPanelN, W, colterm);
+    win.set_terms(b, a_zp - shift);
 
     if (has_res) {
       if (a_signed)
@@ -431,10 +445,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
         }
         if constexpr (HasTileEpi<T>::value) {
           const size_t c0 = pg * kPanelN;
-          const size_t wi = c0 - p0 * kPanelN;
-          EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr,
-                     out.scale_per_channel ? scale + wi : &scale_one, out.scale_per_channel,
-                     out.bias_f32 ? biasf + wi : nullptr};
+          const EpiChunk e = win.at(c0 - p0 * kPanelN);
           uint8_t* dst = static_cast<uint8_t*>(out.c) + ((mb + t * kMR) * out.ldc + c0) * esz;
           T::epilogue_tile(tl, tld, mr, rowsum + t * kMR, e, out, c0 < n0 ? n0 - c0 : 0,
                            dmin(gp * kPanelN, n1 - c0), dst, out.ldc * esz);
@@ -446,10 +457,7 @@ void run(const void* a_ptr, bool a_signed, size_t lda, int32_t a_zp, const Packe
               const size_t c0 = (pg + q) * kPanelN;
               const size_t from = c0 < n0 ? n0 - c0 : 0;
               const size_t to = dmin(kPanelN, n1 - c0);
-              const size_t wi = c0 - p0 * kPanelN;
-              EpiChunk e{colterm + wi, bz_use ? bz_use + wi : nullptr,
-                         out.scale_per_channel ? scale + wi : &scale_one, out.scale_per_channel,
-                         out.bias_f32 ? biasf + wi : nullptr};
+              const EpiChunk e = win.at(c0 - p0 * kPanelN);
               // dst points at column c0 of row m; only [from, to) is written
               uint8_t* dst = static_cast<uint8_t*>(out.c) + (m * out.ldc + c0) * esz;
               T::epilogue(tl + i * tld + q * kPanelN, e, rowsum[t * kMR + i], out, from, to, dst);

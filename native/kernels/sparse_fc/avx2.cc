@@ -122,11 +122,8 @@ void sparse_fc_u8s8__avx2(const SparseFcInt8Weights& w, const uint8_t* x, size_t
   if (n0 >= n1 || M == 0) return;
   const size_t K = w.K, G = w.k_groups, esz = gemm::out_elem_size(out.type);
   const bool fast = w.maddubs_safe;
-  const size_t wbytes = gemm::round_up(window_bytes(n1 - n0), 64);
-  const size_t xbytes = G * kMR * kBlockK * 2;
-  uint8_t* mem = gemm::scratch().get(wbytes + xbytes + 64);
-  const Window win = make_window(w, x_zp, out, n0, n1, mem);
-  void* xp = mem + wbytes;
+  Window win;
+  void* xp = call_scratch(w, x_zp, out, n0, n1, G * kMR * kBlockK * 2, &win);
   PathCounters& pc = path_counters();
   for (size_t j0 = 0; j0 < M; j0 += kMR) {
     const size_t mr = gemm::dmin(kMR, M - j0);

@@ -101,11 +101,8 @@ void sparse_fc_u8s8__avx512(const SparseFcInt8Weights& w, const uint8_t* x, size
   const size_t n0 = n_begin, n1 = gemm::dmin(n_end, w.N);
   if (n0 >= n1 || M == 0) return;
   const size_t K = w.K, G = w.k_groups, esz = gemm::out_elem_size(out.type);
-  const size_t wbytes = gemm::round_up(window_bytes(n1 - n0), 64);
-  const size_t xbytes = G * kMR16 * kBlockK;
-  uint8_t* mem = gemm::scratch().get(wbytes + xbytes + 64);
-  const Window win = make_window(w, x_zp, out, n0, n1, mem);
-  uint8_t* xp = mem + wbytes;
+  Window win;
+  uint8_t* xp = call_scratch(w, x_zp, out, n0, n1, G * kMR16 * kBlockK, &win);
   PathCounters& pc = path_counters();
   for (size_t j0 = 0; j0 < M; j0 += kMR16) {
     const size_t mr = gemm::dmin(kMR16, M - j0);

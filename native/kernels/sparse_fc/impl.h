@@ -47,6 +47,16 @@ inline Window make_window(const SparseFcInt8Weights& w, int32_t x_zp, const gemm
   return win;
 }
 
+// A call's thread-local scratch: the column window of [n0, n1) (built here) followed by
+// xbytes for the kernel's packed X; returns the latter.
+inline uint8_t* call_scratch(const SparseFcInt8Weights& w, int32_t x_zp, const gemm::Output& out, size_t n0, size_t n1,
+                             size_t xbytes, Window* win) {
+  const size_t wbytes = gemm::round_up(window_bytes(n1 - n0), 64);
+  uint8_t* mem = gemm::scratch().get(wbytes + xbytes + 64);
+  *win = make_window(w, x_zp, out, n0, n1, mem);
+  return mem + wbytes;
+}
+
 inline gemm::EpiChunk chunk_params(const Window& win, size_t at) {
   return gemm::EpiChunk{win.colterm + at, nullptr, win.scale + at, true, win.biasf ? win.biasf + at : nullptr};
 }

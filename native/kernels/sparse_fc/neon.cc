@@ -68,10 +68,8 @@ void sparse_fc_u8s8__neon(const SparseFcInt8Weights& w, const uint8_t* x, size_t
   const size_t n0 = n_begin, n1 = gemm::dmin(n_end, w.N);
   if (n0 >= n1 || M == 0) return;
   const size_t K = w.K, G = w.k_groups, esz = gemm::out_elem_size(out.type);
-  const size_t wbytes = gemm::round_up(window_bytes(n1 - n0), 64);
-  uint8_t* mem = gemm::scratch().get(wbytes + G * kMR * kBlockK * 2 + 64);
-  const Window win = make_window(w, x_zp, out, n0, n1, mem);
-  int16_t* x16 = reinterpret_cast<int16_t*>(mem + wbytes);
+  Window win;
+  int16_t* x16 = reinterpret_cast<int16_t*>(call_scratch(w, x_zp, out, n0, n1, G * kMR * kBlockK * 2, &win));
   alignas(16) int32_t tt[kNC * kMR];    // [column][row]
   alignas(16) int32_t tile[kMR * kNC];  // [row][column]
   for (size_t j0 = 0; j0 < M; j0 += kMR) {
